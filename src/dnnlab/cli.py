@@ -1,0 +1,152 @@
+"""Command line: parse arguments, call the library, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
+from dnnlab.config import VARIANTS, variant_config
+from dnnlab.errors import DnnlabError
+
+
+def _data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        help="folder holding cifar-10-batches-py (or that folder itself); "
+        "default: $DNNLAB_DATA_DIR, the Keras cache, dnnlab's cache, else download",
+    )
+    p.add_argument(
+        "--no-md5",
+        action="store_true",
+        help="skip the md5 check against the official files (for custom or test data)",
+    )
+    p.add_argument("--validation-size", type=int, help="first N training images validate (5000)")
+    p.add_argument("--train-size", type=int, help="keep only the first N training images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnnlab",
+        description="Chapter 11 of Hands-On Machine Learning, answered by experiment on CIFAR-10.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnnlab {dnnlab.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train one variant (reuses a finished identical run)")
+    run.add_argument("variant", choices=list(VARIANTS), help="which network to train")
+    run.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    run.add_argument("--lr", type=float, help="learning rate (baseline: 5e-5)")
+    run.add_argument("--epochs", type=int, help="maximum epochs (100)")
+    run.add_argument("--patience", type=int, help="early-stopping patience in epochs (20)")
+    run.add_argument("--batch-size", type=int, help="batch size (32)")
+    run.add_argument("--activation", help="hidden activation (elu); swish gives the 3rd edition")
+    run.add_argument("--init", help="kernel initializer (he_normal)")
+    run.add_argument("--depth", type=int, help="hidden layers (20)")
+    run.add_argument("--width", type=int, help="units per hidden layer (100)")
+    _data_arguments(run)
+    run.add_argument("--out", default="runs", type=Path, help="runs folder (runs/)")
+    run.add_argument("--force", action="store_true", help="train again even if already stored")
+
+    runs = sub.add_parser("runs", help="list stored runs")
+    runs.add_argument("--out", default="runs", type=Path, help="runs folder (runs/)")
+    return parser
+
+
+def _fmt(value, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec)
+
+
+def print_summary(run) -> None:
+    s = run.summary
+    lines = [
+        f"run         {s['run_id']}  ({s['status']})",
+        f"stored in   {run.path}",
+        f"epochs      {s.get('epochs_run')} run, best {s.get('best_epoch')} (lowest val_loss)",
+        f"validation  loss {_fmt(s.get('best_val_loss'), '.4f')}, "
+        f"accuracy {_fmt(s.get('best_val_accuracy'), '.4f')} "
+        f"(max over epochs {_fmt(s.get('max_val_accuracy'), '.4f')})",
+        f"test        accuracy {_fmt(s.get('test_accuracy'), '.4f')} "
+        f"(restored best model, evaluated once)",
+        f"time        {_fmt(s.get('seconds_per_epoch'), '.2f')} s/epoch (median), "
+        f"{_fmt(s.get('total_seconds'), '.0f')} s in all",
+    ]
+    if s["status"] == "diverged":
+        lines.append(f"diverged    non-finite loss in epoch {s.get('diverged_epoch')}")
+    print("\n".join(lines))
+
+
+def print_runs_table(runs) -> None:
+    if not runs:
+        print("no stored runs")
+        return
+    header = ("run", "status", "epochs", "best", "val_acc", "test_acc", "s/epoch")
+    rows = [
+        (
+            r.summary.get("run_id", r.path.name),
+            r.summary.get("status", "?"),
+            _fmt(r.summary.get("epochs_run")),
+            _fmt(r.summary.get("best_epoch")),
+            _fmt(r.summary.get("best_val_accuracy"), ".4f"),
+            _fmt(r.summary.get("test_accuracy"), ".4f"),
+            _fmt(r.summary.get("seconds_per_epoch"), ".2f"),
+        )
+        for r in runs
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from dnnlab.data import load_splits
+    from dnnlab.runs import execute
+
+    config = variant_config(
+        args.variant,
+        seed=args.seed,
+        lr=args.lr,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        activation=args.activation,
+        init=args.init,
+        depth=args.depth,
+        width=args.width,
+        validation_size=args.validation_size,
+        train_size=args.train_size,
+    )
+    run = execute(
+        config,
+        lambda: load_splits(config.data, args.data_dir, check_md5=not args.no_md5),
+        args.out,
+        force=args.force,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    print_summary(run)
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    from dnnlab.runs import list_runs
+
+    print_runs_table(list_runs(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        {"run": cmd_run, "runs": cmd_runs}[args.command](args)
+    except DnnlabError as exc:
+        print(f"dnnlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnnlab: interrupted; finished runs are kept, run again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Frozen, validated configurations whose defaults are the book's baseline run.
+
+A run is fully described by a :class:`RunConfig` (variant name, seed, model,
+training and data settings). Every field is checked when the object is made, so
+an invalid setting fails before any data is read or anything is trained.
+Variants are named sets of overrides on the baseline (:data:`VARIANTS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dnnlab.errors import ConfigError
+
+ACTIVATIONS = (
+    "elu",
+    "selu",
+    "relu",
+    "leaky_relu",
+    "swish",
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "linear",
+)
+INITIALIZERS = (
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "random_normal",
+    "orthogonal",
+)
+DROPOUTS = ("none", "dropout", "alpha")
+DROPOUT_PLACEMENTS = ("output", "hidden")
+OPTIMIZERS = ("nadam", "adam", "sgd")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A deep MLP: ``depth`` hidden Dense layers of ``width`` units, softmax over classes.
+
+    With ``batch_norm`` each hidden layer is Dense (no bias, no activation) ->
+    BatchNormalization -> activation, as in the book; ``input_batch_norm`` adds a
+    BatchNormalization right after the flattened input (2nd-edition notebook).
+    ``dropout`` is ``"dropout"`` or ``"alpha"`` (AlphaDropout, for SELU nets),
+    placed before the output layer (``"output"``) or after every hidden layer
+    (``"hidden"``).
+    """
+
+    depth: int = 20
+    width: int = 100
+    activation: str = "elu"
+    kernel_initializer: str = "he_normal"
+    batch_norm: bool = False
+    input_batch_norm: bool = False
+    dropout: str = "none"
+    dropout_rate: float = 0.1
+    dropout_placement: str = "output"
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        _positive_int("depth", self.depth)
+        _positive_int("width", self.width)
+        _positive_int("num_classes", self.num_classes)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("kernel initializer", self.kernel_initializer, INITIALIZERS)
+        _choice("dropout", self.dropout, DROPOUTS)
+        _choice("dropout placement", self.dropout_placement, DROPOUT_PLACEMENTS)
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ConfigError(f"dropout rate must be in [0, 1), got {self.dropout_rate!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer and fitting loop. Defaults: the book's Nadam, batch 32, early stopping.
+
+    ``steps_per_execution`` only changes how many optimizer steps run inside one
+    compiled call (speed), not what is computed.
+    """
+
+    optimizer: str = "nadam"
+    learning_rate: float = 5e-5
+    momentum: float = 0.9
+    batch_size: int = 32
+    epochs: int = 100
+    patience: int = 20
+    steps_per_execution: int = 32
+
+    def __post_init__(self) -> None:
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+            raise ConfigError(f"learning rate must be a positive number, got {lr!r}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        _positive_int("batch size", self.batch_size)
+        _positive_int("epochs", self.epochs)
+        _positive_int("patience", self.patience)
+        _positive_int("steps per execution", self.steps_per_execution)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How CIFAR-10 is split and scaled.
+
+    The book's split: the first ``validation_size`` training images validate,
+    the rest train. ``train_size`` keeps only the first N of those (subsets for
+    quick experiments). ``standardize`` scales each feature by the training
+    split's mean and std; otherwise raw 0-255 pixels go in, as in the book.
+    """
+
+    validation_size: int = 5000
+    train_size: int | None = None
+    standardize: bool = False
+
+    def __post_init__(self) -> None:
+        _positive_int("validation size", self.validation_size)
+        if self.train_size is not None:
+            _positive_int("train size", self.train_size)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run, and therefore its identity."""
+
+    variant: str = "baseline"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(
+            variant=d["variant"],
+            seed=d["seed"],
+            model=ModelConfig(**d["model"]),
+            train=TrainConfig(**d["train"]),
+            data=DataConfig(**d["data"]),
+        )
+
+    @property
+    def run_id(self) -> str:
+        """``<variant>-seed<seed>-<8 hex digits of the config's hash>``: readable and exact."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return f"{self.variant}-seed{self.seed}-{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+# Variants of exercise 8: overrides on the baseline, section by section.
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "baseline": {},
+}
+
+# Flat names a user may override (CLI flags, keyword arguments) -> (section, field).
+OVERRIDES: dict[str, tuple[str, str]] = {
+    "lr": ("train", "learning_rate"),
+    "learning_rate": ("train", "learning_rate"),
+    "epochs": ("train", "epochs"),
+    "patience": ("train", "patience"),
+    "batch_size": ("train", "batch_size"),
+    "optimizer": ("train", "optimizer"),
+    "momentum": ("train", "momentum"),
+    "steps_per_execution": ("train", "steps_per_execution"),
+    "depth": ("model", "depth"),
+    "width": ("model", "width"),
+    "activation": ("model", "activation"),
+    "kernel_initializer": ("model", "kernel_initializer"),
+    "init": ("model", "kernel_initializer"),
+    "validation_size": ("data", "validation_size"),
+    "train_size": ("data", "train_size"),
+    "standardize": ("data", "standardize"),
+}
+
+
+def variant_config(variant: str = "baseline", seed: int = 42, **overrides: Any) -> RunConfig:
+    """The config of ``variant`` with ``seed`` and flat ``overrides`` (see :data:`OVERRIDES`).
+
+    Overrides whose value is ``None`` are ignored, so CLI defaults pass through.
+    Unknown variants and unknown override names raise :class:`ConfigError`.
+    """
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    sections: dict[str, dict[str, Any]] = {
+        name: dict(values) for name, values in VARIANTS[variant].items()
+    }
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in OVERRIDES:
+            raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(OVERRIDES)}")
+        section, name = OVERRIDES[key]
+        sections.setdefault(section, {})[name] = value
+    try:
+        return RunConfig(
+            variant=variant,
+            seed=seed,
+            model=ModelConfig(**sections.get("model", {})),
+            train=TrainConfig(**sections.get("train", {})),
+            data=DataConfig(**sections.get("data", {})),
+        )
+    except TypeError as exc:  # a misspelt field inside VARIANTS
+        raise ConfigError(f"invalid settings for variant {variant!r}: {exc}") from None

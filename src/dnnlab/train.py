@@ -1,0 +1,211 @@
+"""Fit one run: the book's loop (Nadam, early stopping on val_loss, best weights restored).
+
+:func:`train` builds the model from a :class:`~dnnlab.config.RunConfig`, fits
+it with Keras ``model.fit`` and returns a :class:`TrainOutcome`: the restored
+best model, one history row per epoch and a summary. It writes nothing to disk
+itself; :mod:`dnnlab.runs` stores what it returns.
+
+A non-finite loss (NaN or inf) stops the fit at once and marks the run
+``"diverged"``: it is a result to report, not a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import keras
+import numpy as np
+
+from dnnlab.config import RunConfig, TrainConfig
+from dnnlab.data import Splits
+from dnnlab.models import build_model, logits_view
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    lr = config.learning_rate
+    if config.optimizer == "nadam":
+        return keras.optimizers.Nadam(learning_rate=lr)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum)
+
+
+def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """Compile the logits view of ``model`` with a from-logits loss; return that view."""
+    trainable = logits_view(model)
+    trainable.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        steps_per_execution=config.steps_per_execution,
+    )
+    return trainable
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first NaN or inf training loss (checked after every compiled call) or val_loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diverged_epoch: int | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, *keys):
+        if self.diverged_epoch is None and any(
+            k in (logs or {}) and not _finite(logs[k]) for k in keys
+        ):
+            self.diverged_epoch = self._epoch + 1
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, "loss")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, "loss", "val_loss")
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One row per epoch: metrics, learning rate, seconds, wall time since the fit began.
+
+    ``on_row`` is called with the rows so far after every epoch (the run store
+    writes them to disk, so an interrupted run keeps its curve).
+    """
+
+    def __init__(self, on_row: Callable[[list[dict]], None] | None = None) -> None:
+        super().__init__()
+        self.rows: list[dict] = []
+        self.on_row = on_row
+        self._fit_start = self._epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._fit_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        logs = logs or {}
+        row = {"epoch": epoch + 1}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            row[key] = float(logs[key]) if key in logs else float("nan")
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["seconds"] = now - self._epoch_start
+        row["elapsed"] = now - self._fit_start
+        self.rows.append(row)
+        if self.on_row is not None:
+            self.on_row(self.rows)
+
+
+@dataclass
+class TrainOutcome:
+    model: keras.Model
+    history: list[dict]
+    summary: dict[str, Any]
+
+
+def versions() -> dict[str, str]:
+    import dnnlab
+
+    return {
+        "dnnlab": dnnlab.__version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "device": str(jax.devices()[0].platform),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def best_epoch_of(history: Sequence[dict]) -> int | None:
+    """1-based epoch of the lowest finite val_loss (the first one on ties), as EarlyStopping picks it."""
+    finite = [(row["val_loss"], row["epoch"]) for row in history if _finite(row["val_loss"])]
+    return min(finite)[1] if finite else None
+
+
+def train(
+    config: RunConfig,
+    splits: Splits,
+    *,
+    verbose: int | str = "auto",
+    on_epoch: Callable[[list[dict]], None] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainOutcome:
+    """Fit ``config`` on ``splits``; evaluate the restored best model once on the test set.
+
+    The seed fixes weights, shuffling and dropout: the same seed gives the same
+    history on the same machine and library versions.
+    """
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model, splits.input_shape)
+    trainable = compile_for_training(model, config.train)
+    log = EpochLog(on_epoch)
+    guard = StopOnNonFinite()
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.train.patience, restore_best_weights=True
+    )
+    started = time.perf_counter()
+    trainable.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        validation_data=(splits.x_valid, splits.y_valid),
+        callbacks=[guard, log, stopper, *callbacks],
+        verbose=verbose,
+    )
+    total = time.perf_counter() - started
+    history = log.rows
+    best = best_epoch_of(history)
+    status = "diverged" if guard.diverged_epoch is not None else "finished"
+    summary: dict[str, Any] = {
+        "run_id": config.run_id,
+        "variant": config.variant,
+        "seed": config.seed,
+        "status": status,
+        "diverged_epoch": guard.diverged_epoch,
+        "epochs_run": len(history),
+        "best_epoch": best,
+        "best_val_loss": history[best - 1]["val_loss"] if best else None,
+        "best_val_accuracy": history[best - 1]["val_accuracy"] if best else None,
+        "max_val_accuracy": max((r["val_accuracy"] for r in history), default=None),
+        "test_loss": None,
+        "test_accuracy": None,
+        "learning_rate": config.train.learning_rate,
+        # Epoch 1 also pays for compilation, so the median is the honest speed.
+        "seconds_per_epoch": statistics.median(r["seconds"] for r in history) if history else None,
+        "first_epoch_seconds": history[0]["seconds"] if history else None,
+        "total_seconds": total,
+    }
+    if status == "finished":
+        # The test set is touched here, once, with the restored best weights.
+        test_loss, test_accuracy = trainable.evaluate(
+            splits.x_test, splits.y_test, batch_size=1024, verbose=0
+        )
+        summary["test_loss"], summary["test_accuracy"] = float(test_loss), float(test_accuracy)
+    summary["peak_rss_mb"] = peak_rss_mb()
+    summary["versions"] = versions()
+    return TrainOutcome(model=model, history=history, summary=summary)
