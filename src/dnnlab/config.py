@@ -108,7 +108,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, int | float)
+            or not math.isfinite(lr)
+            or lr <= 0
+        ):
             raise ConfigError(f"learning rate must be a positive number, got {lr!r}")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")

@@ -47,7 +47,7 @@ IMAGE_SHAPE = (32, 32, 3)
 
 
 def cache_dir() -> Path:
-    """dnnlab's own cache: ``$DNNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/dnnlab``, else ``~/.cache/dnnlab``."""
+    """dnnlab's cache: ``$DNNLAB_CACHE_DIR``, ``$XDG_CACHE_HOME/dnnlab`` or ``~/.cache/dnnlab``."""
     if os.environ.get("DNNLAB_CACHE_DIR"):
         return Path(os.environ["DNNLAB_CACHE_DIR"]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -71,7 +71,7 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _folder_in(place: Path) -> Path | None:
-    """``place`` itself if it is a CIFAR-10 folder, else ``place/cifar-10-batches-py`` if that exists."""
+    """``place`` if it is a CIFAR-10 folder, else ``place/cifar-10-batches-py`` if that exists."""
     if (place / TRAIN_BATCHES[0]).exists() or (place / META).exists():
         return place
     if (place / FOLDER).is_dir():
@@ -190,7 +190,13 @@ class _NumpyUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only: a data file cannot run code."""
 
     def find_class(self, module: str, name: str):
-        if module.split(".")[0] == "numpy" and name in {"_reconstruct", "ndarray", "dtype"}:
+        numpy_part = module.split(".")[0] == "numpy" and name in {
+            "_reconstruct",
+            "ndarray",
+            "dtype",
+        }
+        # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1").
+        if numpy_part or (module, name) == ("_codecs", "encode"):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
 
@@ -258,7 +264,7 @@ def make_splits(
     config: DataConfig,
     class_names: tuple[str, ...] = (),
 ) -> Splits:
-    """The book's split: validation = first ``validation_size`` training images, training = the rest.
+    """The book's split: validation = first ``validation_size`` training images, train = the rest.
 
     With ``config.standardize`` every feature is scaled as (x - mean) / std with
     mean and std of the training split only, so validation and test stay unseen.

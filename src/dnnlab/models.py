@@ -28,7 +28,7 @@ def _dropout(config: ModelConfig, name: str) -> layers.Layer:
 
 
 def build_model(config: ModelConfig, input_shape: tuple[int, ...] = (32, 32, 3)) -> keras.Model:
-    """Flatten -> [BN] -> ``depth`` x (Dense -> [BN] -> activation [-> dropout]) -> [dropout] -> softmax.
+    """Flatten, [BN], ``depth`` x (Dense, [BN], activation, [dropout]), [dropout], Dense, softmax.
 
     With batch normalization the Dense layers have no bias: BN's offset
     (beta) takes its place, as the chapter recommends.
@@ -40,12 +40,17 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...] = (32, 32, 3))
         x = layers.BatchNormalization(name="input_bn")(x)
     for i in range(1, config.depth + 1):
         if config.batch_norm:
-            x = layers.Dense(config.width, use_bias=False, kernel_initializer=init, name=f"dense_{i}")(x)
+            x = layers.Dense(
+                config.width, use_bias=False, kernel_initializer=init, name=f"dense_{i}"
+            )(x)
             x = layers.BatchNormalization(name=f"bn_{i}")(x)
             x = layers.Activation(config.activation, name=f"{config.activation}_{i}")(x)
         else:
             x = layers.Dense(
-                config.width, activation=config.activation, kernel_initializer=init, name=f"dense_{i}"
+                config.width,
+                activation=config.activation,
+                kernel_initializer=init,
+                name=f"dense_{i}",
             )(x)
         if config.dropout != "none" and config.dropout_placement == "hidden":
             x = _dropout(config, f"dropout_{i}")(x)
@@ -58,9 +63,9 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...] = (32, 32, 3))
 
 def logits_view(model: keras.Model) -> keras.Model:
     """The same network ending at its ``"logits"`` layer; weights are shared, not copied."""
-    return keras.Model(model.inputs, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
+    return keras.Model(model.input, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
 
 
 def hidden_dense_layers(model: keras.Model) -> list[layers.Dense]:
     """The hidden Dense layers in order (the output layer excluded)."""
-    return [l for l in model.layers if isinstance(l, layers.Dense) and l.name != LOGITS]
+    return [x for x in model.layers if isinstance(x, layers.Dense) and x.name != LOGITS]

@@ -100,7 +100,9 @@ def list_runs(out: Path) -> list[StoredRun]:
     """Every complete run under ``out``, sorted by run id."""
     if not out.is_dir():
         return []
-    found = (load_run(p) for p in sorted(out.iterdir()) if p.is_dir() and not p.name.startswith("."))
+    found = (
+        load_run(p) for p in sorted(out.iterdir()) if p.is_dir() and not p.name.startswith(".")
+    )
     return [run for run in found if run is not None]
 
 

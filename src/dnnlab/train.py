@@ -29,6 +29,7 @@ from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.models import build_model, logits_view
 
+
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     lr = config.learning_rate
     if config.optimizer == "nadam":
@@ -55,7 +56,7 @@ def _finite(value: Any) -> bool:
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stop at the first NaN or inf training loss (checked after every compiled call) or val_loss."""
+    """Stop at the first NaN or inf loss (checked after every compiled call) or val_loss."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,7 +142,7 @@ def peak_rss_mb() -> float:
 
 
 def best_epoch_of(history: Sequence[dict]) -> int | None:
-    """1-based epoch of the lowest finite val_loss (the first one on ties), as EarlyStopping picks it."""
+    """1-based epoch of the lowest finite val_loss (first on ties), as EarlyStopping picks it."""
     finite = [(row["val_loss"], row["epoch"]) for row in history if _finite(row["val_loss"])]
     return min(finite)[1] if finite else None
 

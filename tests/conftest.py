@@ -1,0 +1,83 @@
+"""Shared fixtures: a tiny CIFAR-10 folder in the official format, made by the tests.
+
+Each fake image's pixels depend on its label, so a small net can learn them.
+Every test runs with dnnlab's and Keras's caches in a temporary folder, so the
+user's caches are never read or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from dnnlab.data import META, TEST_BATCH, TRAIN_BATCHES  # noqa: E402
+
+PER_BATCH = 24
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def fake_batch(rng: np.random.Generator, n: int) -> dict:
+    labels = rng.integers(0, 10, n)
+    # 1024 R, 1024 G, 1024 B values per row, as in the official files.
+    base = (labels[:, None] * 25 + 5).astype(np.int64)
+    noise = rng.integers(-5, 6, (n, 3072))
+    data = np.clip(base + noise, 0, 255).astype(np.uint8)
+    return {b"batch_label": b"fake", b"labels": labels.tolist(), b"data": data}
+
+
+def write_fake_cifar(root: Path, seed: int = 0) -> Path:
+    """Write ``root/cifar-10-batches-py`` with 5 x 24 training and 24 test images."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for name in (*TRAIN_BATCHES, TEST_BATCH):
+        with open(folder / name, "wb") as f:
+            pickle.dump(fake_batch(rng, PER_BATCH), f, protocol=2)
+    with open(folder / META, "wb") as f:
+        pickle.dump({b"label_names": [c.encode() for c in CLASSES], b"num_vis": 3072}, f)
+    return folder
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.md5(p.read_bytes()).hexdigest()
+        for p in folder.iterdir()
+        if p.name in (*TRAIN_BATCHES, TEST_BATCH, META)
+    }
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DNNLAB_CACHE_DIR", str(home / "dnnlab-cache"))
+    monkeypatch.setenv("KERAS_HOME", str(home / "keras"))
+    monkeypatch.delenv("DNNLAB_DATA_DIR", raising=False)
+    return home
+
+
+@pytest.fixture
+def fake_root(tmp_path) -> Path:
+    """A folder that holds a fake ``cifar-10-batches-py``."""
+    write_fake_cifar(tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_config() -> RunConfig:
+    """A 2 x 16 MLP on the fake data: seconds to train."""
+    return RunConfig(
+        variant="baseline",
+        seed=7,
+        model=ModelConfig(depth=2, width=16),
+        train=TrainConfig(learning_rate=1e-3, epochs=3, patience=2, batch_size=16),
+        data=DataConfig(validation_size=24),
+    )
