@@ -2,8 +2,14 @@ import keras
 import numpy as np
 import pytest
 
-from dnnlab import ModelConfig, TrainConfig
-from dnnlab.models import build_model, hidden_dense_layers, logits_view
+from dnnlab import ModelConfig, TrainConfig, variant_config
+from dnnlab.models import (
+    activation_stats,
+    build_model,
+    hidden_activation_layers,
+    hidden_dense_layers,
+    logits_view,
+)
 from dnnlab.train import compile_for_training
 
 
@@ -123,3 +129,24 @@ def test_saved_model_predicts_probabilities(tmp_path):
     x = np.ones((3, 32, 32, 3), "float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     np.testing.assert_allclose(loaded.predict(x, verbose=0).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_activation_stats_has_one_entry_per_hidden_layer_and_matches_numpy():
+    keras.utils.set_random_seed(0)
+    for config in (ModelConfig(depth=3, width=8), ModelConfig(depth=3, width=8, batch_norm=True)):
+        model = build_model(config)
+        x = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype("float32")
+        stats = activation_stats(model, x)
+        assert len(stats) == 3
+        last = keras.Model(model.input, hidden_activation_layers(model)[-1].output)(x)
+        last = keras.ops.convert_to_numpy(last)
+        assert stats[-1]["mean"] == pytest.approx(float(last.mean()), rel=1e-5)
+        assert stats[-1]["std"] == pytest.approx(float(last.std()), rel=1e-5)
+
+
+def test_selu_lecun_self_normalizes_and_elu_he_drifts_on_standardized_inputs():
+    """The selu variant's premise, on random standardized data (Klambauer et al., 2017)."""
+    x = np.random.default_rng(0).normal(size=(512, 32, 32, 3)).astype("float32")
+    keras.utils.set_random_seed(0)
+    selu = activation_stats(build_model(variant_config("selu").model), x)
+    assert all(abs(s["mean"]) < 0.15 and 0.8 < s["std"] < 1.2 for s in selu)

@@ -33,6 +33,7 @@ def test_a_run_stores_every_file_and_is_reused(tiny_config, loader, tmp_path):
     assert names == [
         "config.json",
         "history.csv",
+        "layer_stats.json",
         "learning_curves.png",
         "model.keras",
         "summary.json",

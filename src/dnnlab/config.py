@@ -42,6 +42,7 @@ INITIALIZERS = (
 DROPOUTS = ("none", "dropout", "alpha")
 DROPOUT_PLACEMENTS = ("output", "hidden")
 OPTIMIZERS = ("nadam", "adam", "sgd")
+SCHEDULES = ("constant", "one-cycle")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -93,12 +94,15 @@ class ModelConfig:
 class TrainConfig:
     """Optimizer and fitting loop. Defaults: the book's Nadam, batch 32, early stopping.
 
+    With ``schedule="one-cycle"``, ``learning_rate`` is the peak of the 1cycle
+    schedule over all ``epochs``. ``momentum`` is used by SGD only.
     ``steps_per_execution`` only changes how many optimizer steps run inside one
     compiled call (speed), not what is computed.
     """
 
     optimizer: str = "nadam"
     learning_rate: float = 5e-5
+    schedule: str = "constant"
     momentum: float = 0.9
     batch_size: int = 32
     epochs: int = 100
@@ -107,6 +111,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
         lr = self.learning_rate
         if (
             isinstance(lr, bool)
@@ -177,9 +182,39 @@ class RunConfig:
         return f"{self.variant}-seed{self.seed}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
 
-# Variants of exercise 8: overrides on the baseline, section by section.
+# Variants of exercise 8 (Géron, ch. 11): overrides on the baseline, section by section.
+_SELU = {"activation": "selu", "kernel_initializer": "lecun_normal"}
+_ALPHA = {**_SELU, "dropout": "alpha", "dropout_rate": 0.1, "dropout_placement": "output"}
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    # (a, b) 20 x 100 ELU, He init, Nadam 5e-5, raw pixels.
     "baseline": {},
+    # (c) Dense -> BN -> ELU in every layer, and BN after the input (2nd-edition notebook).
+    "batchnorm": {
+        "model": {"batch_norm": True, "input_batch_norm": True},
+        "train": {"learning_rate": 5e-4},
+    },
+    # (d) SELU + LeCun normal on standardized inputs: a plain stack that self-normalizes.
+    "selu": {"model": _SELU, "train": {"learning_rate": 7e-4}, "data": {"standardize": True}},
+    # (e) the SELU net with alpha dropout before the output layer.
+    "alpha-dropout": {
+        "model": _ALPHA,
+        "train": {"learning_rate": 5e-4},
+        "data": {"standardize": True},
+    },
+    # (f) the alpha-dropout net with plain SGD, batch 128, 15 epochs of 1cycle; the book's
+    # peak rate 0.05 unless the LR range test or the user gives another.
+    "one-cycle": {
+        "model": _ALPHA,
+        "train": {
+            "optimizer": "sgd",
+            "momentum": 0.0,
+            "learning_rate": 0.05,
+            "schedule": "one-cycle",
+            "batch_size": 128,
+            "epochs": 15,
+        },
+        "data": {"standardize": True},
+    },
 }
 
 # Flat names a user may override (CLI flags, keyword arguments) -> (section, field).
@@ -191,6 +226,7 @@ OVERRIDES: dict[str, tuple[str, str]] = {
     "batch_size": ("train", "batch_size"),
     "optimizer": ("train", "optimizer"),
     "momentum": ("train", "momentum"),
+    "schedule": ("train", "schedule"),
     "steps_per_execution": ("train", "steps_per_execution"),
     "depth": ("model", "depth"),
     "width": ("model", "width"),
@@ -220,7 +256,7 @@ def variant_config(variant: str = "baseline", seed: int = 42, **overrides: Any) 
         if key not in OVERRIDES:
             raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(OVERRIDES)}")
         section, name = OVERRIDES[key]
-        sections.setdefault(section, {})[name] = value
+        sections[section] = {**sections.get(section, {}), name: value}
     try:
         return RunConfig(
             variant=variant,

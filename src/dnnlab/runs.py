@@ -5,6 +5,7 @@ Layout of ``<out>/<run_id>/``::
     config.json          the RunConfig
     history.csv          one row per epoch (see HISTORY_FIELDS)
     summary.json         status, best epoch, accuracies, timings, versions
+    layer_stats.json     per hidden layer: activation mean and std, start and end of training
     model.keras          the restored best model (finished runs)
     learning_curves.png  loss and accuracy per epoch
 
@@ -184,6 +185,7 @@ def execute(
             _commit(partial, final)  # never replace a good run with a failed retry
         raise
     save_history(outcome.history)
+    atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
     if outcome.summary["status"] == "finished":
         outcome.model.save(partial / "model.keras")
     learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)

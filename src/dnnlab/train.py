@@ -27,7 +27,7 @@ import numpy as np
 
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
-from dnnlab.models import build_model, logits_view
+from dnnlab.models import activation_stats, build_model, logits_view
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -113,11 +113,15 @@ class EpochLog(keras.callbacks.Callback):
             self.on_row(self.rows)
 
 
+LAYER_STATS_SAMPLES = 256
+
+
 @dataclass
 class TrainOutcome:
     model: keras.Model
     history: list[dict]
     summary: dict[str, Any]
+    layer_stats: dict[str, list[dict]]
 
 
 def versions() -> dict[str, str]:
@@ -162,6 +166,8 @@ def train(
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, splits.input_shape)
+    probe = splits.x_valid[:LAYER_STATS_SAMPLES]
+    layer_stats = {"start": activation_stats(model, probe)}
     trainable = compile_for_training(model, config.train)
     log = EpochLog(on_epoch)
     guard = StopOnNonFinite()
@@ -180,6 +186,7 @@ def train(
     )
     total = time.perf_counter() - started
     history = log.rows
+    layer_stats["end"] = activation_stats(model, probe)  # the restored best weights
     best = best_epoch_of(history)
     status = "diverged" if guard.diverged_epoch is not None else "finished"
     summary: dict[str, Any] = {
@@ -209,4 +216,4 @@ def train(
         summary["test_loss"], summary["test_accuracy"] = float(test_loss), float(test_accuracy)
     summary["peak_rss_mb"] = peak_rss_mb()
     summary["versions"] = versions()
-    return TrainOutcome(model=model, history=history, summary=summary)
+    return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)
