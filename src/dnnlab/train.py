@@ -27,10 +27,13 @@ import numpy as np
 
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
+from dnnlab.errors import ConfigError
 from dnnlab.models import activation_stats, build_model, logits_view
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    if config.schedule != "constant":
+        raise ConfigError(f"the {config.schedule} schedule is not available yet")
     lr = config.learning_rate
     if config.optimizer == "nadam":
         return keras.optimizers.Nadam(learning_rate=lr)
