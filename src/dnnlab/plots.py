@@ -32,7 +32,72 @@ def learning_curves(history: Sequence[dict], path: Path, *, title: str = "") -> 
     ax_acc.legend()
     if title:
         fig.suptitle(title)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+
+
+def _mean_and_band(histories: Sequence[Sequence[dict]], key: str, x: str):
+    """Per epoch: mean x, mean y and the min-max of y over the seeds that reached that epoch."""
+    longest = max(len(h) for h in histories)
+    xs, mean, low, high = [], [], [], []
+    for i in range(longest):
+        rows = [h[i] for h in histories if len(h) > i and math.isfinite(h[i][key])]
+        if not rows:
+            continue
+        ys = [r[key] for r in rows]
+        xs.append(sum(r[x] for r in rows) / len(rows))
+        mean.append(sum(ys) / len(ys))
+        low.append(min(ys))
+        high.append(max(ys))
+    return xs, mean, low, high
+
+
+def compare_curves(groups: dict[str, Sequence[Sequence[dict]]], path: Path, *, x: str) -> None:
+    """Validation loss and accuracy of several variants vs ``x`` ("epoch" or "elapsed" seconds).
+
+    Lines are means over seeds, bands the min-max across seeds; at each epoch
+    only the seeds still training count (early stopping ends them at different epochs).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for ax, key in zip(axes, ("val_loss", "val_accuracy"), strict=True):
+        for name, histories in groups.items():
+            xs, mean, low, high = _mean_and_band(histories, key, x)
+            (line,) = ax.plot(xs, mean, label=f"{name} ({len(histories)} seeds)")
+            if len(histories) > 1:
+                ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("epoch" if x == "epoch" else "wall time (s)")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    _save(fig, path)
+
+
+def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
+    """Each hidden layer's activation mean and std, start (dashed) and end (solid) of training."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for name, by_time in stats.items():
+        color = None
+        for when, style in (("start", "--"), ("end", "-")):
+            rows = by_time.get(when) or []
+            for ax, key in zip(axes, ("mean", "std"), strict=True):
+                (line,) = ax.plot(
+                    range(1, len(rows) + 1),
+                    [r[key] for r in rows],
+                    style,
+                    color=color,
+                    label=f"{name}, {when}",
+                )
+            color = line.get_color()
+    for ax, key in zip(axes, ("mean", "std"), strict=True):
+        ax.axhline(0 if key == "mean" else 1, color="grey", linewidth=0.8)
+        ax.set_xlabel("hidden layer")
+        ax.set_ylabel(f"activation {key}")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    _save(fig, path)

@@ -1,0 +1,167 @@
+"""Exercise 8 of chapter 11, the whole study: five variants x N seeds, MC Dropout, report.
+
+Fair by construction (Google's Deep Learning Tuning Playbook): the scientific
+parameter is the variant (architecture / normalization / schedule); the
+learning rate is a nuisance parameter, tuned per variant (``search_lr``: a short
+grid picked by validation loss; the 1cycle peak from the LR range test), once,
+on the first seed; everything else is fixed at the book's values. Each variant
+runs with seeds 42, 43, ...; claims rest on the spread across seeds.
+
+Everything is stored under ``out`` and reused, so a killed study resumes where
+it stopped: ``out/runs`` (one folder per run), ``out/lr-search`` (grid runs),
+``out/lr-find`` (range tests), then ``out/report.md`` and ``out/report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from dnnlab.config import DataConfig, variant_config
+from dnnlab.data import Splits, load_splits
+from dnnlab.runs import StoredRun, atomic_write_json, execute
+
+STUDY = ("baseline", "batchnorm", "selu", "alpha-dropout", "one-cycle")
+FIRST_SEED = 42
+LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+GRID_EPOCHS = 3
+MC_SAMPLES = 10
+
+# Validation accuracy (%) in the book: (2nd edition, 3rd edition).
+BOOK = {
+    "baseline": (47.6, 46.8),
+    "batchnorm": (54.0, 50.7),
+    "selu": (47.9, 50.3),
+    "alpha-dropout": (48.9, 49.8),
+    "mc-dropout": (48.9, 49.8),
+    "one-cycle": (52.0, 52.4),
+}
+
+
+class SplitCache:
+    """Load each DataConfig's splits once per process (raw and standardized differ)."""
+
+    def __init__(self, data_dir: str | os.PathLike | None, check_md5: bool = True) -> None:
+        self.data_dir, self.check_md5 = data_dir, check_md5
+        self._cache: dict[DataConfig, Splits] = {}
+
+    def loader(self, config: DataConfig) -> Callable[[], Splits]:
+        def load() -> Splits:
+            if config not in self._cache:
+                self._cache[config] = load_splits(config, self.data_dir, check_md5=self.check_md5)
+            return self._cache[config]
+
+        return load
+
+
+def grid_search(
+    variant: str, splits: SplitCache, out: Path, *, grid=LR_GRID, epochs=GRID_EPOCHS, verbose=0
+) -> dict:
+    """Train ``variant`` for ``epochs`` at each learning rate of ``grid``; pick the lowest val_loss.
+
+    The grid runs are ordinary stored runs under ``out/lr-search`` (reused on restart).
+    """
+    results = []
+    for lr in grid:
+        config = variant_config(variant, seed=FIRST_SEED, lr=lr, epochs=epochs)
+        run = execute(config, splits.loader(config.data), out / "lr-search", verbose=verbose)
+        results.append(
+            {
+                "learning_rate": lr,
+                "status": run.summary["status"],
+                "best_val_loss": run.summary["best_val_loss"],
+                "best_val_accuracy": run.summary["best_val_accuracy"],
+            }
+        )
+    finite = [r for r in results if r["best_val_loss"] is not None]
+    chosen = min(finite, key=lambda r: r["best_val_loss"])["learning_rate"] if finite else None
+    return {
+        "rule": f"lowest validation loss after {epochs} epochs",
+        "grid": results,
+        "chosen": chosen,
+    }
+
+
+def find_peak_lr(variant: str, splits: SplitCache, out: Path) -> dict:
+    """The LR range test for ``variant`` (stored in ``out/lr-find``): its suggestion and curve."""
+    from dnnlab.lr_search import range_test
+    from dnnlab.plots import lr_finder
+
+    path = out / "lr-find" / f"{variant}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    config = variant_config(variant, seed=FIRST_SEED)
+    result = range_test(config, splits.loader(config.data)()).to_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lr_finder(result, path.with_suffix(".png"))
+    atomic_write_json(path, result)
+    return result
+
+
+def attach_mc_dropout(
+    run: StoredRun, load: Callable[[], Splits], samples: int = MC_SAMPLES
+) -> StoredRun:
+    """MC Dropout on a trained alpha-dropout run, without retraining; stored in its summary.
+
+    Predictions average ``samples`` passes with dropout on, on the validation set
+    (the book's number); done once per run and sample count, then reused.
+    """
+    import keras
+
+    from dnnlab.uncertainty import evaluate_mc
+
+    if run.summary.get("mc_samples") == samples or run.summary["status"] != "finished":
+        return run
+    splits = load()
+    model = keras.models.load_model(run.path / "model.keras")
+    valid = evaluate_mc(
+        model, splits.x_valid, splits.y_valid, samples=samples, seed=run.config.seed
+    )
+    summary = {
+        **run.summary,
+        "mc_samples": samples,
+        "mc_accuracy": valid["mc"]["accuracy"],
+        "mc_dropout": valid,
+    }
+    atomic_write_json(run.path / "summary.json", summary)
+    return StoredRun(path=run.path, config=run.config, summary=summary)
+
+
+def run_exercise8(
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    seeds: int = 1,
+    search_lr: bool = False,
+    samples: int = MC_SAMPLES,
+    check_md5: bool = True,
+    verbose: int | str = 2,
+    variants: tuple[str, ...] = STUDY,
+) -> list[StoredRun]:
+    """Run (or reuse) every variant for ``seeds`` seeds, MC Dropout, and write the report."""
+    from dnnlab.experiments.exercise8_report import build_report
+
+    splits = SplitCache(data_dir, check_md5)
+    learning_rates: dict[str, float | None] = {}
+    searches: dict[str, dict] = {}
+    if search_lr:
+        for variant in variants:
+            if variant == "one-cycle":
+                found = find_peak_lr(variant, splits, out)
+                searches[variant] = {"rule": found["rule"], "chosen": found["suggestion"]}
+            else:
+                searches[variant] = grid_search(variant, splits, out)
+            learning_rates[variant] = searches[variant]["chosen"]
+        atomic_write_json(out / "lr-search.json", searches)
+    runs = []
+    for seed in range(FIRST_SEED, FIRST_SEED + seeds):
+        for variant in variants:
+            config = variant_config(variant, seed=seed, lr=learning_rates.get(variant))
+            run = execute(config, splits.loader(config.data), out / "runs", verbose=verbose)
+            if variant == "alpha-dropout":
+                run = attach_mc_dropout(run, splits.loader(config.data), samples)
+            runs.append(run)
+    build_report(out)
+    return runs
