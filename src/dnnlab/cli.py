@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
-from dnnlab.config import VARIANTS, variant_config
-from dnnlab.errors import DnnlabError
+from dnnlab.config import VARIANTS
+from dnnlab.errors import ConfigError, DnnlabError
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +26,20 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-size", type=int, help="keep only the first N training images")
 
 
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--search-lr",
+        action="store_true",
+        help="tune the learning rate first: a short grid 1e-5..1e-2 picked by validation loss "
+        "(one-cycle: the LR range test); reused once stored",
+    )
+    p.add_argument("--samples", type=int, default=10, help="MC Dropout samples (10)")
+
+
+def _out_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs", type=Path, help="folder for runs and reports (runs/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dnnlab",
@@ -35,22 +49,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train one variant (reuses a finished identical run)")
-    run.add_argument("variant", choices=list(VARIANTS), help="which network to train")
+    run.add_argument(
+        "variant",
+        choices=[*VARIANTS, "mc-dropout"],
+        help="which network (mc-dropout: the alpha-dropout run, predicted with MC Dropout)",
+    )
     run.add_argument("--seed", type=int, default=42, help="random seed (42)")
-    run.add_argument("--lr", type=float, help="learning rate (baseline: 5e-5)")
-    run.add_argument("--epochs", type=int, help="maximum epochs (100)")
+    run.add_argument("--lr", type=float, help="learning rate; the 1cycle peak for one-cycle")
+    run.add_argument("--epochs", type=int, help="maximum epochs (100; one-cycle: 15)")
     run.add_argument("--patience", type=int, help="early-stopping patience in epochs (20)")
-    run.add_argument("--batch-size", type=int, help="batch size (32)")
+    run.add_argument("--batch-size", type=int, help="batch size (32; one-cycle: 128)")
     run.add_argument("--activation", help="hidden activation (elu); swish gives the 3rd edition")
     run.add_argument("--init", help="kernel initializer (he_normal)")
     run.add_argument("--depth", type=int, help="hidden layers (20)")
     run.add_argument("--width", type=int, help="units per hidden layer (100)")
+    _search_arguments(run)
     _data_arguments(run)
-    run.add_argument("--out", default="runs", type=Path, help="runs folder (runs/)")
+    _out_argument(run)
     run.add_argument("--force", action="store_true", help="train again even if already stored")
 
+    study = sub.add_parser("exercise8", help="the whole exercise 8 study and its report")
+    study.add_argument("--seeds", type=int, default=1, help="seeds per variant: 42, 43, ... (1)")
+    _search_arguments(study)
+    _data_arguments(study)
+    _out_argument(study)
+
+    find = sub.add_parser("lr-find", help="LR range test for a variant: plot and suggestion")
+    find.add_argument("variant", choices=list(VARIANTS))
+    _data_arguments(find)
+    _out_argument(find)
+
+    report = sub.add_parser("report", help="rebuild report.md and report.html from stored runs")
+    _out_argument(report)
+
     runs = sub.add_parser("runs", help="list stored runs")
-    runs.add_argument("--out", default="runs", type=Path, help="runs folder (runs/)")
+    _out_argument(runs)
     return parser
 
 
@@ -101,13 +134,28 @@ def print_runs_table(runs) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    from dnnlab.data import load_splits
-    from dnnlab.runs import execute
+def _verbosity() -> int:
+    return 1 if sys.stdout.isatty() else 2
 
-    config = variant_config(
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from dnnlab.experiments.exercise8 import SplitCache, run_variant
+
+    _positive("--samples", args.samples)
+    run = run_variant(
         args.variant,
+        args.out,
+        SplitCache(args.data_dir, check_md5=not args.no_md5),
         seed=args.seed,
+        search_lr=args.search_lr,
+        samples=args.samples,
+        force=args.force,
+        verbose=_verbosity(),
         lr=args.lr,
         epochs=args.epochs,
         patience=args.patience,
@@ -119,14 +167,47 @@ def cmd_run(args: argparse.Namespace) -> None:
         validation_size=args.validation_size,
         train_size=args.train_size,
     )
-    run = execute(
-        config,
-        lambda: load_splits(config.data, args.data_dir, check_md5=not args.no_md5),
-        args.out,
-        force=args.force,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
     print_summary(run)
+
+
+def cmd_exercise8(args: argparse.Namespace) -> None:
+    from dnnlab.experiments.exercise8 import run_exercise8
+
+    _positive("--seeds", args.seeds)
+    _positive("--samples", args.samples)
+    run_exercise8(
+        args.out,
+        data_dir=args.data_dir,
+        seeds=args.seeds,
+        search_lr=args.search_lr,
+        samples=args.samples,
+        check_md5=not args.no_md5,
+        verbose=_verbosity(),
+        overrides={"validation_size": args.validation_size, "train_size": args.train_size},
+    )
+    cmd_report(args)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> None:
+    from dnnlab.experiments.exercise8 import SplitCache, find_peak_lr
+
+    result = find_peak_lr(
+        args.variant,
+        SplitCache(args.data_dir, check_md5=not args.no_md5),
+        args.out,
+        validation_size=args.validation_size,
+        train_size=args.train_size,
+    )
+    print(f"suggested learning rate {result['suggestion']:.3g}: {result['rule']}")
+    print(f"curve and plot in {args.out / 'lr-find'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from dnnlab.experiments.exercise8_report import build_report, group_runs
+
+    md, page = build_report(args.out)
+    print_runs_table([r for runs in group_runs(args.out).values() for r in runs])
+    print(f"report: {page} (and {md.name})")
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
@@ -135,10 +216,19 @@ def cmd_runs(args: argparse.Namespace) -> None:
     print_runs_table(list_runs(args.out))
 
 
+COMMANDS = {
+    "run": cmd_run,
+    "exercise8": cmd_exercise8,
+    "lr-find": cmd_lr_find,
+    "report": cmd_report,
+    "runs": cmd_runs,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"run": cmd_run, "runs": cmd_runs}[args.command](args)
+        COMMANDS[args.command](args)
     except DnnlabError as exc:
         print(f"dnnlab: error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@ on the first seed; everything else is fixed at the book's values. Each variant
 runs with seeds 42, 43, ...; claims rest on the spread across seeds.
 
 Everything is stored under ``out`` and reused, so a killed study resumes where
-it stopped: ``out/runs`` (one folder per run), ``out/lr-search`` (grid runs),
+it stopped: one folder per run directly in ``out`` (as ``dnnlab run`` stores them),
+``out/lr-search`` (grid runs),
 ``out/lr-find`` (range tests), then ``out/report.md`` and ``out/report.html``.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from dnnlab.config import DataConfig, variant_config
 from dnnlab.data import Splits, load_splits
+from dnnlab.errors import DnnlabError
 from dnnlab.runs import StoredRun, atomic_write_json, execute
 
 STUDY = ("baseline", "batchnorm", "selu", "alpha-dropout", "one-cycle")
@@ -57,7 +59,14 @@ class SplitCache:
 
 
 def grid_search(
-    variant: str, splits: SplitCache, out: Path, *, grid=LR_GRID, epochs=GRID_EPOCHS, verbose=0
+    variant: str,
+    splits: SplitCache,
+    out: Path,
+    *,
+    grid=LR_GRID,
+    epochs=GRID_EPOCHS,
+    verbose=0,
+    **overrides,
 ) -> dict:
     """Train ``variant`` for ``epochs`` at each learning rate of ``grid``; pick the lowest val_loss.
 
@@ -65,7 +74,9 @@ def grid_search(
     """
     results = []
     for lr in grid:
-        config = variant_config(variant, seed=FIRST_SEED, lr=lr, epochs=epochs)
+        config = variant_config(
+            variant, seed=FIRST_SEED, **{**overrides, "lr": lr, "epochs": epochs}
+        )
         run = execute(config, splits.loader(config.data), out / "lr-search", verbose=verbose)
         results.append(
             {
@@ -84,15 +95,15 @@ def grid_search(
     }
 
 
-def find_peak_lr(variant: str, splits: SplitCache, out: Path) -> dict:
+def find_peak_lr(variant: str, splits: SplitCache, out: Path, **overrides) -> dict:
     """The LR range test for ``variant`` (stored in ``out/lr-find``): its suggestion and curve."""
     from dnnlab.lr_search import range_test
     from dnnlab.plots import lr_finder
 
-    path = out / "lr-find" / f"{variant}.json"
+    config = variant_config(variant, seed=FIRST_SEED, **overrides)
+    path = out / "lr-find" / f"{config.run_id}.json"
     if path.exists():
         return json.loads(path.read_text())
-    config = variant_config(variant, seed=FIRST_SEED)
     result = range_test(config, splits.loader(config.data)()).to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     lr_finder(result, path.with_suffix(".png"))
@@ -129,6 +140,55 @@ def attach_mc_dropout(
     return StoredRun(path=run.path, config=run.config, summary=summary)
 
 
+def tuned_learning_rate(
+    variant: str, splits: SplitCache, out: Path, **overrides
+) -> tuple[float, dict]:
+    """The learning rate a search picks for ``variant``, and the search's record.
+
+    1cycle takes the LR range test's suggestion as its peak; the other variants
+    take the grid point with the lowest validation loss. Searches are stored in
+    ``out`` and reused; the record is kept in ``out/lr-search.json``.
+    """
+    if variant == "one-cycle":
+        found = find_peak_lr(variant, splits, out, **overrides)
+        record = {"rule": found["rule"], "chosen": found["suggestion"]}
+    else:
+        record = grid_search(variant, splits, out, **overrides)
+    if record["chosen"] is None:
+        raise DnnlabError(f"every learning rate of the grid diverged for {variant}")
+    path = out / "lr-search.json"
+    searches = json.loads(path.read_text()) if path.exists() else {}
+    atomic_write_json(path, {**searches, variant: record})
+    return record["chosen"], record
+
+
+def run_variant(
+    variant: str,
+    out: Path,
+    splits: SplitCache,
+    *,
+    seed: int = FIRST_SEED,
+    search_lr: bool = False,
+    samples: int = MC_SAMPLES,
+    force: bool = False,
+    verbose: int | str = 2,
+    **overrides,
+) -> StoredRun:
+    """Train (or reuse) one variant; ``mc-dropout`` is the alpha-dropout run plus MC Dropout.
+
+    With ``search_lr`` and no explicit ``lr`` override, the learning rate comes
+    from :func:`tuned_learning_rate`. The chosen rate is part of the run's config.
+    """
+    trained = "alpha-dropout" if variant == "mc-dropout" else variant
+    if search_lr and overrides.get("lr") is None:
+        overrides["lr"], _ = tuned_learning_rate(trained, splits, out, **overrides)
+    config = variant_config(trained, seed=seed, **overrides)
+    run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
+    if trained == "alpha-dropout":
+        run = attach_mc_dropout(run, splits.loader(config.data), samples)
+    return run
+
+
 def run_exercise8(
     out: Path,
     *,
@@ -139,29 +199,30 @@ def run_exercise8(
     check_md5: bool = True,
     verbose: int | str = 2,
     variants: tuple[str, ...] = STUDY,
+    overrides: dict | None = None,
 ) -> list[StoredRun]:
-    """Run (or reuse) every variant for ``seeds`` seeds, MC Dropout, and write the report."""
+    """Run (or reuse) every variant for ``seeds`` seeds, MC Dropout, and write the report.
+
+    Seeds are the outer loop, so an interrupted study has every variant at the
+    same number of seeds, give or take one. ``overrides`` apply to every run
+    (e.g. ``validation_size`` / ``train_size`` for a quick look on a subset).
+    """
     from dnnlab.experiments.exercise8_report import build_report
 
     splits = SplitCache(data_dir, check_md5)
-    learning_rates: dict[str, float | None] = {}
-    searches: dict[str, dict] = {}
-    if search_lr:
-        for variant in variants:
-            if variant == "one-cycle":
-                found = find_peak_lr(variant, splits, out)
-                searches[variant] = {"rule": found["rule"], "chosen": found["suggestion"]}
-            else:
-                searches[variant] = grid_search(variant, splits, out)
-            learning_rates[variant] = searches[variant]["chosen"]
-        atomic_write_json(out / "lr-search.json", searches)
-    runs = []
-    for seed in range(FIRST_SEED, FIRST_SEED + seeds):
-        for variant in variants:
-            config = variant_config(variant, seed=seed, lr=learning_rates.get(variant))
-            run = execute(config, splits.loader(config.data), out / "runs", verbose=verbose)
-            if variant == "alpha-dropout":
-                run = attach_mc_dropout(run, splits.loader(config.data), samples)
-            runs.append(run)
+    runs = [
+        run_variant(
+            v,
+            out,
+            splits,
+            seed=s,
+            search_lr=search_lr,
+            samples=samples,
+            verbose=verbose,
+            **(overrides or {}),
+        )
+        for s in range(FIRST_SEED, FIRST_SEED + seeds)
+        for v in variants
+    ]
     build_report(out)
     return runs
