@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -100,4 +102,48 @@ def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
         ax.set_ylabel(f"activation {key}")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
+    _save(fig, path)
+
+
+def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
+    """Loss vs learning rate of a range test (log x): raw per batch (faint), smoothed, suggestion.
+
+    ``result`` is a :class:`~dnnlab.lr_search.RangeTest` or its ``to_dict()``
+    (as read back from JSON), so a stored test can be drawn without Keras.
+    Non-finite points (the batch that diverged) are left out.
+    """
+    d = result.to_dict() if hasattr(result, "to_dict") else result
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for key, style in (
+        ("losses", {"alpha": 0.3, "linewidth": 0.8, "label": "loss per batch"}),
+        ("smoothed", {"linewidth": 1.8, "label": "smoothed loss"}),
+    ):
+        points = [(lr, v) for lr, v in zip(d["lrs"], d[key], strict=True) if math.isfinite(v)]
+        if points:
+            ax.plot(*zip(*points, strict=True), **style)
+    suggestion = d["suggestion"]
+    if math.isfinite(suggestion):
+        ax.axvline(
+            suggestion,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=f"suggestion {suggestion:.3g}",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3, which="both")
+    # The start (raw pixels give losses of 100+) and the final explosion would
+    # squash the part that matters, around the minimum: show up to 4 x the
+    # lowest smoothed loss, the range test's default stop threshold.
+    smoothed = [v for v in d["smoothed"] if math.isfinite(v)]
+    raw = [v for v in d["losses"] if math.isfinite(v)]
+    if smoothed and raw:
+        low, best = min(min(raw), min(smoothed)), min(smoothed)
+        high = max(min(smoothed[0], 4 * best), best) * 1.1
+        if high > low:
+            ax.set_ylim(low - 0.05 * abs(low), high)
+    ax.legend()
+    ax.set_title(title or textwrap.fill(d["rule"], 90), fontsize=9)
     _save(fig, path)
