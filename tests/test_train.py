@@ -87,3 +87,22 @@ def test_best_epoch_skips_nan_and_takes_the_first_minimum():
     rows = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate([2.0, 1.0, float("nan"), 1.0])]
     assert best_epoch_of(rows) == 2
     assert best_epoch_of([{"epoch": 1, "val_loss": float("nan")}]) is None
+
+
+def test_one_cycle_rises_then_anneals_over_the_whole_run(splits):
+    config = RunConfig(
+        seed=3,
+        model=ModelConfig(depth=2, width=16),
+        train=TrainConfig(
+            optimizer="sgd", schedule="one-cycle", learning_rate=0.05, epochs=10, batch_size=16
+        ),
+        data=DataConfig(validation_size=24),
+    )
+    outcome = train(config, splits, verbose=0)
+    lrs = [row["learning_rate"] for row in outcome.history]  # after each epoch's last step
+    peak = lrs.index(max(lrs))
+    assert 0 < peak < len(lrs) - 1
+    assert lrs[: peak + 1] == sorted(lrs[: peak + 1])
+    assert max(lrs) <= 0.05 + 1e-9
+    assert lrs[-1] < 0.005 / 100  # annealed far below the start rate
+    assert outcome.summary["learning_rate"] == 0.05  # the peak is what the run records

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import keras
@@ -228,7 +228,7 @@ def sweep_optimizer(
     Built by ``make_optimizer`` so class and momentum cannot drift from
     training; Keras 3 lets a schedule replace the rate before the first step.
     """
-    optimizer = make_optimizer(config)
+    optimizer = make_optimizer(replace(config, schedule="constant"))
     optimizer.learning_rate = schedule
     return optimizer
 

@@ -27,14 +27,19 @@ import numpy as np
 
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
-from dnnlab.errors import ConfigError
 from dnnlab.models import activation_stats, build_model, logits_view
+from dnnlab.schedules import OneCycle
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    if config.schedule != "constant":
-        raise ConfigError(f"the {config.schedule} schedule is not available yet")
-    lr = config.learning_rate
+def make_optimizer(
+    config: TrainConfig, steps_per_epoch: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer of ``config``; a 1cycle schedule spans ``epochs * steps_per_epoch`` steps."""
+    lr: float | OneCycle = config.learning_rate
+    if config.schedule == "one-cycle":
+        if steps_per_epoch is None:
+            raise ValueError("the one-cycle schedule needs steps_per_epoch")
+        lr = OneCycle(total_steps=config.epochs * steps_per_epoch, max_lr=config.learning_rate)
     if config.optimizer == "nadam":
         return keras.optimizers.Nadam(learning_rate=lr)
     if config.optimizer == "adam":
@@ -42,11 +47,13 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum)
 
 
-def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
+def compile_for_training(
+    model: keras.Model, config: TrainConfig, steps_per_epoch: int | None = None
+) -> keras.Model:
     """Compile the logits view of ``model`` with a from-logits loss; return that view."""
     trainable = logits_view(model)
     trainable.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
@@ -171,7 +178,8 @@ def train(
     model = build_model(config.model, splits.input_shape)
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
-    trainable = compile_for_training(model, config.train)
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
+    trainable = compile_for_training(model, config.train, steps_per_epoch)
     log = EpochLog(on_epoch)
     guard = StopOnNonFinite()
     stopper = keras.callbacks.EarlyStopping(
