@@ -1,0 +1,157 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from dnnlab.stats import bootstrap_diff, describe, verdict, welch
+
+T3_975 = 3.182446305284263  # t_{0.975} with 3 degrees of freedom, from tables
+
+
+def test_describe_matches_hand_computed_values():
+    d = describe([1, 2, 3, 4])
+    assert d["n"] == 4 and d["mean"] == 2.5 and d["min"] == 1 and d["max"] == 4
+    # sum of squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, over n - 1 = 3
+    assert d["std"] == pytest.approx(math.sqrt(5 / 3), rel=1e-12)
+    assert d["sem"] == pytest.approx(math.sqrt(5 / 3) / 2, rel=1e-12)
+    half = T3_975 * math.sqrt(5 / 3) / 2
+    assert d["ci95_low"] == pytest.approx(2.5 - half, rel=1e-9)
+    assert d["ci95_high"] == pytest.approx(2.5 + half, rel=1e-9)
+
+
+def test_describe_of_one_value_has_no_spread():
+    d = describe([0.47])
+    assert d["n"] == 1 and d["mean"] == 0.47 and d["min"] == d["max"] == 0.47
+    assert d["std"] is d["sem"] is d["ci95_low"] is d["ci95_high"] is None
+
+
+def test_describe_of_constant_values_has_a_zero_width_interval():
+    d = describe([0.5, 0.5, 0.5])
+    assert d["std"] == 0 and d["ci95_low"] == d["ci95_high"] == 0.5
+
+
+def test_describe_is_plain_json():
+    assert json.loads(json.dumps(describe(np.array([0.1, 0.2, 0.4]))))["n"] == 3
+
+
+@pytest.mark.parametrize("bad", [[], [0.5, float("nan")], [float("inf")]])
+def test_empty_or_non_finite_values_are_refused(bad):
+    with pytest.raises(ValueError):
+        describe(bad)
+    with pytest.raises(ValueError):
+        welch([0.1, 0.2], bad)
+
+
+def test_welch_matches_hand_computed_df_t_and_interval():
+    a, b = [1, 2, 3, 4], [2, 4, 6]
+    w = welch(a, b)
+    # v_a = (5/3)/4 = 5/12, v_b = 4/3; df = (21/12)^2 / ((5/12)^2/3 + (4/3)^2/2) = 1323/409
+    assert w["difference"] == 1.5
+    assert w["df"] == pytest.approx(1323 / 409, rel=1e-12)
+    assert w["t"] == pytest.approx(1.5 / math.sqrt(21 / 12), rel=1e-12)
+    half = sps.t.ppf(0.975, 1323 / 409) * math.sqrt(21 / 12)
+    assert w["ci95_low"] == pytest.approx(1.5 - half)
+    assert w["ci95_high"] == pytest.approx(1.5 + half)
+    assert w["ci95_low"] < 0 < w["ci95_high"]
+    assert w["distinguishable"] is False and w["reason"] is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_welch_agrees_with_scipy(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0.47, 0.01, 3 + seed)
+    b = rng.normal(0.50, 0.02, 5)
+    w = welch(a, b)
+    ref = sps.ttest_ind(b, a, equal_var=False)
+    assert w["t"] == pytest.approx(ref.statistic, rel=1e-10)
+    assert w["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert w["df"] == pytest.approx(ref.df, rel=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert (w["ci95_low"], w["ci95_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+
+
+def test_welch_is_antisymmetric():
+    a, b = [0.46, 0.47, 0.465], [0.52, 0.53, 0.51]
+    ab, ba = welch(a, b), welch(b, a)
+    assert ab["difference"] == pytest.approx(-ba["difference"])
+    assert ab["t"] == pytest.approx(-ba["t"]) and ab["p"] == pytest.approx(ba["p"])
+    assert ab["distinguishable"] is True and ab["p"] < 0.01
+
+
+def test_welch_with_one_constant_side_uses_the_other_sides_dof():
+    w = welch([1, 1, 1], [1, 2, 3])
+    assert w["df"] == pytest.approx(2) and w["t"] == pytest.approx(1 / math.sqrt(1 / 3))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        ([0.5], [0.6, 0.7], "at least 2 seeds"),
+        ([0.5, 0.6], [0.7], "at least 2 seeds"),
+        ([0.5, 0.5], [0.6, 0.6, 0.6], "zero variance"),
+        ([0.5, 0.5], [0.5, 0.5], "zero variance"),
+    ],
+)
+def test_welch_edge_cases_give_none_and_a_reason(a, b, reason):
+    w = welch(a, b)
+    assert reason in w["reason"]
+    assert w["difference"] == pytest.approx(np.mean(b) - np.mean(a))
+    for key in ("t", "df", "p", "ci95_low", "ci95_high", "distinguishable"):
+        assert w[key] is None
+    assert "no test" in verdict(w)
+
+
+def test_bootstrap_is_deterministic_by_seed_and_brackets_the_difference():
+    a, b = [0.46, 0.47, 0.465, 0.472], [0.50, 0.53, 0.51]
+    first, again = bootstrap_diff(a, b, seed=3), bootstrap_diff(a, b, seed=3)
+    assert first == again
+    assert first["ci95_low"] <= first["difference"] <= first["ci95_high"]
+    assert bootstrap_diff(a, b, seed=4)["ci95_low"] != first["ci95_low"]
+    assert first["difference"] == pytest.approx(np.mean(b) - np.mean(a))
+
+
+def test_bootstrap_bounds_are_reachable_resampled_differences():
+    # Resampled means of [0, 1] are 0, 0.5 or 1; of [0, 0] always 0.
+    boot = bootstrap_diff([0, 0], [0, 1], resamples=2000)
+    assert (boot["ci95_low"], boot["ci95_high"]) == (0.0, 1.0)
+
+
+def test_bootstrap_approaches_welch_on_large_samples():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 400), rng.normal(0.3, 2, 300)
+    boot, w = bootstrap_diff(a, b, resamples=20000), welch(a, b)
+    assert boot["ci95_low"] == pytest.approx(w["ci95_low"], abs=0.03)
+    assert boot["ci95_high"] == pytest.approx(w["ci95_high"], abs=0.03)
+
+
+def test_bootstrap_needs_two_values_per_side():
+    boot = bootstrap_diff([0.5], [0.6, 0.7])
+    assert boot["ci95_low"] is None and "at least 2" in boot["reason"]
+
+
+def test_verdict_sentences():
+    test = {"difference": 0.064, "ci95_low": 0.049, "ci95_high": 0.079, "p": 0.0012}
+    test.update(n_a=3, n_b=3, distinguishable=True, reason=None)
+    assert (
+        verdict(test)
+        == "+6.4 points (95% CI +4.9 to +7.9), p = 0.001: distinguishable from seed noise"
+    )
+    test.update(difference=-0.004, ci95_low=-0.02, ci95_high=0.012, p=0.41, distinguishable=False)
+    assert verdict(test) == (
+        "-0.4 points (95% CI -2.0 to +1.2), p = 0.41: not distinguishable from seed noise"
+        " with 3 seeds"
+    )
+    test.update(p=1e-5, distinguishable=True, n_b=5)
+    assert ", p < 0.001:" in verdict(test)
+    test.update(p=0.2, distinguishable=False)
+    assert verdict(test).endswith("with 3 and 5 seeds")
+
+
+def test_verdict_of_real_tests():
+    a, b = [0.465, 0.468, 0.470], [0.525, 0.530, 0.528]
+    assert verdict(welch(a, b)).endswith(": distinguishable from seed noise")
+    assert verdict(bootstrap_diff(a, b)).endswith("the interval excludes zero")
+    assert verdict(welch(a, a[::-1])).startswith("+0.0 points")
+    assert verdict(welch([1.0, 2.0], [1.5, 2.5]), scale=1, unit="nats").startswith("+0.5 nats")
