@@ -171,3 +171,28 @@ def test_unknown_variant_is_rejected_by_the_parser(capsys):
         main(["run", "resnet50"])
     assert info.value.code == 2
     assert "invalid choice: 'resnet50'" in capsys.readouterr().err
+
+
+def test_mc_dropout_trains_the_alpha_dropout_net_once_and_reports_both_predictions(
+    fake_root, tmp_path, capsys
+):
+    args = ["--data-dir", str(fake_root), "--no-md5", "--out", str(tmp_path), *TINY]
+    assert main(["run", "mc-dropout", "--samples", "3", *args]) == 0
+    out = capsys.readouterr().out
+    assert "alpha-dropout-seed42-" in out
+    assert "MC Dropout  3 samples on validation: accuracy " in out
+    [run] = list_runs(tmp_path)
+    assert run.config.variant == "alpha-dropout" and run.summary["mc_samples"] == 3
+    assert main(["run", "alpha-dropout", *args]) == 0  # the same run, reused
+    assert len(list_runs(tmp_path)) == 1
+
+
+def test_report_command_on_an_empty_folder_says_so(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    assert "No finished runs yet." in (tmp_path / "report.md").read_text()
+    assert "report: " in capsys.readouterr().out
+
+
+def test_bad_counts_are_one_line_errors(tmp_path, capsys):
+    assert main(["exercise8", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "dnnlab: error: --seeds must be a whole number >= 1, got 0\n"

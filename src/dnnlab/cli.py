@@ -107,6 +107,13 @@ def print_summary(run) -> None:
         f"time        {_fmt(s.get('seconds_per_epoch'), '.2f')} s/epoch (median), "
         f"{_fmt(s.get('total_seconds'), '.0f')} s in all",
     ]
+    if s.get("mc_dropout"):
+        plain, mc = s["mc_dropout"]["plain"], s["mc_dropout"]["mc"]
+        lines.append(
+            f"MC Dropout  {s['mc_samples']} samples on validation: accuracy "
+            f"{mc['accuracy']:.4f} (plain {plain['accuracy']:.4f}), NLL {mc['nll']:.3f} "
+            f"(plain {plain['nll']:.3f}), ECE {mc['ece']:.3f} (plain {plain['ece']:.3f})"
+        )
     if s["status"] == "diverged":
         lines.append(f"diverged    non-finite loss in epoch {s.get('diverged_epoch')}")
     print("\n".join(lines))
