@@ -2,6 +2,9 @@
 
 import json
 import re
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +146,14 @@ def test_blocks_render_to_markdown_and_escaped_html(tmp_path):
     page = to_html(blocks, "t")
     assert "<h1>A &amp; B</h1>" in page and "<p>x &lt; y</p>" in page
     assert "<td>&lt;2&gt;</td>" in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed")
+def test_html_report_renders_in_headless_chromium_without_console_errors(study, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from check_report import render
+
+    _, page = build_report(study)
+    shot = tmp_path / "report.png"
+    assert render(page, shot, shutil.which("chromium")) == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
