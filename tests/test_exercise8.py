@@ -43,6 +43,9 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
         assert set(alpha.summary["mc_dropout"][kind]) >= {"accuracy", "nll", "ece", "entropy"}
     [cycle] = [r for r in runs if r.config.variant == "one-cycle"]
     assert cycle.config.train.schedule == "one-cycle" and cycle.config.train.batch_size == 128
+    peak = json.loads((out / "lr-search.json").read_text())["one-cycle"]
+    assert peak["rule"].startswith("LR range test: 1cycle peak = lr at the lowest smoothed loss")
+    assert cycle.config.train.learning_rate == peak["chosen"]  # from the range test, by default
     assert (out / "report.html").exists() and (out / "report.md").exists()
     calls = _count_training(monkeypatch)
     again = run_exercise8(out, data_dir=fake_root, check_md5=False, verbose=0, overrides=TINY)

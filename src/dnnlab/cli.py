@@ -205,7 +205,10 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
         validation_size=args.validation_size,
         train_size=args.train_size,
     )
-    print(f"suggested learning rate {result['suggestion']:.3g}: {result['rule']}")
+    from dnnlab.lr_search import suggest_peak
+
+    print(f"suggested constant learning rate {result['suggestion']:.3g}: {result['rule']}")
+    print(f"suggested 1cycle peak {suggest_peak(result['lrs'], result['smoothed'])[1]}")
     print(f"curve and plot in {args.out / 'lr-find'}")
 
 

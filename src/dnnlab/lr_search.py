@@ -102,6 +102,12 @@ def losses_from_running_means(means: Sequence[float], batch_sizes: Sequence[int]
     return losses
 
 
+def lowest_loss_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> float:
+    """The rate at the lowest finite smoothed loss (the first on ties); NaN if there is none."""
+    finite = [(value, lr) for lr, value in zip(lrs, smoothed, strict=True) if math.isfinite(value)]
+    return min(finite)[1] if finite else math.nan
+
+
 def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> tuple[float, str]:
     """The suggested rate and the rule that gave it: ``lr at the lowest smoothed loss / 10``.
 
@@ -117,10 +123,9 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> tuple[float, str
     still falling from the start when the raw loss explodes, and the minimum,
     hence the suggestion, lands far too late: lower ``smoothing`` there.
     """
-    finite = [(value, lr) for lr, value in zip(lrs, smoothed, strict=True) if math.isfinite(value)]
-    if not finite:
+    at_min = lowest_loss_lr(lrs, smoothed)
+    if not math.isfinite(at_min):
         return math.nan, "no finite smoothed loss: no suggestion"
-    _, at_min = min(finite)
     value = at_min / SUGGESTION_DIVISOR
     rule = (
         f"lowest smoothed loss at lr={at_min:.3g}; suggestion = {at_min:.3g} / "
@@ -128,6 +133,20 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> tuple[float, str
         "the loss turns up)"
     )
     return value, rule
+
+
+def suggest_peak(lrs: Sequence[float], smoothed: Sequence[float]) -> tuple[float, str]:
+    """The peak rate for a 1cycle schedule: the rate at the lowest smoothed loss, and the rule.
+
+    A 1cycle run spends only a short time near its peak and anneals after it, so
+    its peak is the largest rate at which the loss still falls (Smith, 2018,
+    "A disciplined approach to neural network hyper-parameters"), not the tenth
+    of it that suits a constant rate; the book's max_rate = 0.05 sits there too.
+    """
+    peak = lowest_loss_lr(lrs, smoothed)
+    if not math.isfinite(peak):
+        return peak, "no finite smoothed loss: no suggestion"
+    return peak, f"1cycle peak = lr at the lowest smoothed loss = {peak:.3g} (Smith, 2018)"
 
 
 @dataclass(frozen=True)

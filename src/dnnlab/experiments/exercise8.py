@@ -145,13 +145,16 @@ def tuned_learning_rate(
 ) -> tuple[float, dict]:
     """The learning rate a search picks for ``variant``, and the search's record.
 
-    1cycle takes the LR range test's suggestion as its peak; the other variants
+    1cycle takes its peak from the LR range test (:func:`suggest_peak`); the other variants
     take the grid point with the lowest validation loss. Searches are stored in
     ``out`` and reused; the record is kept in ``out/lr-search.json``.
     """
     if variant == "one-cycle":
+        from dnnlab.lr_search import suggest_peak
+
         found = find_peak_lr(variant, splits, out, **overrides)
-        record = {"rule": found["rule"], "chosen": found["suggestion"]}
+        peak, rule = suggest_peak(found["lrs"], found["smoothed"])
+        record = {"rule": f"LR range test: {rule}", "chosen": peak}
     else:
         record = grid_search(variant, splits, out, **overrides)
     if record["chosen"] is None:
@@ -176,11 +179,12 @@ def run_variant(
 ) -> StoredRun:
     """Train (or reuse) one variant; ``mc-dropout`` is the alpha-dropout run plus MC Dropout.
 
-    With ``search_lr`` and no explicit ``lr`` override, the learning rate comes
-    from :func:`tuned_learning_rate`. The chosen rate is part of the run's config.
+    Without an explicit ``lr`` override the learning rate comes from
+    :func:`tuned_learning_rate` with ``search_lr``, and always for one-cycle,
+    whose peak the range test gives. The chosen rate is part of the run's config.
     """
     trained = "alpha-dropout" if variant == "mc-dropout" else variant
-    if search_lr and overrides.get("lr") is None:
+    if overrides.get("lr") is None and (search_lr or trained == "one-cycle"):
         overrides["lr"], _ = tuned_learning_rate(trained, splits, out, **overrides)
     config = variant_config(trained, seed=seed, **overrides)
     run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
