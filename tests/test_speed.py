@@ -1,4 +1,4 @@
-"""The speed-ups compute what Keras computes: scanned vs per-step steps."""
+"""The speed-ups compute what Keras computes: scanned vs per-step steps, big validation batches."""
 
 import keras
 import numpy as np
@@ -39,3 +39,10 @@ def test_scanned_training_matches_keras_step_by_step_loop():
         np.testing.assert_allclose(w, w_keras, rtol=1e-6, atol=1e-7)
         assert np.abs(w - w0).max() > 1e-3  # the weights did move
     np.testing.assert_allclose(scanned_loss, stepped_loss, rtol=1e-6)
+
+
+def test_validation_batch_size_does_not_change_the_validation_loss():
+    model = compile_for_training(_model(), TrainConfig(steps_per_execution=4))
+    small = model.evaluate(X, Y, batch_size=7, verbose=0)
+    large = model.evaluate(X, Y, batch_size=1000, verbose=0)
+    np.testing.assert_allclose(large, small, rtol=1e-6)
