@@ -11,6 +11,7 @@ A non-finite loss (NaN or inf) stops the fit at once and marks the run
 
 from __future__ import annotations
 
+import itertools
 import math
 import platform
 import resource
@@ -29,6 +30,10 @@ from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.models import activation_stats, build_model, logits_view
 from dnnlab.schedules import OneCycle
+
+# Validation only runs the model forward, so large batches are cheaper per image
+# than fit's default (the training batch size); the loss is the same mean.
+VALIDATION_BATCH_SIZE = 1000
 
 
 def make_optimizer(
@@ -58,7 +63,48 @@ def compile_for_training(
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
     )
+    if keras.backend.backend() == "jax" and trainable.steps_per_execution > 1:
+        trainable.train_function = scanned_train_function(trainable)
     return trainable
+
+
+def scanned_train_function(model: keras.Model) -> Callable:
+    """A JAX ``train_function`` that runs ``steps_per_execution`` steps as one compiled call.
+
+    Keras 3 on JAX compiles a single training step and calls it once per batch
+    from Python, even with ``steps_per_execution``: every call pays Python and
+    dispatch overhead for all ~130 state arrays. Here each group of
+    ``steps_per_execution`` equal-shaped batches is stacked and run through the
+    same ``model.train_step`` inside one ``jax.lax.scan``; other groups (the end
+    of an epoch, a smaller last batch) run step by step. Same steps, same order,
+    same state: only how they are dispatched changes. Set on the model after
+    ``compile`` (which resets it); ``fit`` then uses it as its train function.
+    """
+    steps = model.steps_per_execution
+
+    def scan(state, batches):
+        def body(state, data):
+            logs, state = model.train_step(state, data)
+            return state, logs
+
+        state, logs = jax.lax.scan(body, state, batches)
+        return jax.tree.map(lambda x: x[-1], logs), state
+
+    many = jax.jit(scan, donate_argnums=0)
+    one = jax.jit(model.train_step, donate_argnums=0)
+
+    def train_function(state, iterator):
+        batches = list(itertools.islice(iterator, steps))
+        if not batches:
+            raise StopIteration
+        shapes = [jax.tree.map(np.shape, batch) for batch in batches]
+        if len(batches) == steps and all(s == shapes[0] for s in shapes):
+            return many(state, jax.tree.map(lambda *xs: np.stack(xs), *batches))
+        for batch in batches:
+            logs, state = one(state, batch)
+        return logs, state
+
+    return train_function
 
 
 def _finite(value: Any) -> bool:
@@ -192,6 +238,7 @@ def train(
         batch_size=config.train.batch_size,
         epochs=config.train.epochs,
         validation_data=(splits.x_valid, splits.y_valid),
+        validation_batch_size=VALIDATION_BATCH_SIZE,
         callbacks=[guard, log, stopper, *callbacks],
         verbose=verbose,
     )
