@@ -156,17 +156,21 @@ def main() -> None:
         return
     engines = [e for e in args.engines.split(",") if e]
     if "book-tf" in engines and importlib.util.find_spec("tensorflow") is None:
-        print("note: TensorFlow is not importable, so the book-tf reference is skipped; "
-              "`pip install tensorflow-cpu` (or `pip install -e .[bench]`) adds it.")
+        print(
+            "note: TensorFlow is not importable, so the book-tf reference is skipped; "
+            "`pip install tensorflow-cpu` (or `pip install -e .[bench]`) adds it."
+        )
         engines.remove("book-tf")
     results = []
     for round_ in range(args.rounds):
         for engine in engines:
             print(f"round {round_ + 1}: {engine} ...", file=sys.stderr, flush=True)
             results.append(measure(engine, args))
-    print(f"Baseline MLP (20 x 100 ELU, He init, Nadam), batch 32, 45,000 training images; "
-          f"{args.epochs} timed epochs x {args.rounds} round(s) per engine, "
-          f"{os.cpu_count()} CPU cores.\n")
+    print(
+        f"Baseline MLP (20 x 100 ELU, He init, Nadam), batch 32, 45,000 training images; "
+        f"{args.epochs} timed epochs x {args.rounds} round(s) per engine, "
+        f"{os.cpu_count()} CPU cores.\n"
+    )
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:
