@@ -214,14 +214,21 @@ def train(
     verbose: int | str = "auto",
     on_epoch: Callable[[list[dict]], None] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    prepare: Callable[[keras.Model], None] | None = None,
+    evaluate_test: bool = True,
 ) -> TrainOutcome:
     """Fit ``config`` on ``splits``; evaluate the restored best model once on the test set.
 
     The seed fixes weights, shuffling and dropout: the same seed gives the same
-    history on the same machine and library versions.
+    history on the same machine and library versions. ``prepare`` may change
+    the freshly built model (its initial weights, say) before training;
+    ``evaluate_test=False`` leaves the test set untouched (experiments that
+    answer a question from validation data).
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, splits.input_shape)
+    if prepare is not None:
+        prepare(model)
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
     steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
@@ -266,7 +273,7 @@ def train(
         "first_epoch_seconds": history[0]["seconds"] if history else None,
         "total_seconds": total,
     }
-    if status == "finished":
+    if status == "finished" and evaluate_test:
         # The test set is touched here, once, with the restored best weights.
         test_loss, test_accuracy = trainable.evaluate(
             splits.x_test, splits.y_test, batch_size=1024, verbose=0

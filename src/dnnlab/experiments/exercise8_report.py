@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dnnlab import stats
 from dnnlab.experiments.exercise8 import BOOK, STUDY
+from dnnlab.experiments.questions import report_blocks
 from dnnlab.plots import compare_curves, layer_stats
 from dnnlab.report import Block, Figure, Heading, Para, Table, write_report
 from dnnlab.runs import StoredRun, list_runs
@@ -265,4 +266,5 @@ def build_report(out: Path) -> tuple[Path, Path]:
                 tuple((v, f"{s['chosen']:g}", s["rule"]) for v, s in chosen.items()),
             )
         )
-    return write_report(blocks, out, "dnnlab: exercise 8")
+    blocks += report_blocks(out)
+    return write_report(blocks, out, "dnnlab: exercise 8 and the chapter's questions")
