@@ -7,8 +7,11 @@ Engines, each run in its own subprocess (so each gets a clean peak-memory readin
 * ``book-jax`` -- the book's code (Sequential, softmax output, ``model.fit`` with
   default settings) on the JAX backend.
 * ``book-tf``  -- the same code on the TensorFlow backend: the reference, i.e. how the
-  book's code runs for a reader. Needs ``pip install tensorflow-cpu`` (skipped,
-  with a note, when TensorFlow is not importable).
+  book's code runs for a reader. It runs under ``--tf-python``, a Python with
+  dnnlab and TensorFlow installed, kept apart from dnnlab's own environment
+  because ``keras.utils.set_random_seed`` imports TensorFlow whenever it can,
+  which would add TensorFlow's memory to dnnlab's reading. Skipped, with a
+  note, when that Python cannot import TensorFlow.
 
 Every engine trains ``1 + --epochs`` epochs on the same 45,000 / 5,000 split;
 the first epoch pays for compilation and is left out. An epoch is timed from
@@ -16,7 +19,8 @@ its start to the end of its validation pass. GFLOP/s counts 6 FLOPs per weight
 per training image (forward 2, backward 4) and 2 per weight per validation
 image; biases, activations and the optimizer are left out, so it is a floor.
 
-    python benchmarks/epoch_speed.py --data-dir ../shared/datasets [--epochs 3] [--rounds 2]
+    python3 -m venv .venv-tf && .venv-tf/bin/pip install -e ".[bench]"   # once
+    python benchmarks/epoch_speed.py --data-dir ../shared/datasets --tf-python .venv-tf/bin/python
 
 Prints a Markdown table; ``--json PATH`` also saves the raw measurements.
 """
@@ -24,7 +28,6 @@ Prints a Markdown table; ``--json PATH`` also saves the raw measurements.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -107,7 +110,8 @@ def worker(engine: str, data_dir: str | None, epochs: int) -> dict:
 def measure(engine: str, args: argparse.Namespace) -> dict:
     env = {**os.environ, "KERAS_BACKEND": BACKEND[engine], "PYTHONWARNINGS": "ignore"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    cmd = [sys.executable, __file__, "--worker", engine, "--epochs", str(args.epochs)]
+    python = args.tf_python if engine == "book-tf" else sys.executable
+    cmd = [python, __file__, "--worker", engine, "--epochs", str(args.epochs)]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -142,6 +146,11 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _has_tensorflow(python: str) -> bool:
+    probe = [python, "-c", "import importlib.util as u; exit(u.find_spec('tensorflow') is None)"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py")
@@ -149,16 +158,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternate the engines N times (1)")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
     parser.add_argument("--json", help="also save the raw measurements here")
+    parser.add_argument(
+        "--tf-python",
+        default=sys.executable,
+        help="Python with dnnlab and tensorflow-cpu for the book-tf reference (this one)",
+    )
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.data_dir, args.epochs)))
         return
     engines = [e for e in args.engines.split(",") if e]
-    if "book-tf" in engines and importlib.util.find_spec("tensorflow") is None:
+    if "book-tf" in engines and not _has_tensorflow(args.tf_python):
         print(
-            "note: TensorFlow is not importable, so the book-tf reference is skipped; "
-            "`pip install tensorflow-cpu` (or `pip install -e .[bench]`) adds it."
+            f"note: {args.tf_python} cannot import TensorFlow, so the book-tf reference is "
+            "skipped; make one with `python3 -m venv .venv-tf && "
+            '.venv-tf/bin/pip install -e ".[bench]"` and pass --tf-python .venv-tf/bin/python'
         )
         engines.remove("book-tf")
     results = []

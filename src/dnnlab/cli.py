@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arguments(find)
     _out_argument(find)
 
+    questions = sub.add_parser("questions", help="answer the chapter's questions by experiment")
+    questions.add_argument("ids", nargs="*", metavar="ID", help="question ids (default: all)")
+    questions.add_argument("--seeds", type=int, default=3, help="seeds where spread matters (3)")
+    questions.add_argument("--force", action="store_true", help="run again even if stored")
+    _data_arguments(questions)
+    _out_argument(questions)
+
     report = sub.add_parser("report", help="rebuild report.md and report.html from stored runs")
     _out_argument(report)
 
@@ -212,6 +219,21 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
     print(f"curve and plot in {args.out / 'lr-find'}")
 
 
+def cmd_questions(args: argparse.Namespace) -> None:
+    from dnnlab.experiments.questions import run_questions
+
+    _positive("--seeds", args.seeds)
+    run_questions(
+        args.out,
+        ids=args.ids,
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
+        seeds=args.seeds,
+        force=args.force,
+    )
+    print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from dnnlab.experiments.exercise8_report import build_report, group_runs
 
@@ -230,6 +252,7 @@ COMMANDS = {
     "run": cmd_run,
     "exercise8": cmd_exercise8,
     "lr-find": cmd_lr_find,
+    "questions": cmd_questions,
     "report": cmd_report,
     "runs": cmd_runs,
 }

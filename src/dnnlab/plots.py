@@ -34,10 +34,11 @@ def learning_curves(history: Sequence[dict], path: Path, *, title: str = "") -> 
     ax_acc.legend()
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` atomically (temporary name, then rename) and close it."""
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
@@ -77,7 +78,7 @@ def compare_curves(groups: dict[str, Sequence[Sequence[dict]]], path: Path, *, x
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
@@ -102,7 +103,7 @@ def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
         ax.set_ylabel(f"activation {key}")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
@@ -146,4 +147,4 @@ def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
             ax.set_ylim(low - 0.05 * abs(low), high)
     ax.legend()
     ax.set_title(title or textwrap.fill(d["rule"], 90), fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)

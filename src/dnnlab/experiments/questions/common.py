@@ -1,0 +1,42 @@
+"""What the question experiments share: CIFAR-10 subsets, one short fit, seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from dnnlab.experiments.questions import Context
+from dnnlab.train import TrainOutcome, train
+
+FIRST_SEED = 42
+
+
+def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
+    """The first ``train_size`` training images after the book's 5,000 validation images."""
+    return DataConfig(validation_size=5000, train_size=train_size, standardize=standardize)
+
+
+def seeds(ctx: Context) -> list[int]:
+    return list(range(FIRST_SEED, FIRST_SEED + ctx.seeds))
+
+
+def fit(
+    ctx: Context,
+    *,
+    model: ModelConfig,
+    train_config: TrainConfig,
+    data: DataConfig,
+    seed: int,
+    prepare: Callable[[keras.Model], None] | None = None,
+) -> TrainOutcome:
+    """Train one small net on a subset; validation only (the test set stays untouched)."""
+    config = RunConfig(variant="question", seed=seed, model=model, train=train_config, data=data)
+    return train(
+        config,
+        ctx.load_splits(data),
+        verbose=ctx.verbose,
+        prepare=prepare,
+        evaluate_test=False,
+    )
