@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from dnnlab import variant_config
-from dnnlab.experiments.exercise8_report import build_report, group_runs, time_to_loss
+from dnnlab.experiments.exercise8_report import (
+    baseline_target,
+    build_report,
+    group_runs,
+    time_to_loss,
+)
 from dnnlab.report import Figure, Heading, Para, Table, to_html, to_markdown
 from dnnlab.runs import atomic_write_json, atomic_write_text, history_csv
 
@@ -157,3 +162,15 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(study, 
     shot = tmp_path / "report.png"
     assert render(page, shot, shutil.which("chromium")) == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+def test_time_to_accuracy_races_the_worst_baseline_seeds_best_loss(tmp_path):
+    out = tmp_path / "study"
+    store_fake_run(out, "baseline", 42, 0.46, val_losses=[2.0, 1.4])
+    store_fake_run(out, "baseline", 43, 0.45, val_losses=[2.0, 1.6, 1.7])
+    store_fake_run(out, "batchnorm", 42, 0.5, val_losses=[1.65, 1.5])
+    groups = group_runs(out)
+    assert baseline_target(groups) == 1.6  # every baseline seed reaches it
+    rows = _table_rows(build_report(out)[0].read_text(), 0)
+    assert "| 4 s |" in rows["baseline"]  # both baseline seeds at epoch 2
+    assert "| 4 s |" in rows["batchnorm"]

@@ -82,27 +82,26 @@ def compare_curves(groups: dict[str, Sequence[Sequence[dict]]], path: Path, *, x
 
 
 def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
-    """Each hidden layer's activation mean and std, start (dashed) and end (solid) of training."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for name, by_time in stats.items():
-        color = None
+    """Each hidden layer's activation mean and std, start (dashed) and end (solid) of training.
+
+    One row of panels per variant: their scales differ by orders of magnitude
+    (raw pixels vs standardized inputs), and a shared axis would hide one of them.
+    """
+    fig, axes = plt.subplots(
+        len(stats), 2, figsize=(11, 3.6 * len(stats)), constrained_layout=True, squeeze=False
+    )
+    for row, (name, by_time) in zip(axes, stats.items(), strict=True):
         for when, style in (("start", "--"), ("end", "-")):
             rows = by_time.get(when) or []
-            for ax, key in zip(axes, ("mean", "std"), strict=True):
-                (line,) = ax.plot(
-                    range(1, len(rows) + 1),
-                    [r[key] for r in rows],
-                    style,
-                    color=color,
-                    label=f"{name}, {when}",
-                )
-            color = line.get_color()
-    for ax, key in zip(axes, ("mean", "std"), strict=True):
-        ax.axhline(0 if key == "mean" else 1, color="grey", linewidth=0.8)
-        ax.set_xlabel("hidden layer")
-        ax.set_ylabel(f"activation {key}")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+            for ax, key in zip(row, ("mean", "std"), strict=True):
+                ax.plot(range(1, len(rows) + 1), [r[key] for r in rows], style, label=when)
+        for ax, key in zip(row, ("mean", "std"), strict=True):
+            ax.axhline(0 if key == "mean" else 1, color="grey", linewidth=0.8)
+            ax.set_xlabel("hidden layer")
+            ax.set_ylabel(f"activation {key}")
+            ax.set_title(f"{name}: activation {key} per layer", fontsize=10)
+            ax.grid(alpha=0.3)
+        row[1].legend(fontsize=8)
     save_figure(fig, path)
 
 

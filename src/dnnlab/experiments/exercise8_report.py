@@ -34,6 +34,17 @@ def _ci(values: list[float]) -> str:
     return f"{100 * d['ci95_low']:.1f} – {100 * d['ci95_high']:.1f}"
 
 
+def baseline_target(groups: dict[str, list[StoredRun]]) -> float | None:
+    """The validation loss every baseline seed reaches: the largest of their best losses.
+
+    Time to accuracy is the wall time until a run's validation loss first gets
+    down to it; with this target every baseline seed gets there, so the
+    baseline's own time is defined and other variants race the same bar.
+    """
+    losses = _values(groups.get("baseline", []), "best_val_loss")
+    return max(losses) if losses else None
+
+
 def time_to_loss(history: list[dict], target: float) -> float | None:
     """Wall time (s) until validation loss first reaches ``target``; None if it never does."""
     for row in history:
@@ -71,7 +82,7 @@ def results_table(groups: dict[str, list[StoredRun]], target: float | None) -> T
             (
                 variant,
                 str(len(runs)),
-                ", ".join(f"{lr:g}" for lr in lrs),
+                ", ".join(f"{lr:.3g}" for lr in lrs),
                 _mean_std(_values(runs, "best_val_accuracy")),
                 _ci(_values(runs, "best_val_accuracy")),
                 _mean_std(_values(runs, "test_accuracy")),
@@ -111,7 +122,7 @@ def results_table(groups: dict[str, list[StoredRun]], target: float | None) -> T
         "best epoch",
         "epochs run",
         "s / epoch",
-        "time to baseline's best val loss",
+        "time to the baseline's val loss",
         "book val acc % (2nd / 3rd ed.)",
     )
     return Table(header, tuple(rows))
@@ -148,7 +159,7 @@ def batchnorm_answers(groups: dict[str, list[StoredRun]]) -> list[Block]:
     quality = stats.verdict(
         stats.welch(_values(base, "best_val_accuracy"), _values(bn, "best_val_accuracy"))
     )
-    target = med(base, "best_val_loss")
+    target = baseline_target(groups)
     bn_times = [time_to_loss(r.history, target) for r in bn]
     base_times = [time_to_loss(r.history, target) for r in base]
     reached = [t for t in bn_times if t is not None]
@@ -157,7 +168,7 @@ def batchnorm_answers(groups: dict[str, list[StoredRun]]) -> list[Block]:
         Para(
             f"Convergence: the best epoch is {med(bn, 'best_epoch'):.0f} with BN vs "
             f"{med(base, 'best_epoch'):.0f} without (median over seeds). BN reaches the "
-            f"baseline's best validation loss ({target:.3f}) "
+            f"baseline's validation loss ({target:.3f}, the best of its worst seed) "
             + (
                 f"after {statistics.median(reached):.0f} s of training, vs "
                 f"{statistics.median([t for t in base_times if t is not None]):.0f} s for the "
@@ -204,6 +215,24 @@ def mc_blocks(groups: dict[str, list[StoredRun]]) -> list[Block]:
     ]
 
 
+def selu_summary(stats_by_time: dict[str, list[dict]]) -> str:
+    """The SELU net's per-layer activation statistics in words, at the start and end."""
+
+    def span(rows: list[dict], key: str) -> str:
+        values = [r[key] for r in rows]
+        return f"{min(values):.2f} to {max(values):.2f}"
+
+    start, end = stats_by_time["start"], stats_by_time["end"]
+    return (
+        f"At initialization the {len(start)} hidden layers' activation means range over "
+        f"{span(start, 'mean')} and their stds over {span(start, 'std')}; after training "
+        f"(restored best epoch) the means range over {span(end, 'mean')} and the stds over "
+        f"{span(end, 'std')}. Here the net self-normalizes at initialization but not after "
+        "training: the theory assumes weights with mean 0 and variance 1/fan_in (LeCun "
+        "normal), and training moved them away from that."
+    )
+
+
 def figures(groups: dict[str, list[StoredRun]], out: Path) -> list[Block]:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +253,7 @@ def figures(groups: dict[str, list[StoredRun]], out: Path) -> list[Block]:
         layer_stats(chosen, fig_dir / "layer_stats.png")
         blocks += [
             Heading("Exercise 8 (d): does the SELU net self-normalize?", 3),
+            *([Para(selu_summary(chosen["selu"]))] if "selu" in chosen else []),
             Figure(
                 fig_dir / "layer_stats.png",
                 "Activation mean and std per hidden layer on 256 validation images, before "
@@ -238,14 +268,16 @@ def figures(groups: dict[str, list[StoredRun]], out: Path) -> list[Block]:
 def build_report(out: Path) -> tuple[Path, Path]:
     """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``."""
     groups = group_runs(out)
-    base = _values(groups.get("baseline", []), "best_val_loss")
-    target = statistics.mean(base) if base else None
+    target = baseline_target(groups)
     blocks: list[Block] = [
         Heading("Exercise 8 on CIFAR-10 (Géron, chapter 11)", 1),
         Para(
             "Validation accuracy is that of the restored best model (the epoch with the lowest "
             "validation loss); the test set is evaluated once per run, on that model. "
-            "Validation = first 5,000 training images, training = the other 45,000."
+            "Validation = first 5,000 training images, training = the other 45,000. "
+            "Time to the baseline's val loss: wall time of training until the validation loss "
+            "first reaches the best loss of the baseline's worst seed (median over the seeds "
+            "that reach it)."
         ),
     ]
     if not groups:
