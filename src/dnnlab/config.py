@@ -50,9 +50,23 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
 
 
-def _positive_int(name: str, value: int) -> None:
+def positive_int(name: str, value: int) -> int:
+    """``value`` if it is a whole number >= 1, else a ConfigError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def positive_number(name: str, value: float) -> float:
+    """``value`` as a float if it is a finite number > 0, else a ConfigError naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -79,9 +93,9 @@ class ModelConfig:
     num_classes: int = 10
 
     def __post_init__(self) -> None:
-        _positive_int("depth", self.depth)
-        _positive_int("width", self.width)
-        _positive_int("num_classes", self.num_classes)
+        positive_int("depth", self.depth)
+        positive_int("width", self.width)
+        positive_int("num_classes", self.num_classes)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("kernel initializer", self.kernel_initializer, INITIALIZERS)
         _choice("dropout", self.dropout, DROPOUTS)
@@ -112,20 +126,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
-        lr = self.learning_rate
-        if (
-            isinstance(lr, bool)
-            or not isinstance(lr, int | float)
-            or not math.isfinite(lr)
-            or lr <= 0
-        ):
-            raise ConfigError(f"learning rate must be a positive number, got {lr!r}")
+        positive_number("learning rate", self.learning_rate)
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        _positive_int("batch size", self.batch_size)
-        _positive_int("epochs", self.epochs)
-        _positive_int("patience", self.patience)
-        _positive_int("steps per execution", self.steps_per_execution)
+        positive_int("batch size", self.batch_size)
+        positive_int("epochs", self.epochs)
+        positive_int("patience", self.patience)
+        positive_int("steps per execution", self.steps_per_execution)
 
 
 @dataclass(frozen=True)
@@ -143,9 +150,9 @@ class DataConfig:
     standardize: bool = False
 
     def __post_init__(self) -> None:
-        _positive_int("validation size", self.validation_size)
+        positive_int("validation size", self.validation_size)
         if self.train_size is not None:
-            _positive_int("train size", self.train_size)
+            positive_int("train size", self.train_size)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 import keras
 
-from dnnlab.config import RunConfig, TrainConfig
+from dnnlab.config import RunConfig, TrainConfig, positive_int, positive_number
 from dnnlab.data import Splits
 from dnnlab.errors import ConfigError
 from dnnlab.models import build_model, logits_view
@@ -255,13 +255,12 @@ def sweep_optimizer(
 def _check(
     start_lr: float, end_lr: float, steps: int | None, smoothing: float, stop_factor: float
 ) -> None:
-    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    positive_number("start_lr", start_lr)
+    positive_number("end_lr", end_lr)
     if end_lr <= start_lr:
         raise ConfigError(f"end_lr ({end_lr}) must be greater than start_lr ({start_lr})")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ConfigError(f"steps must be a whole number >= 1, got {steps!r}")
+    if steps is not None:
+        positive_int("steps", steps)
     if not 0.0 <= smoothing < 1.0:
         raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")
     if not stop_factor > 1.0:

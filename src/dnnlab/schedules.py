@@ -15,24 +15,8 @@ import math
 import keras
 from keras import ops
 
+from dnnlab.config import positive_int, positive_number
 from dnnlab.errors import ConfigError
-
-
-def _positive(name: str, value: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _whole(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
-    return value
 
 
 def _line(step, step1: float, step2: float, rate1: float, rate2: float):
@@ -84,15 +68,19 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         last_lr: float | None = None,
     ) -> None:
         super().__init__()
-        self.total_steps = _whole("total_steps", total_steps)
-        self.max_lr = _positive("max_lr", max_lr)
-        self.start_lr = self.max_lr / 10 if start_lr is None else _positive("start_lr", start_lr)
+        self.total_steps = positive_int("total_steps", total_steps)
+        self.max_lr = positive_number("max_lr", max_lr)
+        self.start_lr = (
+            self.max_lr / 10 if start_lr is None else positive_number("start_lr", start_lr)
+        )
         self.last_steps = total_steps // 10 + 1 if last_steps is None else last_steps
-        if not 1 <= _whole("last_steps", self.last_steps) <= total_steps:
+        if not 1 <= positive_int("last_steps", self.last_steps) <= total_steps:
             raise ConfigError(
                 f"last_steps must be between 1 and total_steps={total_steps}, got {last_steps!r}"
             )
-        self.last_lr = self.start_lr / 1000 if last_lr is None else _positive("last_lr", last_lr)
+        self.last_lr = (
+            self.start_lr / 1000 if last_lr is None else positive_number("last_lr", last_lr)
+        )
         self.half = (self.total_steps - self.last_steps) // 2
 
     def __call__(self, step):
@@ -133,9 +121,9 @@ class ExponentialSweep(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, start_lr: float, end_lr: float, steps: int) -> None:
         super().__init__()
-        self.start_lr = _positive("start_lr", start_lr)
-        self.end_lr = _positive("end_lr", end_lr)
-        self.steps = _whole("steps", steps)
+        self.start_lr = positive_number("start_lr", start_lr)
+        self.end_lr = positive_number("end_lr", end_lr)
+        self.steps = positive_int("steps", steps)
 
     def __call__(self, step):
         dtype = keras.config.floatx()
