@@ -66,6 +66,12 @@ def test_predicted_steps_follow_m_to_the_t():
     assert mom.predicted_steps(1.0, 0.25, 0.5) == pytest.approx(2.0)
 
 
+def test_matched_learning_rate_keeps_the_terminal_step():
+    lr = mom.matched_learning_rate(0.01, 0.99999, reference=0.9)
+    assert lr == pytest.approx(1e-6)
+    assert lr / (1 - 0.99999) == pytest.approx(0.01 / (1 - 0.9))
+
+
 def test_epochs_to_target_on_hand_made_history():
     history = [
         {"epoch": 1, "loss": 2.3},
@@ -105,10 +111,13 @@ def test_per_label_accuracy_and_relative_error():
     assert act.relative_error(np.array([2.0, 2.0]), np.array([1.0, 3.0])) == 1.0
 
 
-def test_slower_beyond_noise_only_when_slower_in_every_round():
-    assert act.slower_beyond_noise([1.2, 1.1, 1.3])
-    assert not act.slower_beyond_noise([1.2, 1.0, 1.3])
-    assert not act.slower_beyond_noise([1.04, 1.05, 1.01], tolerance=0.05)
+def test_best_times_gap_and_noise():
+    times = {"relu": [1.2, 1.1, 1.3, 1.15], "tanh": [1.0, 1.5, 1.25, 1.0], "elu": [2.0, 2.2]}
+    assert act.best_times(times) == {"relu": 1.1, "tanh": 1.0, "elu": 2.0}
+    assert act.speed_gap(times, ["relu"]) == pytest.approx(0.1)
+    assert act.speed_gap(times, ["tanh", "relu"]) == 0.0
+    # even-round vs odd-round best: relu 1.2 vs 1.1, tanh 1.0 vs 1.0, elu 2.0 vs 2.2.
+    assert act.timing_noise(times) == pytest.approx(0.1 / 1.1)
 
 
 # --- zero-bias ----------------------------------------------------------------------------------
@@ -181,7 +190,7 @@ def test_momentum_end_to_end(tmp_path, fake_root):
     )
     ids = {c["id"] for c in record["claims"]}
     assert "momentum/near-one-converges-slower" in ids
-    assert len(record["details"]["mlp"]["runs"]) == len(mom.MOMENTA)
+    assert len(record["details"]["mlp"]["runs"]) == len(mom.MOMENTA) + 1  # + the matched-lr run
 
 
 def test_which_activation_end_to_end(tmp_path, fake_root):
