@@ -25,6 +25,15 @@ def test_prune_smallest_zeroes_exactly_the_smallest_magnitudes():
     np.testing.assert_array_equal(sm.prune_smallest(kernel, 0.0), kernel)
 
 
+def test_global_pruning_uses_one_threshold_for_all_kernels():
+    a, b = np.array([[1.0, -2.0], [3.0, 4.0]]), np.array([[-0.5, 10.0]])
+    pa, pb = sm.prune_global([a, b], 0.5)  # the 3 smallest of 6: 0.5, 1, 2
+    np.testing.assert_array_equal(pa, [[0, 0], [3, 4]])
+    np.testing.assert_array_equal(pb, [[0, 10]])
+    assert [k.shape for k in sm.prune_layerwise([a, b], 0.5)] == [(2, 2), (1, 2)]
+    assert sm.zero_fraction(sm.prune_layerwise([a, b], 0.5)) == pytest.approx(3 / 6)
+
+
 def test_polynomial_schedule_at_start_middle_and_end():
     s = dict(initial=0.0, final=0.9, begin=100, end=300)
     assert sm.polynomial_sparsity(0, **s) == 0.0  # before t0: initial

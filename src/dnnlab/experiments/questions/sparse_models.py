@@ -12,7 +12,9 @@ are zero (the output layer and biases are left dense, as pruning usually does):
 
 * one-shot magnitude pruning after training: in each hidden kernel, the
   ``round(s * size)`` weights of smallest ``|w|`` are set to 0, and the
-  validation accuracy is measured with no retraining, for s in :data:`SPARSITIES`;
+  validation accuracy is measured with no retraining, for s in :data:`SPARSITIES`.
+  Also with one global threshold over all hidden kernels (:func:`prune_global`),
+  and, to see where the accuracy goes, with one layer at a time pruned to 80%;
 * l1 regularization: ``keras.regularizers.L1(l)`` adds ``l * sum |w|`` per
   hidden kernel to the loss. A gradient optimizer (Nadam here) makes weights
   small, not exactly zero, so a weight counts as *near zero* when
@@ -96,6 +98,24 @@ def prune_smallest(kernel: np.ndarray, sparsity: float) -> np.ndarray:
     return flat.reshape(np.shape(kernel))
 
 
+def prune_layerwise(kernels: list[np.ndarray], sparsity: float) -> list[np.ndarray]:
+    """Each kernel pruned to ``sparsity`` on its own (:func:`prune_smallest`)."""
+    return [prune_smallest(k, sparsity) for k in kernels]
+
+
+def prune_global(kernels: list[np.ndarray], sparsity: float) -> list[np.ndarray]:
+    """The ``round(sparsity * total)`` smallest-magnitude weights of all kernels together zeroed.
+
+    One threshold for every layer, so layers of small weights (wide fan-in,
+    small He scale) lose more than the others.
+    """
+    flat = prune_smallest(np.concatenate([np.ravel(k) for k in kernels]), sparsity)
+    ends = np.cumsum([np.size(k) for k in kernels])[:-1]
+    return [
+        part.reshape(np.shape(k)) for part, k in zip(np.split(flat, ends), kernels, strict=True)
+    ]
+
+
 def polynomial_sparsity(
     step: int, *, initial: float, final: float, begin: int, end: int, power: int = 3
 ) -> float:
@@ -169,17 +189,17 @@ def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
 
 def accuracy_with(
     model: keras.Model,
-    transform: Callable[[np.ndarray], np.ndarray],
+    transform: Callable[[list[np.ndarray]], list[np.ndarray]],
     x: np.ndarray,
     y: np.ndarray,
 ) -> tuple[float, float]:
-    """(validation accuracy, zero fraction) with every hidden kernel replaced by ``transform(k)``.
+    """(validation accuracy, zero fraction) with the hidden kernels replaced by ``transform(ks)``.
 
     The model's own weights are restored afterwards.
     """
     dense = hidden_dense_layers(model)
     original = kernels(model)
-    changed = [transform(k) for k in original]
+    changed = transform(original)
     try:
         for layer, k in zip(dense, changed, strict=True):
             layer.kernel.assign(k)
@@ -189,11 +209,28 @@ def accuracy_with(
             layer.kernel.assign(k)
 
 
-def pruning_curve(model: keras.Model, splits: Splits) -> list[float]:
+def each(transform: Callable[[np.ndarray], np.ndarray]):
+    """``transform`` applied to every kernel of a list."""
+    return lambda ks: [transform(k) for k in ks]
+
+
+def pruning_curve(model: keras.Model, splits: Splits, prune=prune_layerwise) -> list[float]:
     """Validation accuracy after one-shot pruning to each of :data:`SPARSITIES`."""
     return [
-        accuracy_with(model, lambda k, s=s: prune_smallest(k, s), splits.x_valid, splits.y_valid)[0]
+        accuracy_with(model, lambda ks, s=s: prune(ks, s), splits.x_valid, splits.y_valid)[0]
         for s in SPARSITIES
+    ]
+
+
+def layer_sensitivity(model: keras.Model, splits: Splits, sparsity: float) -> list[float]:
+    """Validation accuracy with only hidden layer i pruned to ``sparsity``, for each i."""
+
+    def only(i):
+        return lambda ks: [prune_smallest(k, sparsity) if j == i else k for j, k in enumerate(ks)]
+
+    return [
+        accuracy_with(model, only(i), splits.x_valid, splits.y_valid)[0]
+        for i in range(len(hidden_dense_layers(model)))
     ]
 
 
@@ -339,11 +376,13 @@ def run(ctx: Context) -> Result:
         base = fit(ctx, model=MODEL, train_config=TRAIN, data=DATA, seed=seed)
         if teacher is None:
             teacher = base.model
-        q_acc, _ = accuracy_with(base.model, dequantized, x_valid, y_valid)
+        q_acc, _ = accuracy_with(base.model, each(dequantized), x_valid, y_valid)
         dense_runs.append(
             {
                 "seed": seed,
                 "curve": pruning_curve(base.model, splits),
+                "global_curve": pruning_curve(base.model, splits, prune_global),
+                "layer_sensitivity": layer_sensitivity(base.model, splits, KEEP_AT),
                 **_weights_summary(base.model),
                 "int8_zero_fraction": zero_fraction(
                     [int8_quantize(k)[0] for k in kernels(base.model)]
@@ -374,7 +413,7 @@ def run(ctx: Context) -> Result:
             seed=first,
             prepare=l1_kernels(strength),
         )
-        near_acc, near_sparsity = accuracy_with(net.model, threshold, x_valid, y_valid)
+        near_acc, near_sparsity = accuracy_with(net.model, each(threshold), x_valid, y_valid)
         l1_runs.append(
             {
                 "strength": strength,
@@ -400,6 +439,10 @@ def _verdicts(dense_runs, dropout_runs, gradual_runs, l1_runs, student):
     mean_curve = curves.mean(axis=0)
     drops = mean_curve[0] - mean_curve
     keep_i = SPARSITIES.index(KEEP_AT)
+    global_curve = np.array([r["global_curve"] for r in dense_runs]).mean(axis=0)
+    global_drops = mean_curve[0] - global_curve
+    global_kept = [s for s, d in zip(SPARSITIES, global_drops, strict=True) if d <= KEEPS_ACCURACY]
+    sensitivity = np.array([r["layer_sensitivity"] for r in dense_runs]).mean(axis=0)
     final_i = SPARSITIES.index(GRADUAL_FINAL)
     kept = [s for s, d in zip(SPARSITIES, drops, strict=True) if d <= KEEPS_ACCURACY]
     one_shot = curves[:, final_i].tolist()
@@ -429,7 +472,20 @@ def _verdicts(dense_runs, dropout_runs, gradual_runs, l1_runs, student):
                 "drop_at_80pct": float(drops[keep_i]),
                 "highest_sparsity_within_2_points": max(kept),
                 "unpruned_seed_std": float(curves[:, 0].std(ddof=1)) if len(curves) > 1 else None,
+                "val_accuracy_one_layer_pruned_80pct": sensitivity.tolist(),
                 "seeds": len(dense_runs),
+            },
+        ),
+        Claim(
+            id="sparse-models/global-magnitude-pruning-keeps-accuracy-at-80pct",
+            text=f"Zeroing the {KEEP_AT:.0%} smallest weights of all hidden layers together (one "
+            f"global threshold) after training costs at most {100 * KEEPS_ACCURACY:.0f} points",
+            supported=bool(global_drops[keep_i] <= KEEPS_ACCURACY),
+            evidence={
+                "sparsities": list(SPARSITIES),
+                "mean_val_accuracy": global_curve.tolist(),
+                "drop_at_80pct": float(global_drops[keep_i]),
+                "highest_sparsity_within_2_points": max(global_kept),
             },
         ),
         Claim(
@@ -527,12 +583,22 @@ def _verdicts(dense_runs, dropout_runs, gradual_runs, l1_runs, student):
         f"{s:.0%}: {100 * a:.1f}%" for s, a in zip(SPARSITIES[1:], mean_curve[1:], strict=True)
     )
     answer = (
-        f"Prune it, preferably during training. Zeroing the smallest weights of the trained net "
-        f"in one shot, with no retraining, kept validation accuracy within "
-        f"{100 * KEEPS_ACCURACY:.0f} points only up to {max(kept):.0%} sparsity (unpruned "
-        f"{100 * mean_curve[0]:.1f}%; {one_shot_words}); pruning gradually during training "
+        "Prune it, preferably during training. Zeroing the smallest weights of the trained net "
+        "in one shot, layer by layer, with no retraining, "
+        + (
+            f"kept validation accuracy within {100 * KEEPS_ACCURACY:.0f} points up to "
+            f"{max(kept):.0%} sparsity"
+            if max(kept) > 0
+            else f"lost more than {100 * KEEPS_ACCURACY:.0f} points at every sparsity tried"
+        )
+        + f" (unpruned {100 * mean_curve[0]:.1f}%; {one_shot_words}): the first layer (most "
+        f"of the weights) "
+        f"pruned alone to 80% left {100 * sensitivity[0]:.1f}%, each 100 x 100 layer "
+        f"{100 * sensitivity[1:].min():.1f}-{100 * sensitivity[1:].max():.1f}%. One global "
+        f"threshold kept it within {100 * KEEPS_ACCURACY:.0f} points up to {max(global_kept):.0%} "
+        f"({100 * global_curve[keep_i]:.1f}% at 80%). Pruning gradually during training "
         f"reached {100 * _mean(gradual_sparsity):.0f}% sparsity at {100 * _mean(gradual):.1f}% "
-        f"vs {100 * _mean(one_shot):.1f}% one-shot. l1 (strength "
+        f"vs {100 * _mean(one_shot):.1f}% one-shot per layer. l1 (strength "
         f"{L1_STRENGTHS[best_l1]:g}) made {100 * l1_runs[best_l1]['near_zero_fraction']:.0f}% of "
         f"the weights near zero but {100 * l1_runs[best_l1]['zero_fraction']:.1f}% exactly zero, "
         f"and {100 * l1_at[best_l1]:.1f}% accurate pruned to 90%. Not sparse: dropout "
@@ -546,6 +612,8 @@ def _verdicts(dense_runs, dropout_runs, gradual_runs, l1_runs, student):
         f"{TRAIN.epochs} epochs, batch {TRAIN.batch_size}",
         "sparsity_counts": "hidden Dense kernels only (output layer and biases dense)",
         "one_shot_curves": [r["curve"] for r in dense_runs],
+        "global_curves": [r["global_curve"] for r in dense_runs],
+        "layer_sensitivity_80pct": [r["layer_sensitivity"] for r in dense_runs],
         "dropout_curves": [r["curve"] for r in dropout_runs],
         "l1": l1_runs,
         "gradual": gradual_runs,
@@ -569,11 +637,12 @@ def _hidden_weights(config: ModelConfig, inputs: int = 32 * 32 * 3) -> int:
 def _figure(dense_runs, dropout_runs, gradual_runs, l1_runs, student, ctx: Context) -> None:
     fig, (ax, ax_bar) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     x = list(SPARSITIES)
-    for runs, label, color in (
-        (dense_runs, "one-shot pruning, plain net", "C0"),
-        (dropout_runs, "one-shot pruning, dropout net", "C1"),
+    for runs, key, label, color in (
+        (dense_runs, "curve", "one-shot per layer, plain net", "C0"),
+        (dense_runs, "global_curve", "one-shot global, plain net", "C7"),
+        (dropout_runs, "curve", "one-shot per layer, dropout net", "C1"),
     ):
-        curves = np.array([r["curve"] for r in runs])
+        curves = np.array([r[key] for r in runs])
         ax.plot(x, curves.mean(axis=0), "o-", color=color, label=label)
         if len(curves) > 1:
             ax.fill_between(x, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2)
