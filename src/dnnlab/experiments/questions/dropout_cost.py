@@ -144,23 +144,29 @@ def _predict(model: keras.Model, x: np.ndarray) -> Callable[[], object]:
     return lambda: model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
 
 
-def epoch_times(splits: Splits, seed: int) -> dict[str, list[float]]:
-    """Seconds of one training epoch (no validation) of fresh plain and dropout nets, alternating.
+def epoch_times(splits: Splits, seed: int) -> tuple[dict[str, list], dict[str, list]]:
+    """Wall and process-CPU seconds of one training epoch (no validation), alternating.
 
-    Both are compiled and trained one epoch first, so compilation stays off the clock.
+    Fresh plain and dropout nets, compiled and trained one epoch first, so
+    compilation stays off the clock. The CPU time (all threads of this
+    process) tells work from waiting when other processes share the cores.
     """
     steps = -(-len(splits.x_train) // TRAIN.batch_size)
-    jobs = {}
+    jobs, cpu = {}, {}
     for name, config in (("plain", MODEL), ("dropout", DROPOUT_MODEL)):
         keras.utils.set_random_seed(seed)
         net = compile_for_training(build_model(config, splits.input_shape), TRAIN, steps)
+        cpu[name] = []
 
-        def one_epoch(net=net):
+        def one_epoch(net=net, spent=cpu[name]):
+            started = time.process_time()
             net.fit(splits.x_train, splits.y_train, batch_size=TRAIN.batch_size, verbose=0)
+            spent.append(time.process_time() - started)
 
         one_epoch()
+        cpu[name].clear()
         jobs[name] = one_epoch
-    return timed_alternating(jobs, EPOCH_REPEATS)
+    return timed_alternating(jobs, EPOCH_REPEATS), cpu
 
 
 def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -199,7 +205,7 @@ def run(ctx: Context) -> Result:
                     }
                 )
 
-    epochs = epoch_times(splits, seeds(ctx)[0])
+    epochs, epochs_cpu = epoch_times(splits, seeds(ctx)[0])
     dropout_model, plain_model = first_models["dropout"], first_models["plain"]
     jobs = {"plain": _predict(plain_model, x_valid), "dropout": _predict(dropout_model, x_valid)}
     for job in jobs.values():
@@ -219,7 +225,7 @@ def run(ctx: Context) -> Result:
     claims, answer, details = _verdicts(
         plain_runs,
         dropout_runs,
-        epochs,
+        (epochs, epochs_cpu),
         predict_times,
         scaling,
         mc_median,
@@ -248,9 +254,11 @@ def _verdicts(
     run_ratios = [
         d["seconds_per_epoch"] / by_seed[d["seed"]]["seconds_per_epoch"] for d in dropout_runs
     ]
+    epoch_seconds, epoch_cpu = epoch_seconds
     epoch_ratios = [
         d / p for d, p in zip(epoch_seconds["dropout"], epoch_seconds["plain"], strict=True)
     ]
+    cpu_ratios = [d / p for d, p in zip(epoch_cpu["dropout"], epoch_cpu["plain"], strict=True)]
     epoch_ratio = statistics.median(epoch_ratios)
     epochs = {
         name: [epochs_to_target(r["history"], target) for r in runs]
@@ -295,6 +303,7 @@ def _verdicts(
                 "ratio_per_repeat": epoch_ratios,
                 "plain_epoch_seconds": epoch_seconds["plain"],
                 "dropout_epoch_seconds": epoch_seconds["dropout"],
+                "median_cpu_time_ratio": statistics.median(cpu_ratios),
                 "ratio_of_runs_median_epochs_per_seed": run_ratios,
             },
         ),
