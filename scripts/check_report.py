@@ -45,23 +45,23 @@ class Browser:
     def __init__(self, binary: str) -> None:
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
-        # Move the child's ends above 9 so the dup2 onto 3 and 4 cannot clobber them.
-        child_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
-        child_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
-
-        def wire_pipes() -> None:
-            os.dup2(child_r, 3)
-            os.dup2(child_w, 4)
-
+        # Lift the child's ends above 9 so that moving them onto 3 and 4 cannot clobber one.
+        for_child = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        to_chrome_r, from_chrome_w = for_child
         self.profile = tempfile.mkdtemp(prefix="dnnlab-chromium-")
+        # The shell puts the pipe ends on fds 3 and 4, where Chromium expects them; no
+        # preexec_fn, which is unsafe to fork from a multi-threaded process (JAX, pytest).
+        remap = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
         self.proc = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            preexec_fn=wire_pipes,
-            pass_fds=(3, 4),
+            ["/bin/sh", "-c", remap, binary, *FLAGS, f"--user-data-dir={self.profile}"]
+            + ["about:blank"],
+            pass_fds=(to_chrome_r, from_chrome_w),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for fd in (to_chrome_r, from_chrome_w, child_r, child_w):
+        for fd in (to_chrome_r, from_chrome_w):
             os.close(fd)
         self.out, self.inp = to_chrome_w, from_chrome_r
         self.buffer = b""

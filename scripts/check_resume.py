@@ -3,7 +3,8 @@
     python scripts/check_resume.py --data-dir ../shared/datasets --out /tmp/resume-check
 
 Starts ``dnnlab exercise8 --seeds 1`` (or ``--seeds N``), waits until ``--after``
-runs are stored, kills the process with SIGKILL, notes the finished runs and
+runs are stored and the next has been training for ``--into`` seconds, kills the
+process with SIGKILL, notes the finished runs and
 their summaries, starts the same command again and lets it finish. Passes
 (exit 0) when the final set of runs is the full study, every run finished
 before the kill is unchanged (same summary, so not trained again), and no
@@ -35,6 +36,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--after", type=int, default=2, help="kill once this many runs are stored")
+    parser.add_argument(
+        "--into", type=float, default=10.0, help="seconds into the next run to kill (10)"
+    )
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out} must be empty or absent")
@@ -51,8 +55,12 @@ def main() -> int:
         str(args.out),
     ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while len(finished(args.out)) < args.after and first.poll() is None:
-        time.sleep(0.5)
+    # Kill in the middle of a run: once `--after` runs are stored and the next one has begun.
+    while first.poll() is None and not (
+        len(finished(args.out)) >= args.after and any(args.out.glob(".*.partial-*"))
+    ):
+        time.sleep(0.2)
+    time.sleep(args.into)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     before = finished(args.out)
