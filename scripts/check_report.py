@@ -51,11 +51,19 @@ class Browser:
         os.close(from_chrome_w)
         to_chrome_r, from_chrome_w = for_child
         self.profile = tempfile.mkdtemp(prefix="dnnlab-chromium-")
-        # The shell puts the pipe ends on fds 3 and 4, where Chromium expects them; no
-        # preexec_fn, which is unsafe to fork from a multi-threaded process (JAX, pytest).
+        # bash puts the pipe ends on fds 3 and 4, where Chromium expects them (dash cannot
+        # name fds above 9); no preexec_fn, which is unsafe to fork from a multi-threaded
+        # process such as pytest with JAX.
         remap = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", remap, binary, *FLAGS, f"--user-data-dir={self.profile}"]
+            [
+                shutil.which("bash") or "bash",
+                "-c",
+                remap,
+                binary,
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+            ]
             + ["about:blank"],
             pass_fds=(to_chrome_r, from_chrome_w),
             stdout=subprocess.DEVNULL,
