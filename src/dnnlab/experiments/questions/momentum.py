@@ -396,7 +396,8 @@ def _quadratic_figure(paths: dict, quad: dict, ctx: Context) -> None:
     ax_f.axhline(QUAD_TARGET, color="black", linestyle="--", lw=1, label=f"f = {QUAD_TARGET:g}")
     ax_f.set_xscale("log")
     ax_f.set_yscale("log")
-    ax_f.set_ylim(bottom=1e-12)
+    f0 = quadratic_loss(next(iter(paths.values()))[:1], CURVATURE)[0]
+    ax_f.set_ylim(1e-12, 10 * f0)
     ax_f.set_xlabel("step")
     ax_f.set_ylabel("f(x, y)")
     ax_f.set_title(f"momentum SGD, lr {QUAD_LR}")
