@@ -206,6 +206,7 @@ def run(
             key = MATCHED if lr != train.learning_rate else m
             by_seed.setdefault(seed, {})[key] = {"key": key, **_mlp_row(m, seed, outcome, lr)}
     mlp = [row for runs in by_seed.values() for row in runs.values()]
+    mlp_steps = train.epochs * math.ceil(len(ctx.load_splits(data).x_train) / train.batch_size)
 
     ref_q, near_q = quad[str(REFERENCE)], quad[str(NEAR_ONE)]
     quad_slower = _slower(ref_q["steps_to_target"], near_q["steps_to_target"])
@@ -304,7 +305,9 @@ def run(
     _mlp_figure(mlp, train, ctx)
     return Result(
         claims=claims,
-        answer=_answer(quad, by_seed, quad_slower, mlp_slower, failed, train, quad_steps),
+        answer=_answer(
+            quad, by_seed, quad_slower, mlp_slower, failed, train, quad_steps, mlp_steps
+        ),
         figures=["momentum_quadratic.png", "momentum_mlp.png"],
         details={
             "quadratic": {
@@ -329,7 +332,7 @@ def _steps(n: int | None, budget: int, unit: str) -> str:
     return f"{n} {unit}" if n is not None else f"not within {budget} {unit}"
 
 
-def _answer(quad, by_seed, quad_slower, mlp_slower, failed, train, quad_steps) -> str:
+def _answer(quad, by_seed, quad_slower, mlp_slower, failed, train, quad_steps, steps) -> str:
     ref, near = quad[str(REFERENCE)], quad[str(NEAR_ONE)]
     runs = list(by_seed.values())
 
@@ -365,10 +368,10 @@ def _answer(quad, by_seed, quad_slower, mlp_slower, failed, train, quad_steps) -
         f"non-finite loss and {sum(failed)} of {len(failed)} never got below chance level: at a "
         f"fixed learning rate the terminal step lr / (1 - m) grows 10x per extra 9, so near 1 "
         f"the MLP does not just converge slowly, it becomes unstable. With the rate cut to "
-        f"{matched:.2g} (the same terminal step as {REFERENCE}), {NEAR_ONE} reaches the target "
-        f"after {each(MATCHED, 'epochs_to_target')} epochs (lowest loss {matched_loss}): the "
+        f"{matched:.2g} (the same terminal step as {REFERENCE}), {NEAR_ONE}'s epochs to the "
+        f"target are {each(MATCHED, 'epochs_to_target')} (lowest loss {matched_loss}): the "
         f"velocity needs about 1 / (1 - m) = {1 / (1 - NEAR_ONE):.0f} steps to build up, far "
-        f"more than the {train.epochs} epochs hold."
+        f"more than the {steps} steps of {train.epochs} epochs."
     )
 
 
@@ -393,7 +396,8 @@ def _quadratic_figure(paths: dict, quad: dict, ctx: Context) -> None:
     ax_f.axhline(QUAD_TARGET, color="black", linestyle="--", lw=1, label=f"f = {QUAD_TARGET:g}")
     ax_f.set_xscale("log")
     ax_f.set_yscale("log")
-    ax_f.set_ylim(bottom=1e-12)
+    f0 = quadratic_loss(next(iter(paths.values()))[:1], CURVATURE)[0]
+    ax_f.set_ylim(1e-12, 10 * f0)
     ax_f.set_xlabel("step")
     ax_f.set_ylabel("f(x, y)")
     ax_f.set_title(f"momentum SGD, lr {QUAD_LR}")
