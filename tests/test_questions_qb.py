@@ -72,19 +72,6 @@ def test_matched_learning_rate_keeps_the_terminal_step():
     assert lr / (1 - 0.99999) == pytest.approx(0.01 / (1 - 0.9))
 
 
-def test_epochs_to_target_on_hand_made_history():
-    history = [
-        {"epoch": 1, "loss": 2.3},
-        {"epoch": 2, "loss": float("nan")},
-        {"epoch": 3, "loss": 1.8},
-        {"epoch": 4, "loss": 1.5},
-    ]
-    assert mom.epochs_to_target(history, 1.8) == 3
-    assert mom.epochs_to_target(history, 1.6) == 4
-    assert mom.epochs_to_target(history, 1.0) is None
-    assert mom.epochs_to_target(history[:2], 3.0) == 1
-
-
 # --- which-activation: output layers and the speed rule ------------------------------------
 
 

@@ -13,7 +13,6 @@ from dnnlab.experiments.exercise8_report import (
     baseline_target,
     build_report,
     group_runs,
-    time_to_loss,
 )
 from dnnlab.report import Figure, Heading, Para, Table, to_html, to_markdown
 from dnnlab.runs import atomic_write_json, atomic_write_text, history_csv
@@ -127,12 +126,6 @@ def test_report_ignores_unfinished_and_failed_runs(study):
     atomic_write_json(failed / "summary.json", {**summary, "status": "failed"})
     assert "selu" not in group_runs(study)
     assert [r.config.seed for r in group_runs(study)["baseline"]] == [42, 43, 44]
-
-
-def test_time_to_loss_is_the_first_epoch_reaching_the_target():
-    history = _history([2.0, 1.4, 1.2], seconds=5.0)
-    assert time_to_loss(history, 1.5) == 10.0
-    assert time_to_loss(history, 1.0) is None
 
 
 def test_blocks_render_to_markdown_and_escaped_html(tmp_path):

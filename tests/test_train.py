@@ -7,7 +7,7 @@ import pytest
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
 from dnnlab.models import logits_view
 from dnnlab.runs import HISTORY_FIELDS
-from dnnlab.train import best_epoch_of, train
+from dnnlab.train import best_epoch_of, first_reaching, train
 
 
 @pytest.fixture
@@ -106,3 +106,25 @@ def test_one_cycle_rises_then_anneals_over_the_whole_run(splits):
     assert max(lrs) <= 0.05 + 1e-9
     assert lrs[-1] < 0.005 / 100  # annealed far below the start rate
     assert outcome.summary["learning_rate"] == 0.05  # the peak is what the run records
+
+
+def test_first_reaching_gives_the_epoch_or_the_time_of_the_first_epoch_at_the_target():
+    history = [
+        {"epoch": e, "val_loss": v, "elapsed": 2.0 * e} for e, v in enumerate([2, 1.5, 1.2, 1.3], 1)
+    ]
+    assert first_reaching(history, 1.25) == 3
+    assert first_reaching(history, 1.25, field="elapsed") == 6.0
+    assert first_reaching(history, 1.5) == 2  # at or below
+    assert first_reaching(history, 1.0) is None
+    assert first_reaching(history, 1.0, field="elapsed") is None
+    losses = [
+        {"epoch": 1, "loss": 2.3},
+        {"epoch": 2, "loss": float("nan")},
+        {"epoch": 3, "loss": 1.8},
+        {"epoch": 4, "loss": 1.5},
+    ]
+    assert first_reaching(losses, 1.8, key="loss") == 3
+    assert first_reaching(losses, 1.6, key="loss") == 4
+    assert first_reaching(losses, 1.0, key="loss") is None
+    assert first_reaching(losses[:2], 3.0, key="loss") == 1
+    assert first_reaching([{"epoch": 1, "val_loss": None}], 1.0) is None

@@ -201,6 +201,22 @@ def peak_rss_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
+def first_reaching(
+    history: Sequence[dict], target: float, *, key: str = "val_loss", field: str = "epoch"
+) -> float | None:
+    """``row[field]`` of the first epoch whose finite ``row[key]`` is at most ``target``.
+
+    With ``field="epoch"`` that is epochs to the target; with ``field="elapsed"``
+    the wall time of training until then (time to accuracy). ``None`` if no epoch
+    gets there.
+    """
+    for row in history:
+        value = row[key]
+        if value is not None and math.isfinite(value) and value <= target:
+            return row[field]
+    return None
+
+
 def best_epoch_of(history: Sequence[dict]) -> int | None:
     """1-based epoch of the lowest finite val_loss (first on ties), as EarlyStopping picks it."""
     finite = [(row["val_loss"], row["epoch"]) for row in history if _finite(row["val_loss"])]

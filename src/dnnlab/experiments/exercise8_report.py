@@ -12,6 +12,7 @@ from dnnlab.experiments.questions import report_blocks
 from dnnlab.plots import compare_curves, layer_stats
 from dnnlab.report import Block, Figure, Heading, Para, Table, write_report
 from dnnlab.runs import StoredRun, list_runs
+from dnnlab.train import first_reaching
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -45,14 +46,6 @@ def baseline_target(groups: dict[str, list[StoredRun]]) -> float | None:
     return max(losses) if losses else None
 
 
-def time_to_loss(history: list[dict], target: float) -> float | None:
-    """Wall time (s) until validation loss first reaches ``target``; None if it never does."""
-    for row in history:
-        if row["val_loss"] <= target:
-            return row["elapsed"]
-    return None
-
-
 def group_runs(out: Path) -> dict[str, list[StoredRun]]:
     """Reusable runs of the study by variant, in the study's order (other runs left out)."""
     groups: dict[str, list[StoredRun]] = {v: [] for v in STUDY}
@@ -70,7 +63,11 @@ def results_table(groups: dict[str, list[StoredRun]], target: float | None) -> T
     rows = []
     for variant, runs in groups.items():
         lrs = sorted({r.config.train.learning_rate for r in runs})
-        times = [time_to_loss(r.history, target) for r in runs] if target is not None else []
+        times = (
+            [first_reaching(r.history, target, field="elapsed") for r in runs]
+            if target is not None
+            else []
+        )
         reached = [t for t in times if t is not None]
         reach = "–"
         if times:
@@ -160,8 +157,8 @@ def batchnorm_answers(groups: dict[str, list[StoredRun]]) -> list[Block]:
         stats.welch(_values(base, "best_val_accuracy"), _values(bn, "best_val_accuracy"))
     )
     target = baseline_target(groups)
-    bn_times = [time_to_loss(r.history, target) for r in bn]
-    base_times = [time_to_loss(r.history, target) for r in base]
+    bn_times = [first_reaching(r.history, target, field="elapsed") for r in bn]
+    base_times = [first_reaching(r.history, target, field="elapsed") for r in base]
     reached = [t for t in bn_times if t is not None]
     return [
         Heading("Exercise 8 (c): what Batch Normalization changes", 3),

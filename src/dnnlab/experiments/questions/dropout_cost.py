@@ -51,7 +51,7 @@ from dnnlab.experiments.questions import Claim, Context, Question, Result
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.models import build_model
 from dnnlab.plots import plt, save_figure
-from dnnlab.train import compile_for_training
+from dnnlab.train import compile_for_training, first_reaching
 
 MODEL = ModelConfig(depth=10, width=100, activation="elu", kernel_initializer="he_normal")
 DROPOUT_MODEL = dataclasses.replace(
@@ -70,16 +70,6 @@ NOISE = 0.15  # inference times within 15% count as equal
 SLOWER_PER_EPOCH = 1.5  # a per-epoch ratio at or above this is "about 2x", closer to 2 than to 1
 R2_MIN = 0.95
 PER_SAMPLE_RANGE = (0.5, 2.0)  # one more MC sample costs 0.5x-2x one plain prediction
-
-
-def epochs_to_target(history: Sequence[dict], target: float) -> int | None:
-    """The first epoch whose val_loss is at or below ``target``; ``None`` if never."""
-    return next((r["epoch"] for r in history if r["val_loss"] <= target), None)
-
-
-def seconds_to_target(history: Sequence[dict], target: float) -> float | None:
-    """Wall time since the start of fit at the end of that epoch; ``None`` if never."""
-    return next((r["elapsed"] for r in history if r["val_loss"] <= target), None)
 
 
 def _median_or_inf(values: Sequence[float | None]) -> float:
@@ -261,11 +251,11 @@ def _verdicts(
     cpu_ratios = [d / p for d, p in zip(epoch_cpu["dropout"], epoch_cpu["plain"], strict=True)]
     epoch_ratio = statistics.median(epoch_ratios)
     epochs = {
-        name: [epochs_to_target(r["history"], target) for r in runs]
+        name: [first_reaching(r["history"], target) for r in runs]
         for name, runs in (("plain", plain_runs), ("dropout", dropout_runs))
     }
     walls = {
-        name: [seconds_to_target(r["history"], target) for r in runs]
+        name: [first_reaching(r["history"], target, field="elapsed") for r in runs]
         for name, runs in (("plain", plain_runs), ("dropout", dropout_runs))
     }
     median_epochs = {name: _median_or_inf(v) for name, v in epochs.items()}

@@ -38,6 +38,7 @@ from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question, Result
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.plots import plt, save_figure
+from dnnlab.train import first_reaching
 
 MOMENTA = (0.9, 0.99, 0.999, 0.99999)
 REFERENCE, NEAR_ONE = 0.9, 0.99999
@@ -124,15 +125,6 @@ def settled_below(values: Sequence[float] | np.ndarray, threshold: float) -> int
     return last + 1 if last + 1 < len(values) else None
 
 
-def epochs_to_target(history: Sequence[dict], target: float, key: str = "loss") -> int | None:
-    """The first epoch whose finite ``key`` is at most ``target``; None if no epoch gets there."""
-    for row in history:
-        value = row[key]
-        if value is not None and math.isfinite(value) and value <= target:
-            return int(row["epoch"])
-    return None
-
-
 def predicted_steps(f0: float, target: float, momentum: float) -> float:
     """Steps for f to shrink from f0 to target if it decays like m^t (the under-damped rate)."""
     return math.log(f0 / target) / -math.log(momentum)
@@ -173,7 +165,7 @@ def _mlp_row(momentum: float, seed: int, outcome, lr: float) -> dict:
         "seed": seed,
         "status": outcome.summary["status"],
         "diverged_epoch": outcome.summary["diverged_epoch"],
-        "epochs_to_target": epochs_to_target(history, TARGET_LOSS),
+        "epochs_to_target": first_reaching(history, TARGET_LOSS, key="loss"),
         "min_loss": min(finite) if finite else None,
         "loss": losses,
         "best_val_accuracy": outcome.summary["best_val_accuracy"],
