@@ -76,7 +76,10 @@ def test_lr_search_stores_the_grid_and_the_choice(fake_root, tmp_path):
     ]
     best = min(search["grid"], key=lambda g: g["best_val_loss"])
     assert search["chosen"] == best["learning_rate"] == runs[0].config.train.learning_rate
-    assert len(list_runs(out / "lr-search")) == 7
+    grid_runs = list_runs(out / "lr-search")
+    assert len(grid_runs) == 7
+    assert {r.config.train.epochs for r in grid_runs} == {3}  # the grid's budget, not the run's
+    assert {r.config.model.depth for r in grid_runs} == {2}  # the user's other settings hold
 
 
 SCRIPT = """

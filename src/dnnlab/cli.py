@@ -209,8 +209,7 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
         args.variant,
         SplitCache(args.data_dir, check_md5=not args.no_md5),
         args.out,
-        validation_size=args.validation_size,
-        train_size=args.train_size,
+        {"validation_size": args.validation_size, "train_size": args.train_size},
     )
     from dnnlab.lr_search import suggest_peak
 

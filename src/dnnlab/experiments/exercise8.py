@@ -62,21 +62,22 @@ def grid_search(
     variant: str,
     splits: SplitCache,
     out: Path,
+    overrides: dict | None = None,
     *,
     grid=LR_GRID,
     epochs=GRID_EPOCHS,
     verbose=0,
-    **overrides,
 ) -> dict:
     """Train ``variant`` for ``epochs`` at each learning rate of ``grid``; pick the lowest val_loss.
 
-    The grid runs are ordinary stored runs under ``out/lr-search`` (reused on restart).
+    ``overrides`` (the user's settings for the run being tuned) apply to every
+    grid point, except its learning rate and its short epoch budget. The grid
+    runs are ordinary stored runs under ``out/lr-search`` (reused on restart).
     """
+    fixed = {k: v for k, v in (overrides or {}).items() if k not in ("lr", "epochs")}
     results = []
     for lr in grid:
-        config = variant_config(
-            variant, seed=FIRST_SEED, **{**overrides, "lr": lr, "epochs": epochs}
-        )
+        config = variant_config(variant, seed=FIRST_SEED, **fixed, lr=lr, epochs=epochs)
         run = execute(config, splits.loader(config.data), out / "lr-search", verbose=verbose)
         results.append(
             {
@@ -95,12 +96,15 @@ def grid_search(
     }
 
 
-def find_peak_lr(variant: str, splits: SplitCache, out: Path, **overrides) -> dict:
+def find_peak_lr(
+    variant: str, splits: SplitCache, out: Path, overrides: dict | None = None
+) -> dict:
     """The LR range test for ``variant`` (stored in ``out/lr-find``): its suggestion and curve."""
     from dnnlab.lr_search import range_test
     from dnnlab.plots import lr_finder
 
-    config = variant_config(variant, seed=FIRST_SEED, **overrides)
+    fixed = {k: v for k, v in (overrides or {}).items() if k != "lr"}
+    config = variant_config(variant, seed=FIRST_SEED, **fixed)
     path = out / "lr-find" / f"{config.run_id}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -141,7 +145,7 @@ def attach_mc_dropout(
 
 
 def tuned_learning_rate(
-    variant: str, splits: SplitCache, out: Path, **overrides
+    variant: str, splits: SplitCache, out: Path, overrides: dict | None = None
 ) -> tuple[float, dict]:
     """The learning rate a search picks for ``variant``, and the search's record.
 
@@ -152,11 +156,11 @@ def tuned_learning_rate(
     if variant == "one-cycle":
         from dnnlab.lr_search import suggest_peak
 
-        found = find_peak_lr(variant, splits, out, **overrides)
+        found = find_peak_lr(variant, splits, out, overrides)
         peak, rule = suggest_peak(found["lrs"], found["smoothed"])
         record = {"rule": f"LR range test: {rule}", "chosen": peak}
     else:
-        record = grid_search(variant, splits, out, **overrides)
+        record = grid_search(variant, splits, out, overrides)
     if record["chosen"] is None:
         raise DnnlabError(f"every learning rate of the grid diverged for {variant}")
     path = out / "lr-search.json"
@@ -185,7 +189,7 @@ def run_variant(
     """
     trained = "alpha-dropout" if variant == "mc-dropout" else variant
     if overrides.get("lr") is None and (search_lr or trained == "one-cycle"):
-        overrides["lr"], _ = tuned_learning_rate(trained, splits, out, **overrides)
+        overrides["lr"], _ = tuned_learning_rate(trained, splits, out, overrides)
     config = variant_config(trained, seed=seed, **overrides)
     run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
     if trained == "alpha-dropout":
