@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
-from dnnlab.config import VARIANTS
-from dnnlab.errors import ConfigError, DnnlabError
+from dnnlab.config import VARIANTS, positive_int
+from dnnlab.errors import DnnlabError
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -152,15 +152,10 @@ def _verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
-
-
 def cmd_run(args: argparse.Namespace) -> None:
     from dnnlab.experiments.exercise8 import SplitCache, run_variant
 
-    _positive("--samples", args.samples)
+    positive_int("--samples", args.samples)
     run = run_variant(
         args.variant,
         args.out,
@@ -187,8 +182,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_exercise8(args: argparse.Namespace) -> None:
     from dnnlab.experiments.exercise8 import run_exercise8
 
-    _positive("--seeds", args.seeds)
-    _positive("--samples", args.samples)
+    positive_int("--seeds", args.seeds)
+    positive_int("--samples", args.samples)
     run_exercise8(
         args.out,
         data_dir=args.data_dir,
@@ -221,7 +216,7 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
 def cmd_questions(args: argparse.Namespace) -> None:
     from dnnlab.experiments.questions import run_questions
 
-    _positive("--seeds", args.seeds)
+    positive_int("--seeds", args.seeds)
     run_questions(
         args.out,
         ids=args.ids,

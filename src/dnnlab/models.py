@@ -14,6 +14,7 @@ up to the layer named ``"logits"``, sharing every weight, for a loss with
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from dnnlab.config import ModelConfig
@@ -76,22 +77,21 @@ def hidden_activation_layers(model: keras.Model) -> list[layers.Layer]:
     ]
 
 
-def activation_stats(model: keras.Model, x) -> list[dict]:
-    """Mean and std of each hidden layer's activations on ``x`` (inference mode).
+def activation_stats(model: keras.Model, x, *, training: bool = False) -> list[dict]:
+    """Mean and std of each hidden layer's activations on ``x``.
 
-    Runs eagerly: one small batch needs no compilation. Self-normalization
+    Inference mode unless ``training`` (then dropout is on). Runs eagerly: one
+    small batch needs no compilation; the moments are taken in float64, since
+    exploding activations can overflow float32 sums. Self-normalization
     (Klambauer et al., 2017) shows as means near 0 and stds near 1 at every depth.
     """
     hidden = hidden_activation_layers(model)
     probe = keras.Model(model.input, [layer.output for layer in hidden])
-    outputs = probe(keras.ops.convert_to_tensor(x), training=False)
+    outputs = probe(keras.ops.convert_to_tensor(x), training=training)
+    arrays = [np.asarray(keras.ops.convert_to_numpy(out), np.float64) for out in outputs]
     return [
-        {
-            "layer": layer.name,
-            "mean": float(keras.ops.mean(out)),
-            "std": float(keras.ops.std(out)),
-        }
-        for layer, out in zip(hidden, outputs, strict=True)
+        {"layer": layer.name, "mean": float(a.mean()), "std": float(a.std())}
+        for layer, a in zip(hidden, arrays, strict=True)
     ]
 
 

@@ -211,8 +211,7 @@ def first_reaching(
     gets there.
     """
     for row in history:
-        value = row[key]
-        if value is not None and math.isfinite(value) and value <= target:
+        if _finite(row[key]) and row[key] <= target:
             return row[field]
     return None
 

@@ -38,7 +38,11 @@ from dnnlab.config import ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question, Result
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.experiments.questions.glorot_he import derivative, self_normalized
-from dnnlab.models import build_model, hidden_activation_layers, hidden_dense_layers
+from dnnlab.models import (
+    activation_stats,
+    build_model,
+    hidden_dense_layers,
+)
 from dnnlab.plots import plt, save_figure
 
 DEPTH = 10
@@ -96,16 +100,9 @@ def dead_fraction(model: keras.Model, x, activation: str) -> float:
 
 
 def layer_moments(model: keras.Model, x, *, training: bool = False) -> dict[str, list[float]]:
-    """Mean and std of each hidden layer's activations on ``x``.
-
-    Unlike :func:`dnnlab.models.activation_stats` this can run in training mode,
-    where dropout is on.
-    """
-    hidden = hidden_activation_layers(model)
-    probe = keras.Model(model.input, [layer.output for layer in hidden])
-    outs = probe(keras.ops.convert_to_tensor(x), training=training)
-    arrays = [np.asarray(keras.ops.convert_to_numpy(o), np.float64) for o in outs]
-    return {"mean": [float(a.mean()) for a in arrays], "std": [float(a.std()) for a in arrays]}
+    """:func:`dnnlab.models.activation_stats` as ``{"mean": [...], "std": [...]}`` by layer."""
+    rows = activation_stats(model, x, training=training)
+    return {key: [r[key] for r in rows] for key in ("mean", "std")}
 
 
 def one_sided_derivatives(activation: str, h: float = NEAR_ZERO) -> tuple[float, float]:

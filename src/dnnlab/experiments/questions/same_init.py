@@ -57,7 +57,8 @@ def same_value_init(seed: int):
     return prepare
 
 
-def _counts(model: keras.Model) -> list[int]:
+def neuron_counts(model: keras.Model) -> list[int]:
+    """Distinct neurons (distinct kernel columns) of each hidden Dense layer."""
     return [
         distinct_neurons(keras.ops.convert_to_numpy(d.kernel)) for d in hidden_dense_layers(model)
     ]
@@ -73,7 +74,7 @@ def run(ctx: Context) -> Result:
             runs.append(
                 {
                     "seed": seed,
-                    "distinct_neurons": _counts(outcome.model),
+                    "distinct_neurons": neuron_counts(outcome.model),
                     "best_val_accuracy": outcome.summary["best_val_accuracy"],
                     "val_accuracy": [r["val_accuracy"] for r in outcome.history],
                 }

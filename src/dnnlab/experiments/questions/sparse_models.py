@@ -54,7 +54,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from dnnlab import stats
+from dnnlab import stats, uncertainty
 from dnnlab.config import ModelConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.experiments.questions import Claim, Context, Question, Result
@@ -183,8 +183,7 @@ def kernels(model: keras.Model) -> list[np.ndarray]:
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    probs = model.predict(x, batch_size=1000, verbose=0)
-    return float(np.mean(probs.argmax(axis=1) == np.asarray(y).reshape(-1)))
+    return uncertainty.accuracy(model.predict(x, batch_size=1000, verbose=0), y)
 
 
 def accuracy_with(

@@ -21,7 +21,7 @@ from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question, Result
 from dnnlab.experiments.questions.common import fit, seeds, subset
-from dnnlab.experiments.questions.same_init import distinct_neurons
+from dnnlab.experiments.questions.same_init import neuron_counts
 from dnnlab.models import hidden_dense_layers
 from dnnlab.plots import plt, save_figure
 
@@ -42,13 +42,6 @@ def random_bias_init(seed: int, std: float = BIAS_STD):
                 layer.bias.assign(rng.normal(0.0, std, units).astype("float32"))
 
     return prepare
-
-
-def neuron_counts(model: keras.Model) -> list[int]:
-    """Distinct neurons (distinct kernel columns) of each hidden Dense layer."""
-    return [
-        distinct_neurons(keras.ops.convert_to_numpy(d.kernel)) for d in hidden_dense_layers(model)
-    ]
 
 
 def max_abs_bias(model: keras.Model) -> float:
