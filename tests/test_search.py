@@ -338,6 +338,17 @@ def test_the_curve_search_picks_the_rate_nearest_the_optimum(sequential_curve):
     ]
 
 
+def test_a_finished_search_is_read_back_not_trained_again(sequential_curve, tmp_path):
+    storage = default_storage(tmp_path)
+    first = search_learning_rate(toy_config(), curve_fit, storage, "toy", TOY_BUDGET, **FAST)
+
+    def never(config, callbacks):
+        raise AssertionError("trained again")
+
+    again = search_learning_rate(toy_config(), never, storage, "toy", TOY_BUDGET, **FAST)
+    assert again == first and outcome(first) == outcome(sequential_curve)
+
+
 def _workers(fit: str, storage: str, folder: Path, n: int = 2, epoch_sleep: float = 0.0):
     """``n`` worker processes that start their searches together (so that all take part)."""
     env = {

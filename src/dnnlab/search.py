@@ -263,7 +263,11 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         while True:
-            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+            # A missed beat (the database busy) is retried next time; missing several
+            # for the whole grace period lets another process take the trial over.
+            with contextlib.suppress(
+                sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError
+            ):
                 self.storage.record_heartbeat(self.trial_id)
             if self._stop.wait(self.interval):
                 return
