@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import VARIANTS, positive_int
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import ConfigError, DnnlabError
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     questions = sub.add_parser("questions", help="answer the chapter's questions by experiment")
     questions.add_argument("ids", nargs="*", metavar="ID", help="question ids (default: all)")
     questions.add_argument("--seeds", type=int, default=3, help="seeds where spread matters (3)")
-    questions.add_argument("--force", action="store_true", help="run again even if stored")
+    questions.add_argument("--force", action="store_true", help="measure again even if stored")
+    questions.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="re-derive verdicts, answers and figures from the stored measurements (no training)",
+    )
     _data_arguments(questions)
     _out_argument(questions)
 
@@ -153,7 +158,8 @@ def _verbosity() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import SplitCache, run_variant
+    from dnnlab.data import SplitCache
+    from dnnlab.experiments.exercise8 import run_variant
 
     positive_int("--samples", args.samples)
     run = run_variant(
@@ -180,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_exercise8(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import run_exercise8
+    from dnnlab.lab import run_exercise8
 
     positive_int("--seeds", args.seeds)
     positive_int("--samples", args.samples)
@@ -194,11 +200,12 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         verbose=_verbosity(),
         overrides={"validation_size": args.validation_size, "train_size": args.train_size},
     )
-    cmd_report(args)
+    _print_report(args.out)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import SplitCache, find_peak_lr
+    from dnnlab.data import SplitCache
+    from dnnlab.experiments.exercise8 import find_peak_lr
 
     result = find_peak_lr(
         args.variant,
@@ -214,9 +221,13 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
 
 
 def cmd_questions(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.questions import run_questions
+    from dnnlab.lab import run_questions
 
     positive_int("--seeds", args.seeds)
+    if args.rejudge and args.force:
+        raise ConfigError(
+            "--rejudge reuses the stored measurements, --force measures again: pick one"
+        )
     run_questions(
         args.out,
         ids=args.ids,
@@ -224,16 +235,23 @@ def cmd_questions(args: argparse.Namespace) -> None:
         check_md5=not args.no_md5,
         seeds=args.seeds,
         force=args.force,
+        rejudge=args.rejudge,
     )
     print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")
 
 
-def cmd_report(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8_report import build_report, group_runs
+def _print_report(out: Path) -> None:
+    from dnnlab.experiments.exercise8_report import group_runs
 
-    md, page = build_report(args.out)
-    print_runs_table([r for runs in group_runs(args.out).values() for r in runs])
-    print(f"report: {page} (and {md.name})")
+    print_runs_table([r for runs in group_runs(out).values() for r in runs])
+    print(f"report: {out / 'report.html'} (and report.md)")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from dnnlab.lab import build_report
+
+    build_report(args.out)
+    _print_report(args.out)
 
 
 def cmd_runs(args: argparse.Namespace) -> None:

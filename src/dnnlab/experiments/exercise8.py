@@ -16,12 +16,11 @@ it stopped: one folder per run directly in ``out`` (as ``dnnlab run`` stores the
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dnnlab.config import DataConfig, variant_config
-from dnnlab.data import Splits, load_splits
+from dnnlab.config import variant_config
+from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import DnnlabError
 from dnnlab.runs import StoredRun, atomic_write_json, execute
 
@@ -40,22 +39,6 @@ BOOK = {
     "mc-dropout": (48.9, 49.8),
     "one-cycle": (52.0, 52.4),
 }
-
-
-class SplitCache:
-    """Load each DataConfig's splits once per process (raw and standardized differ)."""
-
-    def __init__(self, data_dir: str | os.PathLike | None, check_md5: bool = True) -> None:
-        self.data_dir, self.check_md5 = data_dir, check_md5
-        self._cache: dict[DataConfig, Splits] = {}
-
-    def loader(self, config: DataConfig) -> Callable[[], Splits]:
-        def load() -> Splits:
-            if config not in self._cache:
-                self._cache[config] = load_splits(config, self.data_dir, check_md5=self.check_md5)
-            return self._cache[config]
-
-        return load
 
 
 def grid_search(
@@ -197,28 +180,24 @@ def run_variant(
     return run
 
 
-def run_exercise8(
+def run_study(
     out: Path,
+    splits: SplitCache,
     *,
-    data_dir: str | os.PathLike | None = None,
     seeds: int = 1,
     search_lr: bool = False,
     samples: int = MC_SAMPLES,
-    check_md5: bool = True,
     verbose: int | str = 2,
     variants: tuple[str, ...] = STUDY,
     overrides: dict | None = None,
 ) -> list[StoredRun]:
-    """Run (or reuse) every variant for ``seeds`` seeds, MC Dropout, and write the report.
+    """Run (or reuse) every variant for ``seeds`` seeds, and MC Dropout.
 
     Seeds are the outer loop, so an interrupted study has every variant at the
     same number of seeds, give or take one. ``overrides`` apply to every run
     (e.g. ``validation_size`` / ``train_size`` for a quick look on a subset).
     """
-    from dnnlab.experiments.exercise8_report import build_report
-
-    splits = SplitCache(data_dir, check_md5)
-    runs = [
+    return [
         run_variant(
             v,
             out,
@@ -232,5 +211,3 @@ def run_exercise8(
         for s in range(FIRST_SEED, FIRST_SEED + seeds)
         for v in variants
     ]
-    build_report(out)
-    return runs

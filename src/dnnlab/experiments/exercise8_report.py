@@ -8,9 +8,8 @@ from pathlib import Path
 
 from dnnlab import stats
 from dnnlab.experiments.exercise8 import BOOK, STUDY
-from dnnlab.experiments.questions import report_blocks
 from dnnlab.plots import compare_curves, layer_stats
-from dnnlab.report import Block, Figure, Heading, Para, Table, write_report
+from dnnlab.report import Block, Figure, Heading, Para, Table
 from dnnlab.runs import StoredRun, list_runs
 from dnnlab.train import first_reaching
 
@@ -262,8 +261,8 @@ def figures(groups: dict[str, list[StoredRun]], out: Path) -> list[Block]:
     return blocks
 
 
-def build_report(out: Path) -> tuple[Path, Path]:
-    """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``."""
+def blocks(out: Path) -> list[Block]:
+    """The report's exercise 8 section, from what is stored under ``out``."""
     groups = group_runs(out)
     target = baseline_target(groups)
     blocks: list[Block] = [
@@ -295,5 +294,4 @@ def build_report(out: Path) -> tuple[Path, Path]:
                 tuple((v, f"{s['chosen']:g}", s["rule"]) for v, s in chosen.items()),
             )
         )
-    blocks += report_blocks(out)
-    return write_report(blocks, out, "dnnlab: exercise 8 and the chapter's questions")
+    return blocks
