@@ -115,17 +115,20 @@ def print_summary(run) -> None:
         f"accuracy {_fmt(s.get('best_val_accuracy'), '.4f')} "
         f"(max over epochs {_fmt(s.get('max_val_accuracy'), '.4f')})",
         f"test        accuracy {_fmt(s.get('test_accuracy'), '.4f')} "
-        f"(restored best model, evaluated once)",
+        f"({'final' if s.get('evaluated') == 'final' else 'restored best'} weights, "
+        "evaluated once)",
         f"time        {_fmt(s.get('seconds_per_epoch'), '.2f')} s/epoch (median), "
         f"{_fmt(s.get('total_seconds'), '.0f')} s in all",
     ]
-    if s.get("mc_dropout"):
-        plain, mc = s["mc_dropout"]["plain"], s["mc_dropout"]["mc"]
-        lines.append(
-            f"MC Dropout  {s['mc_samples']} samples on validation: accuracy "
-            f"{mc['accuracy']:.4f} (plain {plain['accuracy']:.4f}), NLL {mc['nll']:.3f} "
-            f"(plain {plain['nll']:.3f}), ECE {mc['ece']:.3f} (plain {plain['ece']:.3f})"
-        )
+    for split, name in (("valid", "validation"), ("test", "test")):
+        scores = s.get("mc_dropout", {}).get(split)
+        if scores:
+            plain, mc = scores["plain"], scores["mc"]
+            lines.append(
+                f"MC Dropout  {s['mc_samples']} samples on {name}: accuracy "
+                f"{mc['accuracy']:.4f} (plain {plain['accuracy']:.4f}), NLL {mc['nll']:.3f} "
+                f"(plain {plain['nll']:.3f}), ECE {mc['ece']:.3f} (plain {plain['ece']:.3f})"
+            )
     if s["status"] == "diverged":
         lines.append(f"diverged    non-finite loss in epoch {s.get('diverged_epoch')}")
     print("\n".join(lines))
@@ -241,9 +244,9 @@ def cmd_questions(args: argparse.Namespace) -> None:
 
 
 def _print_report(out: Path) -> None:
-    from dnnlab.experiments.exercise8_report import group_runs
+    from dnnlab.experiments.exercise8_report import select_runs
 
-    print_runs_table([r for runs in group_runs(out).values() for r in runs])
+    print_runs_table([r for runs in select_runs(out)["study"].values() for r in runs])
     print(f"report: {out / 'report.html'} (and report.md)")
 
 
