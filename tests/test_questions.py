@@ -121,7 +121,15 @@ def test_report_section_shows_each_claim_with_its_verdict_and_rule(tmp_path):
             "q",
             "d",
             question.measure,
-            lambda m: [Claim("same-init/c", "a claim", "inconclusive", "the rule", {"n": 3})],
+            lambda m: [
+                Claim(
+                    "same-init/c",
+                    "a claim",
+                    "inconclusive",
+                    "the rule",
+                    {"n": 3, "acc": 0.41234, "per_seed": [[1, 2], [3, 4]]},
+                )
+            ],
             question.tell,
             question.draw,
             question.settings,
@@ -129,8 +137,15 @@ def test_report_section_shows_each_claim_with_its_verdict_and_rule(tmp_path):
         tmp_path,
         _context,
     )
-    table = next(b for b in question_blocks(tmp_path) if hasattr(b, "rows"))
-    assert table.rows == (("a claim", "inconclusive", "the rule", "n = 3"),)
+    glance, blocks = question_blocks(tmp_path)
+    assert glance == [
+        ("same-init", "a claim", "inconclusive", "1 inconclusive of 1 claims", "q-same-init")
+    ]
+    texts = [getattr(b, "text", None) for b in blocks]
+    assert "**inconclusive** — a claim. Rule: the rule." in texts
+    assert "Evidence: n: 3; acc: 0.4123." in texts  # the nested list is folded away
+    [raw] = [b for b in blocks if type(b).__name__ == "Details"]
+    assert json.loads(raw.text)["per_seed"] == [[1, 2], [3, 4]]
 
 
 def test_same_init_end_to_end_on_fake_data(fake_root, tmp_path):

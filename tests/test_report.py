@@ -102,7 +102,7 @@ def _table_rows(md: str, nth: int) -> dict[str, str]:
 
 def test_report_tables_hold_the_stored_numbers(study):
     md_path, _ = build_report(study)
-    rows = _table_rows(md_path.read_text(), 0)
+    rows = _table_rows(md_path.read_text(), 2)
     # test 44, 45, 46 -> 45.0 ± 1.0 (ddof 1); validation 45, 46, 47 -> 46.0 ± 1.0
     assert "| 3 | 5e-05 | 45.0 ± 1.0 | 46.0 ± 1.0 | 47.6 / 46.8 |" in rows["baseline"]
     assert "| 53.5 ± 1.5 | 54.0 ± 1.0 | 54.0 / 50.7 |" in rows["batchnorm"]
@@ -115,7 +115,7 @@ def test_report_tables_hold_the_stored_numbers(study):
 
 def test_each_step_is_judged_against_the_variant_it_changes_paired_on_test(study):
     md = build_report(study)[0].read_text()
-    rows = _table_rows(md, 1)
+    rows = _table_rows(md, 3)
     # BN - baseline per seed: +8.0, +8.5, +9.0 points: paired CI well above 0
     assert (
         "+8.5 points (95% CI +7.3 to +9.7, paired, 3 seeds)"
@@ -142,7 +142,7 @@ def test_other_configs_and_diverged_runs_are_listed_apart_never_averaged(study):
     md = build_report(study)[0].read_text()
     assert "Other configurations in this folder" in md and "lr 0.001" in md
     assert "Diverged runs" in md and diverged.name in md
-    assert "| 45.0 ± 1.0 |" in _table_rows(md, 0)["baseline"]  # the lr=1e-3 run left out
+    assert "| 45.0 ± 1.0 |" in _table_rows(md, 2)["baseline"]  # the lr=1e-3 run left out
 
 
 def test_a_study_plan_picks_exactly_its_runs(study):
@@ -168,6 +168,25 @@ def test_a_study_plan_picks_exactly_its_runs(study):
 )
 def test_self_normalization_rule(per_seed, expected):
     assert self_normal_verdict(per_seed) == expected
+
+
+def test_the_report_answers_first_with_links_to_each_section(study):
+    md, page = build_report(study)
+    text = md.read_text()
+    assert (
+        text.index("## Contents")
+        < text.index("## Answers at a glance")
+        < text.index("## Exercise 8 on CIFAR-10")
+    )
+    glance = re.findall(r"((?:^\|.*\n)+)", text, flags=re.M)[1]  # 0 is the table of contents
+    assert (
+        "| (c) Batch Normalization | [batchnorm gives a better test accuracy than baseline]"
+        "(#e8-steps) | supported |" in glance
+    )
+    assert "[section](#" not in text and '<a id="e8-batchnorm"></a>' in text
+    html = page.read_text()
+    assert '<span class="badge supported">supported</span>' in html
+    assert '<h3 id="e8-steps">' in html and 'href="#e8-steps"' in html
 
 
 def test_html_is_self_contained(study):
@@ -221,6 +240,6 @@ def test_time_to_accuracy_races_the_worst_baseline_seeds_best_loss(tmp_path):
     store_fake_run(out, "baseline", 43, 0.45, val_losses=[2.0, 1.6, 1.7])
     store_fake_run(out, "batchnorm", 42, 0.5, val_losses=[1.65, 1.5])
     assert baseline_target(select_runs(out)["study"]) == 1.6  # every baseline seed reaches it
-    rows = _table_rows(build_report(out)[0].read_text(), 0)
+    rows = _table_rows(build_report(out)[0].read_text(), 2)
     assert rows["baseline"].endswith("| 4 s |")  # both baseline seeds at epoch 2
     assert rows["batchnorm"].endswith("| 4 s |")

@@ -28,6 +28,10 @@ from dnnlab.runs import StoredRun, list_runs
 from dnnlab.timing import describe_ratio, judge_ratio, ratio_rule
 from dnnlab.train import first_reaching
 
+# One line of the report's answers at a glance: part, claim, verdict (None: a number only),
+# the number behind it, and the anchor of the section that shows it.
+Glance = tuple[str, str, str | None, str, str]
+
 ACCURACY_MARGIN = 0.01  # 1 point: "no difference that matters" in test accuracy
 EPOCH_MARGIN = 2.0  # epochs: differences in convergence smaller than this do not matter
 BN_SLOWER = 1.05  # "BN costs time per epoch": at least 5% more CPU time per epoch
@@ -243,14 +247,27 @@ def _claims_table(claims: list[dict[str, Any]]) -> Table:
     )
 
 
-def comparison_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
+PARTS = {
+    "batchnorm": "(c) Batch Normalization",
+    "selu": "(d) SELU",
+    "alpha-dropout": "(e) alpha dropout",
+    "mc-dropout": "(e) MC Dropout",
+    "one-cycle": "(f) 1cycle",
+}
+
+
+def comparison_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[Block]:
     claims = step_claims(study)
     if not claims:
         return []
+    for c in claims:
+        if c["step"]:
+            name = c["id"].split("/")[0]
+            glance.append((PARTS.get(name, name), c["text"], c["verdict"], c["says"], "e8-steps"))
     steps = [c for c in claims if c["step"]]
     baseline = [c for c in claims if not c["step"]]
     return [
-        Heading("Step by step: does each change help?", 3),
+        Heading("Step by step: does each change help?", 3, "e8-steps"),
         Para(
             "Each variant against the variant it changes (its one step), then against the "
             "baseline, on test accuracy: one value per seed, paired by seed (the same seed gives "
@@ -265,7 +282,9 @@ def _judged(claim: str, test: dict[str, Any]) -> str:
     return f"{claim}: **{test['verdict']}** ({test['says']})"
 
 
-def batchnorm_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
+def batchnorm_blocks(
+    study: dict[str, list[StoredRun]], out: Path, glance: list[Glance]
+) -> list[Block]:
     base, bn = study.get("baseline"), study.get("batchnorm")
     if not base or not bn:
         return []
@@ -289,10 +308,19 @@ def batchnorm_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block
         margin=ACCURACY_MARGIN,
         paired=True,
     )
+    glance.append(
+        (
+            PARTS["batchnorm"],
+            "BN's best epoch comes earlier",
+            epochs["verdict"],
+            epochs["says"],
+            "e8-batchnorm",
+        )
+    )
     med_bn = statistics.median(b.summary["best_epoch"] for _, b in pairs)
     med_base = statistics.median(a.summary["best_epoch"] for a, _ in pairs)
     blocks: list[Block] = [
-        Heading("Exercise 8 (c): what Batch Normalization changes", 3),
+        Heading("Exercise 8 (c): what Batch Normalization changes", 3, "e8-batchnorm"),
         Para(
             _judged("Convergence: BN's best epoch comes earlier", epochs)
             + f" — median best epoch {med_bn:.0f} with BN vs {med_base:.0f} without. "
@@ -313,6 +341,15 @@ def batchnorm_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block
         timing = json.loads(path.read_text())
         cpu, wall = timing["ratios"]["batchnorm"]["cpu"], timing["ratios"]["batchnorm"]["wall"]
         verdict = judge_ratio(cpu, "at_least", BN_SLOWER)
+        glance.append(
+            (
+                PARTS["batchnorm"],
+                f"BN costs at least {100 * (BN_SLOWER - 1):.0f}% more time per epoch",
+                verdict,
+                f"CPU-time ratio {describe_ratio(cpu)}",
+                "e8-batchnorm",
+            )
+        )
         blocks.append(
             Para(
                 f"Cost: BN costs at least {100 * (BN_SLOWER - 1):.0f}% more time per epoch: "
@@ -348,7 +385,7 @@ SELF_NORMAL_RULE = (
 )
 
 
-def selu_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
+def selu_blocks(study: dict[str, list[StoredRun]], out: Path, glance: list[Glance]) -> list[Block]:
     def load(runs: list[StoredRun]) -> list[dict]:
         return [
             json.loads((r.path / "layer_stats.json").read_text())
@@ -367,20 +404,32 @@ def selu_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
                 continue
             means = [r["mean"] for rows_ in per_seed for r in rows_]
             stds = [r["std"] for rows_ in per_seed for r in rows_]
+            moment = "at initialization" if when == "start" else "after training"
+            verdict = self_normal_verdict(per_seed)
             rows.append(
                 (
                     label,
-                    "at initialization" if when == "start" else "after training",
-                    self_normal_verdict(per_seed),
+                    moment,
+                    verdict,
                     f"{min(means):.2f} to {max(means):.2f}",
                     f"{min(stds):.2f} to {max(stds):.2f}",
                 )
             )
+            if name == "selu":
+                glance.append(
+                    (
+                        PARTS["selu"],
+                        f"the SELU net self-normalizes {moment}",
+                        verdict,
+                        f"layer stds {min(stds):.2f} to {max(stds):.2f}",
+                        "e8-selu",
+                    )
+                )
     figure = out / "figures" / "layer_stats.png"
     figure.parent.mkdir(parents=True, exist_ok=True)
     layer_stats({n: s[0] for n, s in stats_of.items() if s}, figure)
     return [
-        Heading("Exercise 8 (d): does the SELU net self-normalize?", 3),
+        Heading("Exercise 8 (d): does the SELU net self-normalize?", 3, "e8-selu"),
         Para(f"Claim: the net's hidden layers stay near mean 0, std 1. Rule: {SELF_NORMAL_RULE}."),
         Table(("net", "when", "self-normalized", "layer means", "layer stds"), tuple(rows)),
         Figure(
@@ -391,7 +440,7 @@ def selu_blocks(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
     ]
 
 
-def mc_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
+def mc_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[Block]:
     runs = [r for r in study.get(VARIANTS["mc-dropout"].trains, []) if _mc(r, "test", "mc", "nll")]
     if not runs:
         return []
@@ -408,9 +457,14 @@ def mc_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
             plain, mc, claim=claim, margin=margin, paired=True, scale=scale, unit=unit
         )
         better = "higher" if claim == "greater" else "lower"
+        text = f"MC Dropout gives a {better} {metric.upper() if metric != 'accuracy' else metric}"
+        if metric != "accuracy":  # accuracy is in the step-by-step lines already
+            glance.append(
+                (PARTS["mc-dropout"], text, test["verdict"], test["says"], "e8-mc-dropout")
+            )
         rows.append(
             (
-                f"MC Dropout gives a {better} {metric.upper() if metric != 'accuracy' else metric}",
+                text,
                 f"{stats.describe(plain)['mean'] * scale:.{digits}f}",
                 f"{stats.describe(mc)['mean'] * scale:.{digits}f}",
                 test["says"],
@@ -420,7 +474,7 @@ def mc_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
         claims.append(test)
     samples = runs[0].summary["mc_samples"]
     return [
-        Heading("Exercise 8 (e): MC Dropout without retraining", 3),
+        Heading("Exercise 8 (e): MC Dropout without retraining", 3, "e8-mc-dropout"),
         Para(
             "The trained alpha-dropout models, not retrained, predict the test set "
             f"{samples} times with dropout sampled; the probabilities are averaged. "
@@ -442,7 +496,7 @@ def one_cycle_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
     best = [r.summary["best_val_accuracy"] for r in runs]
     epochs = [r.summary["best_epoch"] for r in runs]
     return [
-        Heading("Exercise 8 (f): 1cycle, judged on its final weights", 3),
+        Heading("Exercise 8 (f): 1cycle, judged on its final weights", 3, "e8-one-cycle"),
         Para(
             f"1cycle anneals the rate to the last epoch, so its runs keep their final weights "
             f"(the book's 52.0 / 52.4 are final-epoch numbers): validation accuracy "
@@ -457,7 +511,7 @@ def figures(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     histories = {v: [r.history for r in runs] for v, runs in study.items()}
-    blocks: list[Block] = [Heading("Learning curves", 3)]
+    blocks: list[Block] = [Heading("Learning curves", 3, "e8-curves")]
     for x, name, caption in (
         ("epoch", "curves_epoch.png", "Validation loss and accuracy per epoch"),
         ("elapsed", "curves_time.png", "Validation loss and accuracy vs wall time"),
@@ -493,13 +547,13 @@ def apart_blocks(selected: dict[str, Any]) -> list[Block]:
             for (name, key), runs in sorted(selected["others"].items())
         )
         blocks += [
-            Heading("Other configurations in this folder (not part of the study)", 3),
+            Heading("Other configurations in this folder (not part of the study)", 3, "e8-others"),
             Para("Runs whose config differs from the study's; shown apart, never averaged in."),
             Table(("variant", "config", "settings", "seeds", "test acc %"), rows),
         ]
     if selected["diverged"]:
         blocks += [
-            Heading("Diverged runs", 3),
+            Heading("Diverged runs", 3, "e8-diverged"),
             Para("A non-finite loss stopped these runs; they are left out of every mean."),
             Table(
                 ("run", "diverged in epoch"),
@@ -512,13 +566,13 @@ def apart_blocks(selected: dict[str, Any]) -> list[Block]:
     return blocks
 
 
-def blocks(out: Path) -> list[Block]:
-    """The report's exercise 8 section, from what is stored under ``out``."""
+def section(out: Path) -> tuple[list[Glance], list[Block]]:
+    """The report's exercise 8 section and its answers at a glance, from ``out`` only."""
     selected = select_runs(out)
     study = selected["study"]
     target = baseline_target(study)
     head: list[Block] = [
-        Heading("Exercise 8 on CIFAR-10 (Géron, chapter 11)", 2),
+        Heading("Exercise 8 on CIFAR-10 (Géron, chapter 11)", 2, "exercise-8"),
         Para(
             "Test accuracy is measured once per run on the weights the run keeps: the epoch "
             "with the lowest validation loss (early stopping with the best weights restored), "
@@ -531,13 +585,26 @@ def blocks(out: Path) -> list[Block]:
         ),
     ]
     if not study:
-        return [*head, Para("No finished runs yet."), *apart_blocks(selected)]
+        return [], [*head, Para("No finished runs yet."), *apart_blocks(selected)]
+    glance: list[Glance] = []
+    base = variant_values(VARIANTS["baseline"], study.get("baseline", []))
+    if base:
+        glance.append(
+            (
+                "(a–b) baseline",
+                "the book's deep ELU net, test accuracy (validation; book 2nd / 3rd ed.)",
+                None,
+                f"{_pct([v['test'] for v in base.values()])}% "
+                f"({_pct([v['val'] for v in base.values()])}%; 47.6 / 46.8)",
+                "exercise-8",
+            )
+        )
     body = [
         results_table(study, target),
-        *comparison_blocks(study),
-        *batchnorm_blocks(study, out),
-        *selu_blocks(study, out),
-        *mc_blocks(study),
+        *comparison_blocks(study, glance),
+        *batchnorm_blocks(study, out, glance),
+        *selu_blocks(study, out, glance),
+        *mc_blocks(study, glance),
         *one_cycle_blocks(study),
         *figures(study, out),
     ]
@@ -545,10 +612,12 @@ def blocks(out: Path) -> list[Block]:
     if search.exists():
         chosen = json.loads(search.read_text())
         body += [
-            Heading("Learning rates chosen by search", 3),
+            Heading("Learning rates chosen by search", 3, "e8-lr-search"),
             Table(
                 ("variant", "chosen", "rule"),
                 tuple((v, f"{s['chosen']:g}", s["rule"]) for v, s in chosen.items()),
             ),
         ]
-    return [*head, *body, *apart_blocks(selected)]
+    order = list(dict.fromkeys(["(a–b) baseline", *PARTS.values()]))
+    glance.sort(key=lambda g: order.index(g[0]) if g[0] in order else len(order))
+    return glance, [*head, *body, *apart_blocks(selected)]
