@@ -161,14 +161,14 @@ def _verbosity() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from dnnlab.data import SplitCache
-    from dnnlab.experiments.exercise8 import run_variant
+    from dnnlab.lab import run_variant
 
     positive_int("--samples", args.samples)
     run = run_variant(
         args.variant,
         args.out,
-        SplitCache(args.data_dir, check_md5=not args.no_md5),
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
         seed=args.seed,
         search_lr=args.search_lr,
         samples=args.samples,
@@ -207,14 +207,14 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:
-    from dnnlab.data import SplitCache
-    from dnnlab.experiments.exercise8 import find_peak_lr
+    from dnnlab.lab import lr_find
 
-    result = find_peak_lr(
+    result = lr_find(
         args.variant,
-        SplitCache(args.data_dir, check_md5=not args.no_md5),
         args.out,
-        {"validation_size": args.validation_size, "train_size": args.train_size},
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
+        overrides={"validation_size": args.validation_size, "train_size": args.train_size},
     )
     from dnnlab.lr_search import suggest_peak
 
@@ -244,9 +244,9 @@ def cmd_questions(args: argparse.Namespace) -> None:
 
 
 def _print_report(out: Path) -> None:
-    from dnnlab.experiments.exercise8_report import select_runs
+    from dnnlab.lab import study_runs
 
-    print_runs_table([r for runs in select_runs(out)["study"].values() for r in runs])
+    print_runs_table(study_runs(out))
     print(f"report: {out / 'report.html'} (and report.md)")
 
 

@@ -126,6 +126,35 @@ def build_report(out: Path) -> tuple[Path, Path]:
     return write_report(blocks, out, TITLE)
 
 
+def study_runs(out: Path) -> list:
+    """The runs that make the exercise 8 study stored in ``out``, variant by variant."""
+    return [r for runs in exercise8_report.select_runs(out)["study"].values() for r in runs]
+
+
+def run_variant(
+    name: str,
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    **options: Any,
+):
+    """One variant's run (:func:`dnnlab.experiments.exercise8.run_variant`)."""
+    return exercise8.run_variant(name, out, SplitCache(data_dir, check_md5), **options)
+
+
+def lr_find(
+    name: str,
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    overrides: dict | None = None,
+) -> dict:
+    """The LR range test of a variant (:func:`dnnlab.experiments.exercise8.find_peak_lr`)."""
+    return exercise8.find_peak_lr(name, SplitCache(data_dir, check_md5), out, overrides)
+
+
 def run_exercise8(
     out: Path,
     *,
