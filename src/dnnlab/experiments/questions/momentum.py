@@ -494,7 +494,8 @@ def tell(m: dict, claims: list[Claim]) -> str:
         what.append(f"{learned} learned")
     network = (
         f"On the MLP (SGD lr {mlp['learning_rate']:g}, {mlp['epochs']} epochs = {mlp['steps']} "
-        f"steps), of {len(near_runs)} runs with m = {NEAR_ONE} {', '.join(what)}; lowest training "
+        f"steps), of the {len(near_runs)} runs with m = {NEAR_ONE}, {', '.join(what)}; lowest "
+        "training "
         "losses per seed: "
         + "; ".join(f"m = {k}: {_losses(runs[k])}" for k in map(str, MOMENTA))
         + ". At a fixed rate, m also sets the terminal step lr / (1 - m): "

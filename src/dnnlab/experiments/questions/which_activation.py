@@ -339,6 +339,19 @@ def activation_share(m: dict) -> float | None:
     )
 
 
+def predicted_epoch_ratio(m: dict, activation: str) -> float | None:
+    """An epoch's CPU time over ReLU's if only the activation's own cost differed.
+
+    1 + share * (k - 1), with k the activation's cost alone over ReLU's and
+    share ReLU's activation time over a ReLU epoch (:func:`activation_share`).
+    """
+    share = activation_share(m)
+    ratio = m["timing"]["activation_alone"]["ratios"].get(activation)
+    if share is None or ratio is None:
+        return None
+    return 1 + share * (ratio["cpu"]["estimate"] - 1)
+
+
 CHEAPEST_RULE = (
     "per activation other than ReLU and leaky ReLU, run alone: "
     + timing.ratio_rule("at_least", 1.0)
@@ -578,22 +591,23 @@ def tell(m: dict, claims: list[Claim]) -> str:
         per_epoch = "; ".join(
             f"{a} "
             + verdict[f"{a}-slower-per-epoch"].evidence["epoch_cpu_time_over_relu"]
-            + " ("
+            + ", "
             + _phrase(
                 verdict[f"{a}-slower-per-epoch"],
                 f"a cost of {100 * SPEED_COST:g}% or more",
                 f"less than {100 * SPEED_COST:g}% dearer",
                 "not settled",
             )
-            + ")"
+            + f" (predicted from its cost alone: {predicted_epoch_ratio(m, a):.2f}x)"
             for a in timed
         )
         parts.append(
-            f"A training epoch, CPU time over ReLU's: {per_epoch}. The activations are "
-            f"{100 * share:.1f}% of a ReLU epoch's CPU time here (the Dense layers' matrix "
-            "products take the rest), so what an activation costs in training depends on that "
-            "share: a function several times dearer than ReLU adds only its extra share to an "
-            "epoch, more in nets whose layers are narrow next to the batch, less in wide ones."
+            f"A training epoch, CPU time over ReLU's: {per_epoch}. The activations take "
+            f"{100 * share:.1f}% of a ReLU epoch's CPU time here and the Dense layers' matrix "
+            "products the rest, so an activation k times dearer than ReLU makes an epoch about "
+            f"1 + {share:.3f} (k - 1) times longer: what it costs in training depends on that "
+            "share, larger in narrow layers (the products grow with width squared, the "
+            "activation with width) and smaller in wide ones."
         )
     return " ".join(parts)
 
