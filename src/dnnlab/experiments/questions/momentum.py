@@ -29,7 +29,7 @@ Experiments. (a) The ill-conditioned quadratic f(x, y) = (a x^2 + b y^2) / 2
 (a = 1, b = 25) from the same start, each momentum at lr 0.01 and at its matched
 rate: overshoot past the minimum along x, sign changes of x, steps until f stays
 below 1e-3. (b) A small MLP on CIFAR-10 with Keras SGD at lr 0.01, each momentum,
-3 seeds (a NaN or inf loss stops the run, marked ``"diverged"``), plus the matched
+per seed (a NaN or inf loss stops the run, marked ``"diverged"``), plus the matched
 control 0.99 at lr 0.001; training loss per epoch.
 
 Rules: counts of steps on the quadratic are deterministic, so "slower" there
