@@ -9,7 +9,7 @@ import pytest
 from dnnlab import ConfigError, DataConfig, TrainConfig, data
 from dnnlab.experiments import questions
 from dnnlab.experiments.questions import Claim, Context, Question, answer, same_init, select
-from dnnlab.experiments.questions.same_init import distinct_neurons
+from dnnlab.experiments.questions.common import distinct_neurons
 from dnnlab.lab import question_blocks
 
 

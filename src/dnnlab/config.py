@@ -24,6 +24,7 @@ ACTIVATIONS = (
     "leaky_relu",
     "swish",
     "gelu",
+    "mish",
     "tanh",
     "sigmoid",
     "softplus",

@@ -1,4 +1,5 @@
-"""What the question experiments share: CIFAR-10 subsets, one short fit, seeds, the margins.
+"""What the question experiments share: CIFAR-10 subsets, one short fit, seeds, the margins,
+and the distinct-neuron probe.
 
 Accuracy claims are judged on the test set: each small net is evaluated on it
 once, on its restored best weights, and the validation set (used to pick those
@@ -27,6 +28,7 @@ import numpy as np
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.experiments.questions import Context
+from dnnlab.models import hidden_dense_layers
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, train
 
@@ -193,3 +195,34 @@ def with_control(verdict: str, control: str) -> str:
     refuted and inconclusive verdicts stand.
     """
     return INCONCLUSIVE if verdict == SUPPORTED and control != SUPPORTED else verdict
+
+
+def distinct_neurons(kernel: np.ndarray, bias: np.ndarray | None = None, rtol: float = 1e-5) -> int:
+    """How many different neurons a Dense layer holds: its distinct (column, bias) pairs.
+
+    Column j of a ``(fan_in, units)`` kernel is neuron j's incoming weights and
+    ``bias[j]`` its bias; two neurons compute the same function (and, fed the
+    same gradients, stay the same) only when both agree. They count as one when
+    they agree to ``rtol`` of the layer's largest weight (float32 training
+    leaves exact copies exact, but be lenient).
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if bias is not None:
+        kernel = np.vstack([kernel, np.asarray(bias, dtype=np.float64).reshape(1, -1)])
+    atol = rtol * max(float(np.abs(kernel).max()), 1e-30)
+    representatives: list[np.ndarray] = []
+    for column in kernel.T:
+        if not any(np.abs(column - r).max() <= atol for r in representatives):
+            representatives.append(column)
+    return len(representatives)
+
+
+def neuron_counts(model: keras.Model) -> list[int]:
+    """Distinct neurons (distinct incoming weights and bias) of each hidden Dense layer."""
+    return [
+        distinct_neurons(
+            keras.ops.convert_to_numpy(d.kernel),
+            keras.ops.convert_to_numpy(d.bias) if d.use_bias else None,
+        )
+        for d in hidden_dense_layers(model)
+    ]

@@ -20,8 +20,7 @@ import numpy as np
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, seeds, subset
-from dnnlab.models import hidden_dense_layers
+from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, neuron_counts, seeds, subset
 from dnnlab.plots import plt, save_figure
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
@@ -33,22 +32,6 @@ class Settings:
     model: ModelConfig = ModelConfig(depth=4, width=64)
     train: TrainConfig = TrainConfig(learning_rate=1e-3, epochs=6, patience=6, batch_size=64)
     data: DataConfig = subset(10_000)
-
-
-def distinct_neurons(kernel: np.ndarray, rtol: float = 1e-5) -> int:
-    """How many different neurons a Dense kernel holds: its distinct columns.
-
-    Column j of a ``(fan_in, units)`` kernel is neuron j's incoming weights; two
-    neurons count as one when their columns agree to ``rtol`` of the layer's
-    largest weight (float32 training leaves exact copies exact, but be lenient).
-    """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    atol = rtol * max(float(np.abs(kernel).max()), 1e-30)
-    representatives: list[np.ndarray] = []
-    for column in kernel.T:
-        if not any(np.abs(column - r).max() <= atol for r in representatives):
-            representatives.append(column)
-    return len(representatives)
 
 
 def same_value_init(seed: int):
@@ -64,13 +47,6 @@ def same_value_init(seed: int):
                 layer.bias.assign(np.zeros(units, dtype="float32"))
 
     return prepare
-
-
-def neuron_counts(model: keras.Model) -> list[int]:
-    """Distinct neurons (distinct kernel columns) of each hidden Dense layer."""
-    return [
-        distinct_neurons(keras.ops.convert_to_numpy(d.kernel)) for d in hidden_dense_layers(model)
-    ]
 
 
 def measure(ctx: Context, settings: Settings) -> dict:
