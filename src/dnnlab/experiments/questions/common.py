@@ -7,7 +7,7 @@ weights) is never the ground for a claim.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 
@@ -39,6 +39,7 @@ def fit(
     data: DataConfig,
     seed: int,
     prepare: Callable[[keras.Model], None] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainOutcome:
     """Train one small net on a subset; its restored best weights are evaluated on test once."""
     config = RunConfig(variant="question", seed=seed, model=model, train=train_config, data=data)
@@ -47,5 +48,6 @@ def fit(
         ctx.load_splits(data),
         verbose=ctx.verbose,
         prepare=prepare,
+        callbacks=callbacks,
         evaluate_test=True,
     )
