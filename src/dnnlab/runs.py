@@ -142,6 +142,7 @@ def execute(
     *,
     force: bool = False,
     verbose: int | str = "auto",
+    evaluate_test: bool = True,
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
@@ -149,6 +150,8 @@ def execute(
     one is trained again. Data are loaded only when something must be trained.
     An exception while training stores the run as ``"failed"`` (with the error,
     unless that would replace a good stored run) and is then raised again.
+    ``evaluate_test=False`` leaves the test set untouched (runs that only serve
+    to choose something, like a learning rate, must never look at it).
     """
     from dnnlab.plots import learning_curves
     from dnnlab.train import train
@@ -168,7 +171,9 @@ def execute(
         atomic_write_text(partial / "history.csv", history_csv(rows))
 
     try:
-        outcome = train(config, splits, verbose=verbose, on_epoch=save_history)
+        outcome = train(
+            config, splits, verbose=verbose, on_epoch=save_history, evaluate_test=evaluate_test
+        )
     except Exception as exc:
         atomic_write_json(
             partial / "summary.json",
