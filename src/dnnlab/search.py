@@ -175,6 +175,14 @@ def _driver_url(url: str) -> str:
     return url
 
 
+def describe_storage(url: str) -> str:
+    """``url`` as it may be shown and stored: any password hidden."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
 @contextlib.contextmanager
 def _schema_lock(url: sqlalchemy.engine.URL) -> Iterator[None]:
     """Serialize table creation on a new SQLite file (two processes would both create them)."""
@@ -419,10 +427,16 @@ class _Worker:
                 self._missing_since.pop(c)
         return groups
 
-    def run(self) -> None:
+    def run(self, wait: bool = True) -> int:
+        """Train queued candidates until every one has ended; how many this process trained.
+
+        ``wait=False`` returns as soon as no candidate is left to claim (others
+        may still be training theirs), so the caller can do other work meanwhile.
+        """
         for c, attempts in enumerate(self.groups()):  # a new start retries failed candidates
             if _error(attempts) is not None:
                 _enqueue(self.study, c, self.rates[c])
+        trained = 0
         while True:
             groups = self.maintain()
             for c, attempts in enumerate(groups):
@@ -432,12 +446,15 @@ class _Worker:
                         f"{self.rates[c]:g}) failed: {error}; run the search again to retry it"
                     )
             if all((t := _live(a)) is not None and t.state in ENDED for a in groups):
-                return
+                return trained
             claimed = self.claim(groups)
-            if claimed is None:
-                time.sleep(self.poll)
-            else:
+            if claimed is not None:
                 self.run_trial(*claimed)
+                trained += 1
+            elif not wait:
+                return trained
+            else:
+                time.sleep(self.poll)
 
     def claim(self, groups: list[list[FrozenTrial]]) -> tuple[optuna.Trial, int] | None:
         """Take the lowest queued candidate (atomically): its trial and trial id, or ``None``.
@@ -653,13 +670,56 @@ def search_learning_rate(
     """
     seed = base_config.seed if seed is None else seed
     design = design_of(base_config, budget, seed, start)
-    db = open_storage(storage, heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
-    study = _join(db, study_name, design)
+    study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
     worker = _Worker(
         study, db, design, fit_trial, poll_seconds=poll_seconds, log=log or (lambda _: None)
     )
     worker.run()
     return _record(study, design)
+
+
+def take_part(
+    base_config: RunConfig,
+    fit_trial: FitTrial,
+    storage: str,
+    study_name: str,
+    budget: Budget = Budget(),
+    *,
+    seed: int | None = None,
+    start: Sequence[float] = (),
+    poll_seconds: float = 0.5,
+    heartbeat_seconds: int = 10,
+    grace_seconds: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Like :func:`search_learning_rate`, but return once no candidate is left to claim.
+
+    Trains queued candidates one after another (waiting at rungs for earlier
+    ones, as always) and returns how many it trained, without waiting for
+    candidates that other processes are training: a worker with other work
+    goes on to it and calls again later. Each call also fails stale trials of
+    dead processes, which queues their candidates again.
+    """
+    seed = base_config.seed if seed is None else seed
+    design = design_of(base_config, budget, seed, start)
+    study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
+    worker = _Worker(
+        study, db, design, fit_trial, poll_seconds=poll_seconds, log=log or (lambda _: None)
+    )
+    return worker.run(wait=False)
+
+
+def _joined(
+    storage: str, name: str, design: dict, heartbeat_seconds: int, grace_seconds: int | None
+) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    db = _writer(storage, heartbeat_seconds, grace_seconds)
+    return _join(db, name, design), db
+
+
+@functools.cache
+def _writer(url: str, heartbeat_seconds: int, grace_seconds: int | None):
+    """One storage per URL and heartbeat setting, kept: a worker joins its searches often."""
+    return open_storage(url, heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
 
 
 @functools.cache
