@@ -33,7 +33,7 @@ import pytest
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
 from dnnlab.errors import ConfigError
-from dnnlab.pruning import Standing, decide, rungs, survives
+from dnnlab.pruning import Standing, decide, rungs, sequential_epochs, survives
 from dnnlab.search import (
     Budget,
     SearchError,
@@ -169,6 +169,21 @@ def test_decide_waits_for_every_earlier_candidate():
     assert decide(values, 1, [Standing(values={1: 1.0}), Standing()], 2) is None
     assert decide(values, 1, [Standing(values={1: 1.0}), Standing(outcome="diverged")], 2) is False
     assert decide(values, 1, [Standing(values={1: 3.0}), Standing(values={1: 4.0})], 2) is True
+
+
+@pytest.mark.parametrize(
+    ("ranks", "epochs", "expected"),
+    [
+        ((0, 1, 2, 3, 4), 52, 52 + 4 * 9),  # the first is the best: the rest stop at rung 9
+        ((4, 3, 2, 1, 0), 52, 5 * 52),  # each better than all before it: none is pruned
+        ((1, 0, 2), 52, 52 + 52 + 9),
+        ((0, 1, 2), 5, 3 * 5),  # early stopping before the first rung: nothing to prune
+        # the sixth is second of 6 at rung 9 (the best 2 go on), second of 2 at rung 27
+        ((0, 2, 3, 4, 5, 1), 30, 30 + 4 * 9 + 27),
+    ],
+)
+def test_sequential_epochs_of_a_budget(ranks, epochs, expected):
+    assert sequential_epochs(ranks, epochs, first=9, reduction=3, max_epochs=100) == expected
 
 
 # --- the design and its checks ---------------------------------------------------------------

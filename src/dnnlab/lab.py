@@ -141,6 +141,7 @@ def run_variant(
     **options: Any,
 ):
     """One variant's run (:func:`dnnlab.experiments.exercise8.run_variant`)."""
+    options["log"] = _say(options.get("log"))
     return exercise8.run_variant(name, out, SplitCache(data_dir, check_md5), **options)
 
 

@@ -111,3 +111,30 @@ def decide(
         return None
     others = [v for v in (s.value_at(rung) for s in before) if v is not None]
     return survives(value_at(values, rung), others, reduction)
+
+
+def sequential_epochs(
+    ranks: Sequence[float], epochs: int, first: int, reduction: int, max_epochs: int
+) -> int:
+    """Epochs a sequential search trains when its candidates rank ``ranks`` at every rung.
+
+    A planning aid for a budget: candidate ``i`` has the value ``ranks[i]``
+    (lower is better) at every rung, trains ``epochs`` epochs when no rung
+    stops it (early stopping ends it there), and stops at the first rung below
+    ``epochs`` where :func:`decide` prunes it.
+    """
+    before: list[Standing] = []
+    total = 0
+    for value in ranks:
+        values: dict[int, float] = {}
+        outcome, trained = COMPLETE, epochs
+        for rung in (r for r in rungs(first, reduction, max_epochs) if r < epochs):
+            values[rung] = value
+            if not decide(values, rung, before, reduction):
+                outcome, trained = PRUNED, rung
+                break
+        if outcome == COMPLETE:
+            values[epochs] = value
+        before.append(Standing(values=values, outcome=outcome))
+        total += trained
+    return total

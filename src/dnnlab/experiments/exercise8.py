@@ -59,10 +59,11 @@ FIRST_SEED = 42
 MC_SAMPLES = 10
 PLAN_FORMAT = 3
 LR_MODES = ("search", "book")
-# The search's budget per constant-rate variant: 6 candidates (the book's rate first), each
-# trained up to the run's own epochs (100, early-stopped with patience 20), judged at epochs
-# 9, 27 and 81, where the best third go on. Its cost against the study's: docs/search.md.
-SEARCH_BUDGET = Budget(trials=6, first_rung=9, reduction=3)
+# The search's budget per constant-rate variant: 5 candidates (the book's rate first, then one
+# per decade of 1e-5 ... 0.1), each trained up to the run's own epochs (100, early-stopped
+# with patience 20), judged at epochs 9, 27 and 81, where the best third go on. Expected to
+# cost 0.7x to 1x the training of a 3-seed study: docs/search.md, "The budget".
+SEARCH_BUDGET = Budget(trials=5, first_rung=9, reduction=3)
 # 1cycle's candidates: the range test's peak first, the others from a tenth of it to 3 times it.
 PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
 
@@ -262,8 +263,9 @@ class LrSearch:
 
 
 def peak_trials(budget: Budget) -> int:
-    """1cycle's candidates: half the budget's, at least 2 (the range test found the region)."""
-    return max(2, budget.trials // 2)
+    """1cycle's candidates: half the budget's, rounded up, at least 2 (the range test has
+    found the region; each candidate is a full cycle)."""
+    return max(2, (budget.trials + 1) // 2)
 
 
 def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
