@@ -130,9 +130,15 @@ class Owner:
         return f"pid {self.pid} on {self.host} (epoch {self.epoch} done, heartbeat {age:.0f} s ago)"
 
 
-def _dead(folder: Path) -> bool:
-    owner = Owner.read(folder)
-    return owner is None or not owner.alive()
+def _abandoned(staging: Path) -> bool:
+    """Whether a half-made claim folder was left by a dead process (not one still making it)."""
+    owner = Owner.read(staging)
+    if owner is not None:
+        return not owner.alive()
+    try:  # its maker has not written the claim file yet, or died before it did
+        return time.time() - staging.stat().st_mtime > STALE_SECONDS
+    except OSError:
+        return False
 
 
 class Claim:
@@ -194,7 +200,7 @@ class Claim:
         (final / CLAIM_FILE).unlink(missing_ok=True)
 
     def abandon(self, *, keep: bool) -> None:
-        """Release without a run: ``keep`` leaves the files for the next owner to resume from."""
+        """Release without a run: ``keep`` leaves its files (if any) for the next owner to adopt."""
         self._stop_beating()
         try:
             self.check()
@@ -207,7 +213,7 @@ class Claim:
             os.rename(self.path, grave)
         except OSError:
             return
-        if not keep:
+        if not keep or [p.name for p in grave.iterdir()] == [CLAIM_FILE]:
             shutil.rmtree(grave, ignore_errors=True)
 
 
@@ -222,8 +228,8 @@ def _create(path: Path) -> Claim | None:
         os.rename(staging, path)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return None
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOENT):
+            return None  # claimed by another process (or our staging was swept away): look again
         raise
     return Claim(path, owner)
 
@@ -256,7 +262,7 @@ def _adopt(claim: Claim, out: Path, run_id: str) -> None:
         for entry in best.iterdir():
             if entry.name != CLAIM_FILE:
                 os.replace(entry, claim.path / entry.name)
-    for leftover in graves + [s for s in out.glob(f"{base}.new-*") if _dead(s)]:
+    for leftover in graves + [s for s in out.glob(f"{base}.new-*") if _abandoned(s)]:
         shutil.rmtree(leftover, ignore_errors=True)
     for legacy in out.glob(f"{base}-*"):
         pid = legacy.name.rsplit("-", 1)[-1]

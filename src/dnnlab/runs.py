@@ -371,11 +371,11 @@ def _released_on_error(claim: claims.Claim):
         raise
     except OSError as exc:
         saved = resume.read(claim.path / CHECKPOINT)
-        claim.abandon(keep=saved is not None)
+        claim.abandon(keep=True)
         note = f"; this run resumes after epoch {saved.epoch}" if saved else ""
         raise storage_error(exc, resume_note=note) from None
     except BaseException:
-        claim.abandon(keep=(claim.path / CHECKPOINT).exists())
+        claim.abandon(keep=True)
         raise
 
 
