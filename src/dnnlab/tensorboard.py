@@ -77,7 +77,7 @@ class EventFile:
         # The pid and a counter keep two writers of one second apart (EventsWriter names
         # files by the second and the host only).
         self._writer = EventsWriter(
-            str(folder / "events"), filename_suffix=f".{os.getpid()}.{next(_files)}"
+            str(folder / "events"), filename_suffix=f".{os.getpid()}.{next(_files):06d}"
         )
         if purge_step is not None:
             self.write(Event(step=purge_step, session_log=SessionLog(status=SessionLog.START)))
