@@ -138,8 +138,12 @@ def _check_history(path: Path, summary: dict) -> None:
         rows = read_history(path / "history.csv")
     except FileNotFoundError:
         raise UnreadableRun(path, "history.csv is missing", RETRAIN) from None
-    except (OSError, ValueError, TypeError) as exc:
-        raise UnreadableRun(path, f"history.csv is truncated or damaged ({exc})", RETRAIN) from None
+    except OSError as exc:
+        reason = f"history.csv cannot be read ({exc.strerror})"
+        raise UnreadableRun(path, reason, RETRAIN) from None
+    except (ValueError, TypeError):
+        reason = "history.csv is truncated or damaged (a row cut short or not numbers)"
+        raise UnreadableRun(path, reason, RETRAIN) from None
     missing = [f for f in HISTORY_FIELDS if rows and f not in rows[0]]
     if missing or any(None in row.values() for row in rows):
         problem = f"lacks {', '.join(missing)}" if missing else "has short rows"
@@ -275,16 +279,24 @@ def _reusable(final: Path, *, report: bool = True) -> StoredRun | None:
     return run if run.summary.get("status") in REUSABLE else None
 
 
-def storage_error(exc: OSError, *, resume_note: str = "") -> StorageError:
-    """A one-line :class:`StorageError` for an OSError met writing runs: what, where, what to do."""
-    where = exc.filename or "the output folder"
+def storage_error(
+    exc: OSError, *, folder: Path | None = None, resume_note: str = ""
+) -> StorageError:
+    """A one-line :class:`StorageError` for an OSError met writing runs: what, where, what to do.
+
+    ``folder`` names the output folder when the error is about it as a whole
+    (not writable, a file), rather than the file being written.
+    """
+    where = exc.filename or folder or "the output folder"
     note = f"; finished runs are intact{resume_note}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         message = f"no space left on the disk writing {where}: free space and run again{note}"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        where = folder or where
         message = f"{where} is not writable ({exc.strerror}): pass --out a writable folder"
     elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
-        message = f"{where} is a file, not a folder ({exc.strerror}): pass --out a folder"
+        where = folder or where
+        message = f"{where}: a file is where a folder must be ({exc.strerror}); pass --out a folder"
     else:
         message = f"writing {where} failed ({exc.strerror or exc}){note}"
     return StorageError(message)
@@ -307,7 +319,7 @@ def _claim(config: RunConfig, out: Path, force: bool, wait: bool) -> claims.Clai
             time.sleep(POLL_SECONDS)
             continue
         except OSError as exc:
-            raise storage_error(exc) from None
+            raise storage_error(exc, folder=out) from None
         # Its last owner may have finished it between our first look and our claim.
         done = _reusable(final, report=False)
         if done is not None and (waited or not force):
