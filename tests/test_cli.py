@@ -245,7 +245,7 @@ def test_a_full_disk_while_saving_is_one_line_and_the_next_attempt_resumes(
     capsys.readouterr()
     assert _run(out, fake_root, "--seed", "5") == 2
     err = _one_error_line(capsys)
-    assert "no space left on the disk writing " in err and "model.keras: free space" in err
+    assert f"no space left on the disk holding {out} (writing model.keras): free space" in err
     assert err.endswith("finished runs are intact; this run resumes after epoch 2\n")
     assert _finished_files(out) == before
     monkeypatch.undo()

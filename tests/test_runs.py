@@ -240,7 +240,8 @@ def test_a_full_disk_while_saving_keeps_the_checkpoint_and_the_next_attempt_fini
     with pytest.raises(StorageError) as info:
         execute(tiny_config, loader, out, verbose=0)
     assert str(info.value) == (
-        "no space left on the disk writing model.keras: free space and run again; "
+        f"no space left on the disk holding {out} (writing model.keras): free space and run "
+        "again; "
         f"finished runs are intact; this run resumes after epoch {tiny_config.train.epochs}"
     )
     [kept] = [p.name for p in out.iterdir()]

@@ -156,7 +156,7 @@ def test_a_resumed_run_purges_what_the_interrupted_one_logged_past_its_checkpoin
     assert outcome.summary["resumed_from_epoch"] == 2
     events = read_events(tmp_path / FOLDER / "train")
     starts = [e.step for e in events if e.session_log.status == SessionLog.START]
-    assert starts == [3]  # the resumed writer hides the old epoch 3 and anything after it
+    assert starts == [1, 3]  # the resumed writer hides the old epoch 3 and anything after it
     logged = [s for s, _ in scalars(events)["epoch_loss"]]
     assert logged == [1, 2, 3, 3, 4, 5]  # raw records; TensorBoard keeps the last 3
     sessions = hparams_plugin_data(read_events(tmp_path / FOLDER))

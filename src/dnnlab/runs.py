@@ -290,7 +290,10 @@ def storage_error(
     where = exc.filename or folder or "the output folder"
     note = f"; finished runs are intact{resume_note}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        message = f"no space left on the disk writing {where}: free space and run again{note}"
+        place = folder or (Path(exc.filename).parent if exc.filename else "the output folder")
+        writing = f" (writing {Path(exc.filename).name})" if exc.filename else ""
+        message = f"no space left on the disk holding {place}{writing}: free space and run again"
+        message += note
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         where = folder or where
         message = f"{where} is not writable ({exc.strerror}): pass --out a writable folder"
@@ -385,7 +388,7 @@ def _released_on_error(claim: claims.Claim):
         saved = resume.read(claim.path / CHECKPOINT)
         claim.abandon(keep=True)
         note = f"; this run resumes after epoch {saved.epoch}" if saved else ""
-        raise storage_error(exc, resume_note=note) from None
+        raise storage_error(exc, folder=claim.path.parent, resume_note=note) from None
     except BaseException:
         claim.abandon(keep=True)
         raise

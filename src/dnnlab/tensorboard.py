@@ -20,9 +20,9 @@ HParams table; with one experiment summary per run it would pick one of them.
 Events go through tensorboardX's synchronous ``EventsWriter`` and are flushed
 after every epoch: a live run can be watched, a full disk raises in the training
 thread (and becomes a one-line error), and a kill loses at most the epoch being
-written. A resumed run's writers begin with a purge step at its first new epoch
-(what ``SummaryWriter(purge_step=...)`` writes), so TensorBoard drops whatever
-the interrupted process logged after its last checkpoint.
+written. Writers begin with a purge step at the first epoch they log (what
+``SummaryWriter(purge_step=...)`` writes), so TensorBoard drops whatever an
+interrupted process logged after its last checkpoint.
 """
 
 from __future__ import annotations
@@ -115,9 +115,9 @@ def _session_end(status: str) -> Summary:
 class TensorBoardLog(keras.callbacks.Callback):
     """Keras callback: per-epoch scalars under ``logdir``, and the run's hyperparameters.
 
-    Files are opened at the first epoch this process trains: a fresh run writes
-    its HParams session start info then; a resumed one (first epoch > 1) writes
-    a purge step instead of repeating it.
+    Files are opened at the first epoch this process trains, with a purge step
+    there (hiding what an interrupted attempt logged from that epoch on); a
+    fresh run (first epoch 1) also writes its HParams session start info.
     """
 
     def __init__(self, logdir: Path, hparam_values: Mapping[str, Any]) -> None:
@@ -129,14 +129,13 @@ class TensorBoardLog(keras.callbacks.Callback):
         self._epoch_start = 0.0
 
     def _open(self, first_epoch: int) -> None:
-        purge = first_epoch if first_epoch > 1 else None
-        if purge is None:
+        if first_epoch == 1:
             session = EventFile(self.logdir)
             _, start, _ = hparams(self.hparam_values, {})
             session.summary(0, start)
             session.close()
-        self._train = EventFile(self.logdir / "train", purge)
-        self._valid = EventFile(self.logdir / "validation", purge)
+        self._train = EventFile(self.logdir / "train", first_epoch)
+        self._valid = EventFile(self.logdir / "validation", first_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._train is None:
