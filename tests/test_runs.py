@@ -251,3 +251,18 @@ def test_a_full_disk_while_saving_keeps_the_checkpoint_and_the_next_attempt_fini
     assert run.summary["resumed_from_epoch"] == tiny_config.train.epochs  # nothing trained again
     assert _timeless(run.summary) == _timeless(reference.summary)
     assert sorted(p.name for p in out.iterdir()) == [tiny_config.run_id]
+
+
+def test_a_run_complete_in_a_dead_owners_folder_is_stored_without_training(
+    tiny_config, loader, tmp_path, monkeypatch
+):
+    import dnnlab.train
+
+    out = tmp_path / "runs"
+    run = execute(tiny_config, loader, out, verbose=0)
+    # Its owner wrote summary.json, then died before renaming the folder into place.
+    os.replace(run.path, out / f".{tiny_config.run_id}.partial.stale-0")
+    monkeypatch.setattr(dnnlab.train, "train", lambda *a, **k: 1 / 0)
+    again = execute(tiny_config, loader, out, verbose=0)
+    assert again.summary == run.summary
+    assert sorted(p.name for p in out.iterdir()) == [tiny_config.run_id]

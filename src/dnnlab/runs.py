@@ -364,7 +364,8 @@ def execute(
         return claim
     adopted = load_run(claim.path)
     if adopted and adopted.config == config and adopted.summary.get("status") in REUSABLE:
-        return _commit(claim, final)  # its owner died after finishing it, before renaming it
+        with _released_on_error(claim):  # its owner died after finishing it, before renaming it
+            return _commit(claim, final)
     return _train_and_store(config, splits, claim, final, good=stored, verbose=verbose)
 
 
