@@ -254,9 +254,7 @@ def test_an_archive_in_a_read_only_place_is_unpacked_into_the_cache(tmp_path, mo
     _no_download(monkeypatch, tmp_path)
     archive = _fake_archive(tmp_path)
     real_access = os.access
-    monkeypatch.setattr(
-        data.os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode)
-    )
+    monkeypatch.setattr(data.os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))
     folder = data.locate(tmp_path, check_md5=False)
     assert folder == data.cache_dir() / data.FOLDER
     assert archive.exists()

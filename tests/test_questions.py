@@ -1,14 +1,16 @@
-"""The questions framework and the same-init question, on cases with a known answer."""
+"""The questions framework (measure -> judge -> tell -> draw) and same-init, on known cases."""
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from dnnlab import ConfigError, DataConfig, TrainConfig, data
 from dnnlab.experiments import questions
-from dnnlab.experiments.questions import Claim, Context, Question, Result, answer, same_init, select
-from dnnlab.experiments.questions.same_init import distinct_neurons
+from dnnlab.experiments.questions import Claim, Context, Question, answer, same_init, select
+from dnnlab.experiments.questions.common import distinct_neurons
+from dnnlab.lab import question_blocks
 
 
 def test_a_layer_with_identical_columns_counts_as_one_neuron():
@@ -21,46 +23,88 @@ def test_a_layer_with_identical_columns_counts_as_one_neuron():
     assert distinct_neurons(kernel) == 2
 
 
-def _question(calls, claims=None):
-    def run(ctx):
-        calls.append(ctx.folder)
-        (ctx.folder / "f.png").write_bytes(b"png")
-        return Result(
-            claims=claims or [Claim("toy/claim", "a claim", True, {"x": float("nan"), "n": 3})],
-            answer="yes",
-            figures=["f.png"],
-            details={"array": np.arange(3), "scalar": np.float32(0.5)},
-        )
+@dataclass(frozen=True)
+class ToySettings:
+    size: int = 3
 
-    return Question(id="toy", question="Is it?", data="none", run=run)
+
+def _question(calls, verdict="supported", claim_id="toy/claim"):
+    def measure(ctx, settings):
+        calls.append(("measure", settings.size))
+        return {"values": np.arange(settings.size), "x": float("nan"), "scale": np.float32(0.5)}
+
+    def judge(m):
+        calls.append(("judge",))
+        return [Claim(claim_id, "a claim", verdict, "the rule", {"n": len(m["values"])})]
+
+    def tell(m, claims):
+        return f"{len(m['values'])} values: {claims[0].verdict}"
+
+    def draw(m, folder):
+        (folder / "f.png").write_bytes(b"png")
+        return ["f.png"]
+
+    return Question("toy", "Is it?", "none", measure, judge, tell, draw, ToySettings())
 
 
 def _context(folder):
     return Context(folder=folder, load_splits=lambda config: None)
 
 
-def test_answer_stores_json_and_reuses_it(tmp_path):
+def test_answer_stores_measurements_and_result_and_reuses_them(tmp_path):
     calls = []
     record = answer(_question(calls), tmp_path, _context)
-    path = tmp_path / "questions" / "toy" / "result.json"
-    assert json.loads(path.read_text()) == record
+    folder = tmp_path / "questions" / "toy"
+    assert json.loads((folder / "result.json").read_text()) == record
     assert record["claims"] == [
-        {"id": "toy/claim", "text": "a claim", "supported": True, "evidence": {"x": None, "n": 3}}
+        {
+            "id": "toy/claim",
+            "text": "a claim",
+            "verdict": "supported",
+            "rule": "the rule",
+            "evidence": {"n": 3},
+        }
     ]
-    assert record["details"] == {"array": [0, 1, 2], "scalar": 0.5}
-    assert (tmp_path / "questions" / "toy" / "f.png").exists()
+    assert record["answer"] == "3 values: supported"
+    stored = json.loads((folder / "measurements.json").read_text())
+    assert stored["measurements"] == {"values": [0, 1, 2], "x": None, "scale": 0.5}
+    assert stored["settings"] == {"size": 3}
+    assert (folder / "f.png").exists()
     assert answer(_question(calls), tmp_path, _context) == record
-    assert len(calls) == 1
-    answer(_question(calls), tmp_path, _context, force=True)
-    assert len(calls) == 2
+    assert calls == [("measure", 3), ("judge",)]
+    answer(_question(calls), tmp_path, _context, force=True, settings=ToySettings(size=4))
+    assert calls[-2:] == [("measure", 4), ("judge",)]
     assert sorted(p.name for p in (tmp_path / "questions").iterdir()) == ["toy"]
 
 
+def test_rejudge_recomputes_verdicts_from_stored_numbers_without_measuring(tmp_path):
+    calls = []
+    answer(_question(calls), tmp_path, _context)
+    again = answer(_question(calls, verdict="refuted"), tmp_path, _context, rejudge=True)
+    assert [c[0] for c in calls] == ["measure", "judge", "judge"]
+    assert again["claims"][0]["verdict"] == "refuted"
+    assert again["answer"] == "3 values: refuted"
+
+
+def test_a_claim_needs_one_of_three_verdicts():
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        Claim("toy/x", "x", "true", "rule", {})
+
+
 def test_claim_ids_must_name_their_question(tmp_path):
-    bad = [Claim("other/claim", "a claim", True, {})]
     with pytest.raises(ValueError, match="must start with toy/"):
-        answer(_question([], bad), tmp_path, _context)
+        answer(_question([], claim_id="other/claim"), tmp_path, _context)
     assert questions.stored(tmp_path, "toy") is None
+
+
+def test_a_result_of_an_older_format_is_measured_again(tmp_path):
+    folder = tmp_path / "questions" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"id": "toy", "claims": []}))
+    calls = []
+    record = answer(_question(calls), tmp_path, _context)
+    assert calls[0] == ("measure", 3)
+    assert record["format"] == questions.FORMAT
 
 
 def test_unknown_question_ids_are_a_clear_error():
@@ -68,36 +112,112 @@ def test_unknown_question_ids_are_a_clear_error():
         select(["nope"])
 
 
-def test_report_section_shows_each_claim_with_its_verdict(tmp_path):
-    answer(_question([]), tmp_path, _context)
-    stored = tmp_path / "questions" / "toy"
-    (tmp_path / "questions" / "same-init").mkdir()
-    record = json.loads((stored / "result.json").read_text())
-    record["id"] = "same-init"
-    (tmp_path / "questions" / "same-init" / "result.json").write_text(json.dumps(record))
-    (tmp_path / "questions" / "same-init" / "f.png").write_bytes(b"png")
-    blocks = questions.report_blocks(tmp_path)
-    table = next(b for b in blocks if hasattr(b, "rows"))
-    assert table.rows == (("a claim", "supported", "x = None; n = 3"),)
-
-
-def test_same_init_end_to_end_on_fake_data(fake_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(same_init, "DATA", DataConfig(validation_size=24, standardize=True))
-    monkeypatch.setattr(
-        same_init, "TRAIN", TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=16)
+def test_report_section_shows_each_claim_with_its_verdict_and_rule(tmp_path):
+    question = _question([])
+    question = Question("same-init", *list(question.__dict__.values())[1:])
+    answer(
+        Question(
+            "same-init",
+            "q",
+            "d",
+            question.measure,
+            lambda m: [
+                Claim(
+                    "same-init/c",
+                    "a claim",
+                    "inconclusive",
+                    "the rule",
+                    {"n": 3, "acc": 0.41234, "per_seed": [[1, 2], [3, 4]]},
+                )
+            ],
+            question.tell,
+            question.draw,
+            question.settings,
+        ),
+        tmp_path,
+        _context,
     )
+    glance, blocks = question_blocks(tmp_path)
+    assert glance == [
+        ("same-init", "a claim", "inconclusive", "1 inconclusive of 1 claims", "q-same-init")
+    ]
+    texts = [getattr(b, "text", None) for b in blocks]
+    assert "**inconclusive** — a claim. Rule: the rule." in texts
+    assert "Evidence: n: 3; acc: 0.4123." in texts  # the nested list is folded away
+    [raw] = [b for b in blocks if type(b).__name__ == "Details"]
+    assert json.loads(raw.text)["per_seed"] == [[1, 2], [3, 4]]
 
+
+def test_same_init_end_to_end_on_fake_data(fake_root, tmp_path):
     def load(config):
         return data.load_splits(config, fake_root, check_md5=False, download=False)
 
     def context(folder):
         return Context(folder=folder, load_splits=load, seeds=2)
 
-    record = answer(same_init.QUESTION, tmp_path, context)
+    settings = same_init.Settings(
+        train=TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=16),
+        data=DataConfig(validation_size=24, standardize=True),
+    )
+    record = answer(same_init.QUESTION, tmp_path, context, settings=settings)
     claims = {c["id"]: c for c in record["claims"]}
     identical = claims["same-init/identical-neurons"]
-    assert identical["supported"] is True
+    assert identical["verdict"] == "supported"
     assert identical["evidence"]["distinct_neurons_per_layer_same_init"] == [[1, 1, 1, 1]] * 2
     assert all(min(c) > 1 for c in identical["evidence"]["distinct_neurons_per_layer_he_init"])
-    assert isinstance(claims["same-init/worse-accuracy"]["supported"], bool)
+    assert claims["same-init/worse-accuracy"]["verdict"] in ("supported", "refuted", "inconclusive")
     assert (tmp_path / "questions" / "same-init" / "same_init.png").stat().st_size > 1000
+
+
+def _same_init_numbers(same_counts, he_counts, acc_same, acc_he):
+    def rows(counts, acc):
+        return [
+            {
+                "seed": 42 + i,
+                "status": "finished",
+                "distinct_neurons": c,
+                "test_accuracy": a,
+                "val_accuracy": [a],
+            }
+            for i, (c, a) in enumerate(zip(counts, acc, strict=True))
+        ]
+
+    return {
+        "width": 4,
+        "depth": 2,
+        "epochs": 1,
+        "same": rows(same_counts, acc_same),
+        "he": rows(he_counts, acc_he),
+    }
+
+
+@pytest.mark.parametrize(
+    ("same", "he", "expected"),
+    [
+        ([[1, 1]] * 3, [[4, 4]] * 3, "supported"),
+        ([[1, 2]] + [[1, 1]] * 2, [[4, 4]] * 3, "refuted"),
+        ([[1, 1]] * 3, [[4, 1]] * 3, "inconclusive"),  # the control cannot tell neurons apart
+    ],
+)
+def test_same_init_identical_neurons_rule(same, he, expected):
+    m = _same_init_numbers(same, he, [0.2, 0.21, 0.19], [0.4, 0.41, 0.42])
+    claims = {c.id: c.verdict for c in same_init.judge(m)}
+    assert claims["same-init/identical-neurons"] == expected
+
+
+@pytest.mark.parametrize(
+    ("acc_same", "acc_he", "expected"),
+    [
+        ([0.20, 0.21, 0.19], [0.40, 0.42, 0.41], "supported"),  # He clearly better
+        ([0.40, 0.42, 0.41], [0.20, 0.21, 0.19], "refuted"),  # He clearly worse
+        ([0.400, 0.401, 0.402], [0.401, 0.4005, 0.4022], "refuted"),  # equivalent within 1 pt
+        ([0.40, 0.42, 0.41], [0.41, 0.40, 0.43], "inconclusive"),  # noisy, small gap
+        ([0.40], [0.41], "inconclusive"),  # one seed: no test
+    ],
+)
+def test_same_init_worse_accuracy_rule(acc_same, acc_he, expected):
+    n = len(acc_same)
+    m = _same_init_numbers([[1, 1]] * n, [[4, 4]] * n, acc_same, acc_he)
+    claims = {c.id: c.verdict for c in same_init.judge(m)}
+    assert claims["same-init/worse-accuracy"] == expected
+    assert same_init.tell(m, same_init.judge(m))

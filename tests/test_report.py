@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 
 from dnnlab import variant_config
-from dnnlab.experiments.exercise8_report import (
-    baseline_target,
-    build_report,
-    group_runs,
-)
+from dnnlab.experiments.exercise8_report import baseline_target, select_runs, self_normal_verdict
+from dnnlab.lab import build_report
 from dnnlab.report import Figure, Heading, Para, Table, to_html, to_markdown
 from dnnlab.runs import atomic_write_json, atomic_write_text, history_csv
 
@@ -34,8 +31,10 @@ def _history(val_losses, seconds=2.0):
     ]
 
 
-def store_fake_run(out, variant, seed, val_acc, *, val_losses, seconds=2.0, extra=None):
-    config = variant_config(variant, seed=seed)
+def store_fake_run(
+    out, variant, seed, val_acc, *, val_losses, seconds=2.0, extra=None, test=None, **overrides
+):
+    config = variant_config(variant, seed=seed, **overrides)
     path = out / config.run_id
     path.mkdir(parents=True)
     history = _history(val_losses, seconds)
@@ -50,7 +49,9 @@ def store_fake_run(out, variant, seed, val_acc, *, val_losses, seconds=2.0, extr
         "best_val_loss": val_losses[best - 1],
         "best_val_accuracy": val_acc,
         "max_val_accuracy": val_acc,
-        "test_accuracy": val_acc - 0.01,
+        "val_accuracy": val_acc,
+        "evaluated": "best",
+        "test_accuracy": val_acc - 0.01 if test is None else test,
         "seconds_per_epoch": seconds,
         **(extra or {}),
     }
@@ -62,12 +63,18 @@ def store_fake_run(out, variant, seed, val_acc, *, val_losses, seconds=2.0, extr
     return path
 
 
-def _mc(accuracy):
-    metrics = {"accuracy": accuracy, "nll": 1.5, "ece": 0.05, "entropy": 1.2}
+def _mc(valid, test_plain, test_mc):
+    def scores(accuracy, nll=1.5):
+        return {"accuracy": accuracy, "nll": nll, "ece": 0.05, "entropy": 1.2}
+
     return {
         "mc_samples": 10,
-        "mc_accuracy": accuracy,
-        "mc_dropout": {"plain": {**metrics, "accuracy": accuracy - 0.01}, "mc": metrics},
+        "mc_accuracy": valid,
+        "mc_test_accuracy": test_mc,
+        "mc_dropout": {
+            "valid": {"plain": scores(valid - 0.01), "mc": scores(valid)},
+            "test": {"plain": scores(test_plain, 1.5), "mc": scores(test_mc, 1.45)},
+        },
     }
 
 
@@ -76,9 +83,13 @@ def study(tmp_path):
     out = tmp_path / "study"
     for seed, acc in zip((42, 43, 44), (0.45, 0.46, 0.47), strict=True):
         store_fake_run(out, "baseline", seed, acc, val_losses=[2.0, 1.6, 1.5, 1.55])
-    for seed, acc in zip((42, 43, 44), (0.53, 0.54, 0.55), strict=True):
-        store_fake_run(out, "batchnorm", seed, acc, val_losses=[1.7, 1.4, 1.3], seconds=3.0)
-    store_fake_run(out, "alpha-dropout", 42, 0.49, val_losses=[1.8, 1.6], extra=_mc(0.495))
+    for seed, acc, test in zip((42, 43, 44), (0.53, 0.54, 0.55), (0.52, 0.535, 0.55), strict=True):
+        store_fake_run(
+            out, "batchnorm", seed, acc, val_losses=[1.7, 1.4, 1.3], seconds=3.0, test=test
+        )
+    store_fake_run(
+        out, "alpha-dropout", 42, 0.49, val_losses=[1.8, 1.6], extra=_mc(0.495, 0.48, 0.485)
+    )
     (out / "lr-search").mkdir()  # not a run: ignored
     return out
 
@@ -90,33 +101,99 @@ def _table_rows(md: str, nth: int) -> dict[str, str]:
 
 
 def test_report_tables_hold_the_stored_numbers(study):
-    md_path, html_path = build_report(study)
-    rows = _table_rows(md_path.read_text(), 0)
-    # mean ± std (ddof 1) of 45, 46, 47 is 46.0 ± 1.0; t(2) CI half-width 2.484 -> 43.5 - 48.5
-    assert "| 46.0 ± 1.0 | 43.5 – 48.5 | 45.0 ± 1.0 |" in rows["baseline"]
-    assert rows["baseline"].endswith("| 47.6 / 46.8 |")
-    assert "| 54.0 ± 1.0 | 51.5 – 56.5 |" in rows["batchnorm"]
-    assert rows["batchnorm"].endswith("| 54.0 / 50.7 |")
-    # BN reaches the baseline's mean best val loss (1.5) at epoch 2, after 6 s of training.
-    assert "| 6 s |" in rows["batchnorm"]
-    assert "| 49.5 |" in rows["mc-dropout (10 samples)"]
-    assert "| 3.00 ± 0.00 |" in rows["batchnorm"] and "| 2.00 ± 0.00 |" in rows["baseline"]
+    md_path, _ = build_report(study)
+    rows = _table_rows(md_path.read_text(), 2)
+    # test 44, 45, 46 -> 45.0 ± 1.0 (ddof 1); validation 45, 46, 47 -> 46.0 ± 1.0
+    assert "| 3 | 5e-05 | 45.0 ± 1.0 | 46.0 ± 1.0 | 47.6 / 46.8 |" in rows["baseline"]
+    assert "| 53.5 ± 1.5 | 54.0 ± 1.0 | 54.0 / 50.7 |" in rows["batchnorm"]
+    # BN reaches the baseline's worst best val loss (1.5) at epoch 2, after 6 s of training.
+    assert rows["batchnorm"].endswith("| 3.00 ± 0.00 | 6 s |")
+    assert "| 2.00 ± 0.00 |" in rows["baseline"]
+    # MC Dropout reads the alpha-dropout runs' MC predictions: test 48.5, validation 49.5
+    assert "| 48.5 | 49.5 | 48.9 / 49.8 |" in rows["mc-dropout"]
 
 
-def test_report_says_whether_differences_beat_seed_noise(study):
+def test_each_step_is_judged_against_the_variant_it_changes_paired_on_test(study):
     md = build_report(study)[0].read_text()
-    rows = _table_rows(md, 1)
-    assert rows["batchnorm"].endswith("p < 0.001: distinguishable from seed noise |")
-    assert "needs at least 2 seeds per side (got 3 and 1)" in rows["alpha-dropout"]
-    assert "Cost: 3.00 s per epoch with BN vs 2.00 s without (1.50x)" in md
+    rows = _table_rows(md, 3)
+    # BN - baseline per seed: +8.0, +8.5, +9.0 points: paired CI well above 0
+    assert (
+        "+8.5 points (95% CI +7.3 to +9.7, paired, 3 seeds)"
+        in rows["batchnorm gives a better test accuracy than baseline"]
+    )
+    assert rows["batchnorm gives a better test accuracy than baseline"].endswith("| supported |")
+    # one seed of MC Dropout against its own model: no test, so no verdict either way
+    mc = rows["mc-dropout gives a better test accuracy than alpha-dropout"]
+    assert "needs at least 2 paired seeds (got 1)" in mc and mc.endswith("| inconclusive |")
     assert "model.predict never samples dropout" in md
+
+
+def test_other_configs_and_diverged_runs_are_listed_apart_never_averaged(study):
+    store_fake_run(study, "baseline", 42, 0.30, val_losses=[2.0, 1.9], lr=1e-3)
+    diverged = store_fake_run(study, "selu", 42, 0.1, val_losses=[2.3])
+    summary = json.loads((diverged / "summary.json").read_text())
+    atomic_write_json(
+        diverged / "summary.json", {**summary, "status": "diverged", "diverged_epoch": 1}
+    )
+    selected = select_runs(study)
+    assert [r.config.seed for r in selected["study"]["baseline"]] == [42, 43, 44]
+    assert {r.config.train.learning_rate for r in selected["study"]["baseline"]} == {5e-5}
+    assert "selu" not in selected["study"]
+    md = build_report(study)[0].read_text()
+    assert "Other configurations in this folder" in md and "lr 0.001" in md
+    assert "Diverged runs" in md and diverged.name in md
+    assert "| 45.0 ± 1.0 |" in _table_rows(md, 2)["baseline"]  # the lr=1e-3 run left out
+
+
+def test_a_study_plan_picks_exactly_its_runs(study):
+    other = store_fake_run(study, "baseline", 45, 0.50, val_losses=[2.0, 1.4])
+    plan = {
+        "runs": {
+            "baseline": [
+                p.name for p in study.iterdir() if p.name.startswith("baseline") and p != other
+            ]
+        }
+    }
+    atomic_write_json(study / "study.json", plan)
+    assert [r.config.seed for r in select_runs(study)["study"]["baseline"]] == [42, 43, 44]
+
+
+@pytest.mark.parametrize(
+    ("per_seed", "expected"),
+    [
+        ([[{"mean": 0.1, "std": 1.1}], [{"mean": -0.2, "std": 0.8}]], "supported"),
+        ([[{"mean": 0.1, "std": 2.0}], [{"mean": 0.9, "std": 1.0}]], "refuted"),
+        ([[{"mean": 0.1, "std": 1.0}], [{"mean": 0.1, "std": 3.0}]], "inconclusive"),
+    ],
+)
+def test_self_normalization_rule(per_seed, expected):
+    assert self_normal_verdict(per_seed) == expected
+
+
+def test_the_report_answers_first_with_links_to_each_section(study):
+    md, page = build_report(study)
+    text = md.read_text()
+    assert (
+        text.index("## Contents")
+        < text.index("## Answers at a glance")
+        < text.index("## Exercise 8 on CIFAR-10")
+    )
+    glance = re.findall(r"((?:^\|.*\n)+)", text, flags=re.M)[1]  # 0 is the table of contents
+    assert (
+        "| (c) Batch Normalization | [batchnorm gives a better test accuracy than baseline]"
+        "(#e8-steps) | supported |" in glance
+    )
+    assert "[section](#" not in text and '<a id="e8-batchnorm"></a>' in text
+    html = page.read_text()
+    assert '<span class="badge supported">supported</span>' in html
+    assert '<h3 id="e8-steps">' in html and 'href="#e8-steps"' in html
 
 
 def test_html_is_self_contained(study):
     _, html_path = build_report(study)
     page = html_path.read_text()
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("data:image/png;base64,") >= 3
+    assert page.count("data:image/png;base64,") >= 2
     assert not re.search(r'(src|href)="(https?:|//)', page)
 
 
@@ -124,8 +201,8 @@ def test_report_ignores_unfinished_and_failed_runs(study):
     failed = store_fake_run(study, "selu", 42, 0.5, val_losses=[1.9])
     summary = json.loads((failed / "summary.json").read_text())
     atomic_write_json(failed / "summary.json", {**summary, "status": "failed"})
-    assert "selu" not in group_runs(study)
-    assert [r.config.seed for r in group_runs(study)["baseline"]] == [42, 43, 44]
+    assert "selu" not in select_runs(study)["study"]
+    assert "selu" not in build_report(study)[0].read_text().split("Other configurations")[0]
 
 
 def test_blocks_render_to_markdown_and_escaped_html(tmp_path):
@@ -162,8 +239,7 @@ def test_time_to_accuracy_races_the_worst_baseline_seeds_best_loss(tmp_path):
     store_fake_run(out, "baseline", 42, 0.46, val_losses=[2.0, 1.4])
     store_fake_run(out, "baseline", 43, 0.45, val_losses=[2.0, 1.6, 1.7])
     store_fake_run(out, "batchnorm", 42, 0.5, val_losses=[1.65, 1.5])
-    groups = group_runs(out)
-    assert baseline_target(groups) == 1.6  # every baseline seed reaches it
-    rows = _table_rows(build_report(out)[0].read_text(), 0)
-    assert "| 4 s |" in rows["baseline"]  # both baseline seeds at epoch 2
-    assert "| 4 s |" in rows["batchnorm"]
+    assert baseline_target(select_runs(out)["study"]) == 1.6  # every baseline seed reaches it
+    rows = _table_rows(build_report(out)[0].read_text(), 2)
+    assert rows["baseline"].endswith("| 4 s |")  # both baseline seeds at epoch 2
+    assert rows["batchnorm"].endswith("| 4 s |")

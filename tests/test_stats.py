@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from dnnlab.stats import bootstrap_diff, describe, verdict, welch
+from dnnlab.stats import (
+    bootstrap_diff,
+    compare,
+    describe,
+    interval,
+    judge_difference,
+    paired_t,
+    verdict,
+    welch,
+)
 
 T3_975 = 3.182446305284263  # t_{0.975} with 3 degrees of freedom, from tables
 
@@ -134,19 +143,17 @@ def test_bootstrap_needs_two_values_per_side():
 def test_verdict_sentences():
     test = {"difference": 0.064, "ci95_low": 0.049, "ci95_high": 0.079, "p": 0.0012}
     test.update(n_a=3, n_b=3, distinguishable=True, reason=None)
-    assert (
-        verdict(test)
-        == "+6.4 points (95% CI +4.9 to +7.9), p = 0.001: distinguishable from seed noise"
+    assert verdict(test) == (
+        "+6.4 points (95% CI +4.9 to +7.9, 3 seeds), p = 0.001: distinguishable from seed noise"
     )
     test.update(difference=-0.004, ci95_low=-0.02, ci95_high=0.012, p=0.41, distinguishable=False)
     assert verdict(test) == (
-        "-0.4 points (95% CI -2.0 to +1.2), p = 0.41: not distinguishable from seed noise"
-        " with 3 seeds"
+        "-0.4 points (95% CI -2.0 to +1.2, 3 seeds), p = 0.41: not distinguishable from seed noise"
     )
     test.update(p=1e-5, distinguishable=True, n_b=5)
     assert ", p < 0.001:" in verdict(test)
-    test.update(p=0.2, distinguishable=False)
-    assert verdict(test).endswith("with 3 and 5 seeds")
+    test.update(p=0.2, distinguishable=False, paired=True, n_b=3)
+    assert "(95% CI -2.0 to +1.2, paired, 3 seeds)" in verdict(test)
 
 
 def test_verdict_of_real_tests():
@@ -154,4 +161,49 @@ def test_verdict_of_real_tests():
     assert verdict(welch(a, b)).endswith(": distinguishable from seed noise")
     assert verdict(bootstrap_diff(a, b)).endswith("the interval excludes zero")
     assert verdict(welch(a, a[::-1])).startswith("+0.0 points")
-    assert verdict(welch([1.0, 2.0], [1.5, 2.5]), scale=1, unit="nats").startswith("+0.5 nats")
+    assert verdict(welch([1.0, 2.0], [1.5, 2.5]), scale=1, unit="nats").startswith("+0.500 nats")
+
+
+def test_paired_t_matches_scipy_and_removes_shared_noise():
+    a, b = [0.40, 0.45, 0.50], [0.41, 0.465, 0.51]  # b = a + 1 to 1.5 points
+    test = paired_t(a, b)
+    ref = sps.ttest_rel(b, a)
+    assert test["t"] == pytest.approx(ref.statistic) and test["p"] == pytest.approx(ref.pvalue)
+    assert test["df"] == 2 and test["distinguishable"] is True
+    assert welch(a, b)["distinguishable"] is False  # seed noise hides it when unpaired
+    assert paired_t([0.4], [0.5])["reason"] == "needs at least 2 paired seeds (got 1)"
+    assert "same amount" in paired_t([0.4, 0.5], [0.5, 0.6])["reason"]
+    with pytest.raises(ValueError, match="equal sides"):
+        paired_t([0.4, 0.5], [0.5])
+
+
+@pytest.mark.parametrize(
+    ("claim", "a", "b", "expected"),
+    [
+        ("greater", [0.40, 0.42, 0.41], [0.45, 0.48, 0.46], "supported"),  # CI above 0
+        ("greater", [0.45, 0.48, 0.46], [0.40, 0.42, 0.41], "refuted"),  # CI below 0
+        ("greater", [0.400, 0.420, 0.410], [0.401, 0.422, 0.410], "refuted"),  # equivalent
+        ("greater", [0.40, 0.42, 0.41], [0.42, 0.41, 0.43], "inconclusive"),
+        ("greater", [0.40], [0.45], "inconclusive"),  # one seed: no test
+        ("less", [0.45, 0.48, 0.46], [0.40, 0.42, 0.41], "supported"),
+        ("less", [0.40, 0.42, 0.41], [0.45, 0.48, 0.46], "refuted"),
+        ("equal", [0.400, 0.420, 0.410], [0.401, 0.422, 0.410], "supported"),  # TOST within 1 pt
+        ("equal", [0.40, 0.42, 0.41], [0.45, 0.48, 0.46], "refuted"),  # CI beyond the margin
+        ("equal", [0.40, 0.42, 0.41], [0.42, 0.41, 0.43], "inconclusive"),  # too noisy to tell
+    ],
+)
+def test_compare_is_three_valued_with_an_equivalence_margin(claim, a, b, expected):
+    result = compare(a, b, claim=claim, margin=0.01, paired=True)
+    assert result["verdict"] == expected
+    assert "1.0 points" in result["rule"] and result["says"]
+
+
+def test_equivalence_uses_the_90_percent_interval():
+    # diff mean 0, se 0.005/sqrt(3) * ...: the 90% CI sits inside +-1 point, the 95% CI does not
+    test = {"difference": 0.0, "se": 0.0025, "df": 2.0}
+    ci90, ci95 = interval(test, 0.90), interval(test, 0.95)
+    assert ci90[1] < 0.01 < ci95[1]
+    assert judge_difference(test, "equal", 0.01) == "supported"
+    assert judge_difference({"se": None, "df": None, "difference": 0.0}, "equal", 0.01) == (
+        "inconclusive"
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import VARIANTS, positive_int
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import ConfigError, DnnlabError
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     questions = sub.add_parser("questions", help="answer the chapter's questions by experiment")
     questions.add_argument("ids", nargs="*", metavar="ID", help="question ids (default: all)")
     questions.add_argument("--seeds", type=int, default=3, help="seeds where spread matters (3)")
-    questions.add_argument("--force", action="store_true", help="run again even if stored")
+    questions.add_argument("--force", action="store_true", help="measure again even if stored")
+    questions.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="re-derive verdicts, answers and figures from the stored measurements (no training)",
+    )
     _data_arguments(questions)
     _out_argument(questions)
 
@@ -111,17 +116,20 @@ def print_summary(run) -> None:
         f"accuracy {_fmt(s.get('best_val_accuracy'), '.4f')} "
         f"(max over epochs {_fmt(s.get('max_val_accuracy'), '.4f')})",
         f"test        accuracy {_fmt(s.get('test_accuracy'), '.4f')} "
-        f"(restored best model, evaluated once)",
+        f"({'final' if s.get('evaluated') == 'final' else 'restored best'} weights, "
+        "evaluated once)",
         f"time        {_fmt(s.get('seconds_per_epoch'), '.2f')} s/epoch (median), "
         f"{_fmt(s.get('total_seconds'), '.0f')} s in all",
     ]
-    if s.get("mc_dropout"):
-        plain, mc = s["mc_dropout"]["plain"], s["mc_dropout"]["mc"]
-        lines.append(
-            f"MC Dropout  {s['mc_samples']} samples on validation: accuracy "
-            f"{mc['accuracy']:.4f} (plain {plain['accuracy']:.4f}), NLL {mc['nll']:.3f} "
-            f"(plain {plain['nll']:.3f}), ECE {mc['ece']:.3f} (plain {plain['ece']:.3f})"
-        )
+    for split, name in (("valid", "validation"), ("test", "test")):
+        scores = s.get("mc_dropout", {}).get(split)
+        if scores:
+            plain, mc = scores["plain"], scores["mc"]
+            lines.append(
+                f"MC Dropout  {s['mc_samples']} samples on {name}: accuracy "
+                f"{mc['accuracy']:.4f} (plain {plain['accuracy']:.4f}), NLL {mc['nll']:.3f} "
+                f"(plain {plain['nll']:.3f}), ECE {mc['ece']:.3f} (plain {plain['ece']:.3f})"
+            )
     if s["status"] == "diverged":
         lines.append(f"diverged    non-finite loss in epoch {s.get('diverged_epoch')}")
     print("\n".join(lines))
@@ -154,13 +162,14 @@ def _verbosity() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import SplitCache, run_variant
+    from dnnlab.lab import run_variant
 
     positive_int("--samples", args.samples)
     run = run_variant(
         args.variant,
         args.out,
-        SplitCache(args.data_dir, check_md5=not args.no_md5),
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
         seed=args.seed,
         search_lr=args.search_lr,
         samples=args.samples,
@@ -181,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_exercise8(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import run_exercise8
+    from dnnlab.lab import run_exercise8
 
     positive_int("--seeds", args.seeds)
     positive_int("--samples", args.samples)
@@ -195,17 +204,18 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         verbose=_verbosity(),
         overrides={"validation_size": args.validation_size, "train_size": args.train_size},
     )
-    cmd_report(args)
+    _print_report(args.out)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import SplitCache, find_peak_lr
+    from dnnlab.lab import lr_find
 
-    result = find_peak_lr(
+    result = lr_find(
         args.variant,
-        SplitCache(args.data_dir, check_md5=not args.no_md5),
         args.out,
-        {"validation_size": args.validation_size, "train_size": args.train_size},
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
+        overrides={"validation_size": args.validation_size, "train_size": args.train_size},
     )
     from dnnlab.lr_search import suggest_peak
 
@@ -215,9 +225,13 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
 
 
 def cmd_questions(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.questions import run_questions
+    from dnnlab.lab import run_questions
 
     positive_int("--seeds", args.seeds)
+    if args.rejudge and args.force:
+        raise ConfigError(
+            "--rejudge reuses the stored measurements, --force measures again: pick one"
+        )
     run_questions(
         args.out,
         ids=args.ids,
@@ -225,16 +239,23 @@ def cmd_questions(args: argparse.Namespace) -> None:
         check_md5=not args.no_md5,
         seeds=args.seeds,
         force=args.force,
+        rejudge=args.rejudge,
     )
     print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")
 
 
-def cmd_report(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8_report import build_report, group_runs
+def _print_report(out: Path) -> None:
+    from dnnlab.lab import study_runs
 
-    md, page = build_report(args.out)
-    print_runs_table([r for runs in group_runs(args.out).values() for r in runs])
-    print(f"report: {page} (and {md.name})")
+    print_runs_table(study_runs(out))
+    print(f"report: {out / 'report.html'} (and report.md)")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from dnnlab.lab import build_report
+
+    build_report(args.out)
+    _print_report(args.out)
 
 
 def cmd_runs(args: argparse.Namespace) -> None:

@@ -26,6 +26,7 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,3 +383,20 @@ def load_splits(
     """Locate, verify, read and split CIFAR-10 in one call."""
     train, test, names = load_cifar10(data_dir, check_md5=check_md5, download=download)
     return make_splits(train, test, config, names)
+
+
+class SplitCache:
+    """Load each DataConfig's splits once per process (raw and standardized differ)."""
+
+    def __init__(self, data_dir: str | os.PathLike | None, check_md5: bool = True) -> None:
+        self.data_dir, self.check_md5 = data_dir, check_md5
+        self._cache: dict[DataConfig, Splits] = {}
+
+    def __call__(self, config: DataConfig) -> Splits:
+        if config not in self._cache:
+            self._cache[config] = load_splits(config, self.data_dir, check_md5=self.check_md5)
+        return self._cache[config]
+
+    def loader(self, config: DataConfig) -> Callable[[], Splits]:
+        """A no-argument loader for ``config`` (what :func:`dnnlab.runs.execute` takes)."""
+        return lambda: self(config)

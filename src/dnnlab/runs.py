@@ -6,7 +6,7 @@ Layout of ``<out>/<run_id>/``::
     history.csv          one row per epoch (see HISTORY_FIELDS)
     summary.json         status, best epoch, accuracies, timings, versions; "format": FORMAT
     layer_stats.json     per hidden layer: activation mean and std, start and end of training
-    model.keras          the restored best model (finished runs)
+    model.keras          the evaluated model: restored best, or final (finished runs)
     learning_curves.png  loss and accuracy per epoch
     tensorboard/         TensorBoard event files (:mod:`dnnlab.tensorboard`)
 
@@ -339,6 +339,7 @@ def execute(
     force: bool = False,
     verbose: int | str = "auto",
     wait: bool = True,
+    evaluate_test: bool = True,
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
@@ -348,6 +349,8 @@ def execute(
     waits for it and returns its result; ``wait=False`` raises
     :class:`~dnnlab.errors.RunClaimed` at once, so a worker can take other
     work. A run whose process died resumes after its last completed epoch.
+    ``evaluate_test=False`` leaves the test set untouched (runs that only serve
+    to choose something, like a learning rate, must never look at it).
 
     An exception while training stores the run as ``"failed"`` (with the error,
     unless that would replace a good stored run) and is then raised again. A
@@ -366,7 +369,9 @@ def execute(
     if adopted and adopted.config == config and adopted.summary.get("status") in REUSABLE:
         with _released_on_error(claim):  # its owner died after finishing it, before renaming it
             return _commit(claim, final)
-    return _train_and_store(config, splits, claim, final, good=stored, verbose=verbose)
+    return _train_and_store(
+        config, splits, claim, final, good=stored, verbose=verbose, evaluate_test=evaluate_test
+    )
 
 
 def _commit(claim: claims.Claim, final: Path) -> StoredRun:
@@ -403,6 +408,7 @@ def _train_and_store(
     *,
     good: StoredRun | None,
     verbose: int | str,
+    evaluate_test: bool,
 ) -> StoredRun:
     from dnnlab.plots import learning_curves
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams, write_result
@@ -424,6 +430,7 @@ def _train_and_store(
                 on_epoch=save_history,
                 callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
                 checkpoint=partial / CHECKPOINT,
+                evaluate_test=evaluate_test,
             )
         except (ClaimLost, OSError):
             raise

@@ -4,9 +4,18 @@ Every run of a variant is one sample of a random outcome (weights, shuffling and
 dropout all follow the seed). With a handful of seeds per variant the honest
 summary is a mean with a Student-t interval (:func:`describe`) and, for two
 variants, Welch's unequal-variance t-test of the difference of means
-(:func:`welch`), which does not assume both variants are equally noisy. A
+(:func:`welch`), which does not assume both variants are equally noisy, or,
+when the design pairs the runs (the same seed on both sides: same data order,
+same initial draws where the shapes agree), the paired t-test of the per-seed
+differences (:func:`paired_t`), which removes the noise the pair shares. A
 percentile bootstrap (:func:`bootstrap_diff`) is a distribution-free cross
 check; :func:`verdict` turns a test into one sentence for a report.
+
+:func:`compare` is the one comparison every claim about "more", "less" or "no
+difference" goes through: it runs the test the design calls for and applies a
+three-valued rule (supported / refuted / inconclusive) with an equivalence
+margin, so that "not distinguishable" is never read as "equal" (Lakens 2017,
+"Equivalence tests", two one-sided tests).
 
 Every function returns a plain dict of floats, ints, bools and ``None`` (JSON as
 is); a statistic that the data cannot support is ``None``, never ``nan``.
@@ -100,6 +109,7 @@ def welch(
         "difference": mean_b - mean_a,
         "t": None,
         "df": None,
+        "se": None,
         "p": None,
         "ci95_low": None,
         "ci95_high": None,
@@ -123,12 +133,171 @@ def welch(
     out.update(
         t=float(t),
         df=float(df),
+        se=se,
         p=p,
         ci95_low=out["difference"] - half,
         ci95_high=out["difference"] + half,
         distinguishable=bool(p < alpha),
     )
     return out
+
+
+def paired_t(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, alpha: float = ALPHA
+) -> dict[str, Any]:
+    """Paired t-test of mean(b - a), for runs that pair up (``a[i]`` and ``b[i]`` share seed i).
+
+    With d_i = b_i - a_i, n pairs, s_d their std (ddof=1)::
+
+        t = mean(d) / (s_d / sqrt(n)),  df = n - 1,  p = 2 * P(T_df > |t|),
+        ci95 = mean(d) +- t_{0.975, n-1} * s_d / sqrt(n)
+
+    (Student 1908; ``scipy.stats.ttest_rel(b, a)``.) Same keys as :func:`welch`,
+    with ``n_a == n_b == n``. Fewer than 2 pairs, or differences that are all the
+    same (s_d = 0), leave the test undefined: ``reason`` says why.
+    """
+    xa, xb = _sample(a, "a"), _sample(b, "b")
+    if xa.size != xb.size:
+        raise ValueError(f"a paired test needs equal sides ({xa.size} vs {xb.size} values)")
+    d = xb - xa
+    n = int(d.size)
+    out: dict[str, Any] = {
+        "n_a": n,
+        "n_b": n,
+        "mean_a": float(xa.mean()),
+        "mean_b": float(xb.mean()),
+        "difference": float(d.mean()),
+        "t": None,
+        "df": None,
+        "se": None,
+        "p": None,
+        "ci95_low": None,
+        "ci95_high": None,
+        "alpha": alpha,
+        "distinguishable": None,
+        "reason": None,
+        "paired": True,
+    }
+    if n < 2:
+        out["reason"] = f"needs at least 2 paired seeds (got {n})"
+        return out
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        out["reason"] = "every pair differs by the same amount: no t-test is possible"
+        return out
+    se = sd / math.sqrt(n)
+    t = out["difference"] / se
+    p = float(2 * sps.t.sf(abs(t), n - 1))
+    half = _t_quantile(n - 1) * se
+    out.update(
+        t=float(t),
+        df=float(n - 1),
+        se=se,
+        p=p,
+        ci95_low=out["difference"] - half,
+        ci95_high=out["difference"] + half,
+        distinguishable=bool(p < alpha),
+    )
+    return out
+
+
+def interval(test: dict[str, Any], level: float) -> tuple[float, float] | None:
+    """The two-sided ``level`` interval of a t-test's difference, or None if it has none."""
+    if test.get("se") is None or test.get("df") is None:
+        return None
+    half = float(sps.t.ppf(0.5 + level / 2, test["df"])) * test["se"]
+    return test["difference"] - half, test["difference"] + half
+
+
+SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
+CLAIMS = ("greater", "less", "equal")
+
+
+def _digits(scale: float) -> int:
+    return 1 if scale == 100.0 else 3
+
+
+def comparison_rule(
+    claim: str, margin: float, *, scale: float = 100.0, unit: str = " points", paired: bool
+) -> str:
+    """The rule of :func:`compare` in words, with its margin, for the report."""
+    test = "paired t-test over seeds" if paired else "Welch's t-test over seeds"
+    m = f"{margin * scale:.{_digits(scale)}f}{unit}"
+    if claim == "equal":
+        return (
+            f"{test} on B - A: supported if its 90% CI lies within ±{m} (equivalence, two "
+            f"one-sided tests at 5%); refuted if its 95% CI lies wholly beyond ±{m}; "
+            "otherwise, or with too few seeds for a test, inconclusive"
+        )
+    sign, other = ("above", "below") if claim == "greater" else ("below", "above")
+    return (
+        f"{test} on B - A: supported if its 95% CI lies {sign} 0; refuted if it lies {other} "
+        f"0, or if its 90% CI lies within ±{m} (equivalent: no difference that matters); "
+        "otherwise, or with too few seeds for a test, inconclusive"
+    )
+
+
+def judge_difference(test: dict[str, Any], claim: str, margin: float) -> str:
+    """supported / refuted / inconclusive for ``claim`` about a t-test of B - A.
+
+    - ``"greater"`` (B > A): supported if the 95% CI is above 0; refuted if it is
+      below 0 or the 90% CI is within (-margin, margin) (TOST equivalence);
+    - ``"less"``: the mirror image;
+    - ``"equal"`` (|B - A| < margin): supported if the 90% CI is within
+      (-margin, margin); refuted if the 95% CI is wholly beyond +-margin.
+
+    Anything else, and an undefined test (too few seeds, no spread), is
+    inconclusive: absence of evidence is not evidence either way.
+    """
+    if claim not in CLAIMS:
+        raise ValueError(f"claim must be one of {CLAIMS}, got {claim!r}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    ci95, ci90 = interval(test, 0.95), interval(test, 0.90)
+    if ci95 is None or ci90 is None:
+        return INCONCLUSIVE
+    equivalent = -margin < ci90[0] and ci90[1] < margin
+    if claim == "equal":
+        if equivalent:
+            return SUPPORTED
+        return REFUTED if ci95[0] > margin or ci95[1] < -margin else INCONCLUSIVE
+    low, high = ci95 if claim == "greater" else (-ci95[1], -ci95[0])
+    if low > 0:
+        return SUPPORTED
+    if high < 0 or equivalent:
+        return REFUTED
+    return INCONCLUSIVE
+
+
+def compare(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    claim: str,
+    margin: float,
+    paired: bool,
+    scale: float = 100.0,
+    unit: str = " points",
+) -> dict[str, Any]:
+    """Test B against A the way the design pairs them and judge ``claim`` about B - A.
+
+    Returns the test (:func:`paired_t` or :func:`welch`) with ``verdict``
+    (:func:`judge_difference`), ``rule`` (:func:`comparison_rule`), ``margin``
+    and ``says`` (:func:`verdict`'s sentence). ``scale`` and ``unit`` only
+    change how numbers read (accuracies in [0, 1] as percentage points by
+    default); the margin is in the values' own units.
+    """
+    test = paired_t(a, b) if paired else welch(a, b)
+    return {
+        **test,
+        "paired": paired,
+        "claim": claim,
+        "margin": margin,
+        "verdict": judge_difference(test, claim, margin),
+        "rule": comparison_rule(claim, margin, scale=scale, unit=unit, paired=paired),
+        "says": verdict(test, scale=scale, unit=unit.strip()),
+    }
 
 
 def bootstrap_diff(
@@ -191,16 +360,24 @@ def verdict(test: dict[str, Any], *, scale: float = 100.0, unit: str = "points")
     noise". A bootstrap result has no p-value; its sentence says whether the
     interval excludes zero.
     """
-    diff = f"{test['difference'] * scale:+.1f} {unit}"
+    digits = _digits(scale)
+    diff = f"{test['difference'] * scale:+.{digits}f} {unit}".rstrip()
     na, nb = test["n_a"], test["n_b"]
     seeds = f"{na} seeds" if na == nb else f"{na} and {nb} seeds"
+    kind = "paired, " if test.get("paired") else ""
     if test.get("reason"):
         return f"{diff}; no test: {test['reason']}"
     low, high = test["ci95_low"] * scale, test["ci95_high"] * scale
     if "p" not in test:  # a bootstrap result
         where = "excludes zero" if low > 0 or high < 0 else "includes zero"
-        return f"{diff} (95% bootstrap CI {low:+.1f} to {high:+.1f}): the interval {where}"
-    head = f"{diff} (95% CI {low:+.1f} to {high:+.1f}), {_format_p(test['p'])}"
+        return (
+            f"{diff} (95% bootstrap CI {low:+.{digits}f} to {high:+.{digits}f}): "
+            f"the interval {where}"
+        )
+    head = (
+        f"{diff} (95% CI {low:+.{digits}f} to {high:+.{digits}f}, {kind}{seeds}), "
+        f"{_format_p(test['p'])}"
+    )
     if test["distinguishable"]:
         return f"{head}: distinguishable from seed noise"
-    return f"{head}: not distinguishable from seed noise with {seeds}"
+    return f"{head}: not distinguishable from seed noise"

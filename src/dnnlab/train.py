@@ -241,6 +241,23 @@ def _checkpointing(checkpoint: Path | None, model: keras.Model, **state):
     return [resume.EpochCheckpoint(checkpoint, resume_from=found, **state)], found
 
 
+def epoch_arm(config: RunConfig, splits: Splits) -> Callable[[], None]:
+    """One training epoch of a fresh ``config`` net (no validation), as a timing arm.
+
+    The net is built and compiled here, seeded by the config; each call trains it
+    one more epoch on ``splits``' training set. For :func:`dnnlab.timing.interleave`,
+    whose warm-up round pays the compilation.
+    """
+    keras.utils.set_random_seed(config.seed)
+    steps = math.ceil(len(splits.x_train) / config.train.batch_size)
+    net = compile_for_training(build_model(config.model, splits.input_shape), config.train, steps)
+
+    def one_epoch() -> None:
+        net.fit(splits.x_train, splits.y_train, batch_size=config.train.batch_size, verbose=0)
+
+    return one_epoch
+
+
 def train(
     config: RunConfig,
     splits: Splits,
@@ -274,7 +291,9 @@ def train(
     log = EpochLog(on_epoch)
     guard = StopOnNonFinite()
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.train.patience, restore_best_weights=True
+        monitor="val_loss",
+        patience=config.train.patience,
+        restore_best_weights=config.train.restore_best,
     )
     saver, resumed = _checkpointing(checkpoint, trainable, stopper=stopper, log=log, guard=guard)
     started = time.perf_counter()
@@ -291,9 +310,13 @@ def train(
     )
     total = time.perf_counter() - started + (resumed.meta["rows"][-1]["elapsed"] if resumed else 0)
     history = log.rows
-    layer_stats["end"] = activation_stats(model, probe)  # the restored best weights
+    layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated below
     best = best_epoch_of(history)
     status = "diverged" if guard.diverged_epoch is not None else "finished"
+    # The model now holds the best epoch's weights (restore_best: Keras 3 restores them at
+    # the end of training, early stop or not) or the final ones; the validation accuracy
+    # of those weights is the one to quote.
+    evaluated = best if config.train.restore_best else (len(history) or None)
     summary: dict[str, Any] = {
         "run_id": config.run_id,
         "variant": config.variant,
@@ -305,6 +328,9 @@ def train(
         "best_val_loss": history[best - 1]["val_loss"] if best else None,
         "best_val_accuracy": history[best - 1]["val_accuracy"] if best else None,
         "max_val_accuracy": max((r["val_accuracy"] for r in history), default=None),
+        "evaluated": "best" if config.train.restore_best else "final",
+        "evaluated_epoch": evaluated,
+        "val_accuracy": history[evaluated - 1]["val_accuracy"] if evaluated else None,
         "test_loss": None,
         "test_accuracy": None,
         "learning_rate": config.train.learning_rate,
@@ -315,7 +341,7 @@ def train(
         "resumed_from_epoch": resumed.epoch if resumed else None,
     }
     if status == "finished" and evaluate_test:
-        # The test set is touched here, once, with the restored best weights.
+        # The test set is touched here, once, with the evaluated weights.
         test_loss, test_accuracy = trainable.evaluate(
             splits.x_test, splits.y_test, batch_size=1024, verbose=0
         )

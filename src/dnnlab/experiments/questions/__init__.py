@@ -1,24 +1,34 @@
 """Chapter 11's questions, each answered by a small experiment with measured verdicts.
 
 Every question is a module in this package that defines ``QUESTION``, a
-:class:`Question`: its id, the chapter's question, which data it uses, and a
-``run(ctx)`` function that measures and returns a :class:`Result` whose claims
-each say ``supported`` true or false with the numbers behind them.
+:class:`Question` made of four steps:
 
-:func:`answer` stores a result as ``<out>/questions/<id>/result.json`` (with its
-figures beside it) and reuses it when it is already there, so ``dnnlab
-questions`` resumes where it stopped.
+- **measure** ``(ctx, settings) -> dict``: trains and times what it must and
+  returns plain numbers (JSON); the only step that costs minutes;
+- **judge** ``(measurements) -> [Claim]``: applies each claim's rule to the
+  numbers: supported, refuted or inconclusive, with the rule in words;
+- **tell** ``(measurements, claims) -> str``: the answer in sentences that
+  follow from the numbers and the verdicts;
+- **draw** ``(measurements, folder) -> [file names]``: the figures.
+
+``settings`` is a frozen dataclass whose defaults are the real experiment;
+tests pass smaller ones. :func:`answer` stores the measurements as
+``<out>/questions/<id>/measurements.json`` (reused on the next run), then
+judges, tells and draws into ``result.json`` and figures beside it, so
+``dnnlab questions --rejudge`` re-derives every verdict, sentence and figure
+from the stored numbers in seconds, without training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,7 @@ import numpy as np
 
 from dnnlab.errors import ConfigError
 from dnnlab.runs import atomic_write_json
+from dnnlab.stats import VERDICTS
 
 # Module names under dnnlab.experiments.questions, in the chapter's order.
 MODULES = (
@@ -38,33 +49,34 @@ MODULES = (
     "sparse_models",
     "dropout_cost",
 )
+FORMAT = 2  # of measurements.json and result.json; 1 (dnnlab <= 0.1 stops) had no measurements
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement the experiment settles: ``supported`` is what the numbers say."""
+    """A statement the experiment settles, by a rule applied to stored numbers.
+
+    ``verdict`` is ``"supported"``, ``"refuted"`` or ``"inconclusive"``;
+    ``rule`` says in words what would make it each, so a reader can check the
+    verdict against ``evidence`` (the numbers the rule read).
+    """
 
     id: str
     text: str
-    supported: bool
+    verdict: str
+    rule: str
     evidence: dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Result:
-    """What one question's experiment found."""
-
-    claims: list[Claim]
-    answer: str  # a short paragraph: the verdict in words, from the numbers
-    figures: list[str] = field(default_factory=list)  # PNG names in the question's folder
-    details: dict[str, Any] = field(default_factory=dict)  # further numbers worth keeping
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"claim {self.id}: verdict must be one of {VERDICTS}")
 
 
 @dataclass
 class Context:
-    """What a question's experiment gets: where to write, how to load data, how hard to try."""
+    """What a question's measurement gets: where to write, how to load data, how hard to try."""
 
-    folder: Path  # write figures here
+    folder: Path  # scratch space for the measurement (kept beside measurements.json)
     load_splits: Callable[..., Any]  # (DataConfig) -> Splits, loaded once per DataConfig
     seeds: int = 3
     verbose: int | str = 0
@@ -75,21 +87,27 @@ class Question:
     id: str
     question: str  # the chapter's question, in a sentence
     data: str  # e.g. "CIFAR-10, first 10,000 training images" or "synthetic: ..."
-    run: Callable[[Context], Result]
+    measure: Callable[[Context, Any], dict[str, Any]]
+    judge: Callable[[dict[str, Any]], list[Claim]]
+    tell: Callable[[dict[str, Any], list[Claim]], str]
+    draw: Callable[[dict[str, Any], Path], list[str]]
+    settings: Any  # a frozen dataclass: the experiment's sizes; defaults = the real run
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     """JSON-safe numbers: NaN and infinities become None (strict JSON has neither)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
+        return clean(value.tolist())
     if isinstance(value, np.generic):
-        return _clean(value.item())
+        return clean(value.item())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return clean(asdict(value))
     return value
 
 
@@ -110,142 +128,150 @@ def select(ids: list[str] | None) -> list[Question]:
     return [known[i] for i in ids]
 
 
-def stored(out: Path, question_id: str) -> dict | None:
-    path = out / "questions" / question_id / "result.json"
+def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) and record.get("format") == FORMAT else None
 
 
-def answer(
-    question: Question, out: Path, ctx_factory: Callable[[Path], Context], *, force: bool = False
-) -> dict:
-    """Run ``question`` (or reuse its stored result); return the stored dict.
+def stored(out: Path, question_id: str) -> dict | None:
+    """The stored result (claims, answer, figures) of a question, or None."""
+    return _read(out / "questions" / question_id / "result.json")
 
-    The experiment writes into a fresh partial folder that replaces the
-    question's folder only once ``result.json`` is written, so a stored result
-    and its figures always belong together.
+
+def stored_measurements(out: Path, question_id: str) -> dict | None:
+    """The stored measurements of a question (in this format), or None."""
+    return _read(out / "questions" / question_id / "measurements.json")
+
+
+def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -> dict:
+    """Run the question's measurement and store it; return the stored record.
+
+    It runs in a fresh partial folder that replaces the question's folder only
+    once ``measurements.json`` is written, so stored numbers are never half-made
+    and older results are kept until new numbers exist.
     """
-    done = stored(out, question.id)
-    if done is not None and not force:
-        return done
+    settings = question.settings if settings is None else settings
     folder = out / "questions" / question.id
     partial = folder.with_name(f".{question.id}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     started = time.perf_counter()
-    result = question.run(ctx_factory(partial))
-    record = _clean(
+    numbers = question.measure(dataclasses.replace(ctx, folder=partial), settings)
+    record = clean(
         {
+            "format": FORMAT,
             "id": question.id,
-            "question": question.question,
-            "data": question.data,
-            "answer": result.answer,
-            "claims": [asdict(c) for c in result.claims],
-            "figures": result.figures,
-            "details": result.details,
+            "settings": settings,
+            "seeds": ctx.seeds,
             "seconds": time.perf_counter() - started,
+            "measurements": numbers,
         }
     )
-    for claim in record["claims"]:
-        if not claim["id"].startswith(f"{question.id}/"):
-            raise ValueError(f"claim {claim['id']} must start with {question.id}/")
-    atomic_write_json(partial / "result.json", record)
+    atomic_write_json(partial / "measurements.json", record)
     if folder.exists():
         shutil.rmtree(folder)
     partial.rename(folder)
     return record
 
 
+def judge(question: Question, out: Path, record: dict) -> dict:
+    """Judge, tell and draw from stored measurements; store and return ``result.json``."""
+    folder = out / "questions" / question.id
+    m = record["measurements"]
+    claims = question.judge(m)
+    for claim in claims:
+        if not claim.id.startswith(f"{question.id}/"):
+            raise ValueError(f"claim {claim.id} must start with {question.id}/")
+    result = clean(
+        {
+            "format": FORMAT,
+            "id": question.id,
+            "question": question.question,
+            "data": question.data,
+            "answer": question.tell(m, claims),
+            "claims": [asdict(c) for c in claims],
+            "figures": question.draw(m, folder),
+            "measured_seconds": record["seconds"],
+        }
+    )
+    atomic_write_json(folder / "result.json", result)
+    return result
+
+
+def answer(
+    question: Question,
+    out: Path,
+    ctx_factory: Callable[[Path], Context],
+    *,
+    force: bool = False,
+    rejudge: bool = False,
+    settings: Any = None,
+) -> dict:
+    """The question's result: measured unless stored (or ``force``), judged unless stored.
+
+    ``rejudge`` re-derives the verdicts, sentences and figures from stored
+    measurements; a question without them is measured first.
+    """
+    record = None if force else stored_measurements(out, question.id)
+    if record is None:
+        record = measure(question, out, ctx_factory(out / "questions" / question.id), settings)
+        return judge(question, out, record)
+    done = stored(out, question.id)
+    if done is not None and not rejudge:
+        return done
+    return judge(question, out, record)
+
+
 def run_questions(
     out: Path,
     *,
     ids: list[str] | None = None,
-    data_dir=None,
-    check_md5: bool = True,
+    load_splits: Callable[..., Any],
     seeds: int = 3,
     force: bool = False,
+    rejudge: bool = False,
     verbose: int | str = 0,
     progress: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Answer the selected questions (stored results are reused), then rebuild the report."""
-    from dnnlab.experiments.exercise8 import SplitCache
-    from dnnlab.experiments.exercise8_report import build_report
+    """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
-    chosen = select(ids)
-    splits = SplitCache(data_dir, check_md5)
-
-    def context(folder: Path) -> Context:
-        return Context(
-            folder=folder,
-            load_splits=lambda config: splits.loader(config)(),
-            seeds=seeds,
-            verbose=verbose,
-        )
-
+    With ``rejudge`` only questions whose measurements are stored are judged
+    again; the others are named in the progress lines, never trained.
+    """
     results = []
-    for q in chosen:
-        reused = stored(out, q.id) is not None and not force
-        record = answer(q, out, context, force=force)
-        verdicts = ", ".join(
-            f"{c['id'].split('/', 1)[1]}: {'supported' if c['supported'] else 'refuted'}"
-            for c in record["claims"]
+    for q in select(ids):
+        had = stored_measurements(out, q.id) is not None
+        if rejudge and not had:
+            progress(f"{q.id}: no stored measurements to rejudge; run `dnnlab questions {q.id}`")
+            continue
+        started = time.perf_counter()
+        record = answer(
+            q,
+            out,
+            lambda folder: Context(folder, load_splits, seeds=seeds, verbose=verbose),
+            force=force,
+            rejudge=rejudge,
         )
-        how = "stored" if reused else f"{record['seconds']:.0f} s"
+        verdicts = ", ".join(
+            f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]
+        )
+        how = (
+            "stored"
+            if had and not force and not rejudge
+            else (
+                f"rejudged in {time.perf_counter() - started:.1f} s"
+                if had and not force
+                else f"measured in {record['measured_seconds']:.0f} s"
+            )
+        )
         progress(f"{q.id} ({how}): {verdicts}")
         results.append(record)
-    build_report(out)
     return results
 
 
-def _evidence(evidence: dict[str, Any]) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        if isinstance(v, list) and len(v) > 6:
-            return "[" + ", ".join(fmt(x) for x in v[:6]) + ", …]"
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return str(v)
-
-    return "; ".join(f"{k} = {fmt(v)}" for k, v in evidence.items())
-
-
-def report_blocks(out: Path) -> list:
-    """The report's questions section, from ``out/questions/*/result.json`` only."""
-    from dnnlab.report import Figure, Heading, Para, Table
-
-    records = [r for q in MODULES if (r := stored(out, _id_of(q))) is not None]
-    if not records:
-        return []
-    blocks: list = [
-        Heading("The chapter's questions, answered by experiment", 2),
-        Para(
-            "Each claim below is a statement people make when answering chapter 11's "
-            "questions; the experiment says whether the numbers support it."
-        ),
-    ]
-    for r in records:
-        folder = out / "questions" / r["id"]
-        blocks += [
-            Heading(f"{r['id']}: {r['question']}", 3),
-            Para(f"Data: {r['data']}. {r['answer']}"),
-            Table(
-                ("claim", "verdict", "evidence"),
-                tuple(
-                    (
-                        c["text"],
-                        "supported" if c["supported"] else "refuted",
-                        _evidence(c["evidence"]),
-                    )
-                    for c in r["claims"]
-                ),
-            ),
-        ]
-        blocks += [Figure(folder / name, f"{r['id']}: {name}") for name in r["figures"]]
-    return blocks
-
-
-def _id_of(module: str) -> str:
-    return module.replace("_", "-")
+def stored_results(out: Path) -> list[dict]:
+    """Every stored question result under ``out``, in the chapter's order."""
+    return [r for q in MODULES if (r := stored(out, q.replace("_", "-"))) is not None]

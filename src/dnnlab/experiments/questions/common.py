@@ -1,16 +1,42 @@
-"""What the question experiments share: CIFAR-10 subsets, one short fit, seeds."""
+"""What the question experiments share: CIFAR-10 subsets, one short fit, seeds, the margins,
+and the distinct-neuron probe.
+
+Accuracy claims are judged on the test set: each small net is evaluated on it
+once, on its restored best weights, and the validation set (used to pick those
+weights) is never the ground for a claim.
+
+The activation questions also share two probes, an activation's derivative
+(:func:`derivative`) and a layer stack's distance from self-normalization
+(:func:`normalization_gap`), and one rule for "is this per-seed quantity above
+or below a threshold" (:func:`versus_threshold`: a 95% interval over seeds,
+three-valued), with :func:`all_of` to join such verdicts and :func:`with_control`
+to make a claim wait for its control.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import keras
+import numpy as np
 
+from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.experiments.questions import Context
+from dnnlab.models import hidden_dense_layers
+from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, train
 
 FIRST_SEED = 42
+# "No difference that matters" in accuracy: within 1 point (Lakens 2017's smallest effect of
+# interest). Seeds of these small nets spread by 0.3-1 point, so a smaller margin could never
+# be shown with 3 seeds, and a gap of a point is what the chapter's answers argue about.
+ACCURACY_MARGIN = 0.01
 
 
 def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
@@ -31,12 +57,172 @@ def fit(
     seed: int,
     prepare: Callable[[keras.Model], None] | None = None,
 ) -> TrainOutcome:
-    """Train one small net on a subset; validation only (the test set stays untouched)."""
+    """Train one small net on a subset; its restored best weights are evaluated on test once."""
     config = RunConfig(variant="question", seed=seed, model=model, train=train_config, data=data)
     return train(
         config,
         ctx.load_splits(data),
         verbose=ctx.verbose,
         prepare=prepare,
-        evaluate_test=False,
+        evaluate_test=True,
     )
+
+
+# The probes and the threshold rule shared by the activation questions (glorot-he, elu-vs-relu).
+
+# Self-normalized: every layer's activation mean within 0.2 of 0 and std within 0.2 of 1, the
+# fixed point (0, 1) of Klambauer et al. (2017) with the noise of a finite layer of 100 units
+# on a finite batch; a std off by more than 20% compounds over layers, which is what the
+# fixed point is meant to prevent.
+NORMAL_TOLERANCE = 0.2
+# Log ratios are clamped here: a std that overflowed float32 (stored as None) or fell to 0
+# reads as the largest or smallest ratio float64 can hold, beyond every threshold.
+_LOG_LIMIT = math.log(sys.float_info.max)
+
+
+def derivative(activation: str | Callable, z) -> np.ndarray:
+    """f'(z) elementwise, by forward-mode differentiation of Keras's activation function."""
+    f = keras.activations.get(activation) if isinstance(activation, str) else activation
+    z = jnp.asarray(z, dtype=jnp.float32)
+    _, slope = jax.jvp(f, (z,), (jnp.ones_like(z),))
+    return np.asarray(slope, dtype=np.float64)
+
+
+def normalization_gap(means: Sequence[float | None], stds: Sequence[float | None]) -> float:
+    """The worst layer's distance from self-normalization: max over layers of |mean|, |std - 1|.
+
+    A layer is within :data:`NORMAL_TOLERANCE` of the fixed point (0, 1) iff its
+    gap is at most the tolerance; a moment that overflowed (None, inf, NaN)
+    is infinitely far.
+    """
+    if not _finite(means, stds):
+        return math.inf
+    return max([abs(m) for m in means] + [abs(s - 1.0) for s in stds])
+
+
+def _finite(*lists: Sequence[float | None]) -> bool:
+    return all(v is not None and math.isfinite(v) for values in lists for v in values)
+
+
+def _logs(values: Sequence[float | None]) -> np.ndarray:
+    out = []
+    for v in values:
+        if v is None or math.isnan(v) or v == math.inf:
+            out.append(_LOG_LIMIT)
+        else:
+            out.append(-_LOG_LIMIT if v <= 0 else max(min(math.log(v), _LOG_LIMIT), -_LOG_LIMIT))
+    return np.asarray(out)
+
+
+def _exp(x: float) -> float:
+    return math.inf if x >= _LOG_LIMIT else math.exp(x)
+
+
+SIDES = ("above", "below")
+
+
+def versus_threshold(
+    values: Sequence[float | None], threshold: float, *, side: str, log: bool = False
+) -> dict[str, Any]:
+    """Is the quantity (one value per seed) on ``side`` of ``threshold``, beyond seed noise?
+
+    The 95% Student-t interval of the mean over seeds (:func:`dnnlab.stats.describe`;
+    of the mean log when ``log``, for ratios and stds, reported as a geometric
+    mean): supported if it lies wholly on ``side`` of the threshold, refuted if
+    wholly on the other side, otherwise (or with one seed, which gives no
+    interval) inconclusive. With ``log``, values that overflowed (None, inf,
+    NaN) count as the largest float64 and zeros as the smallest; without it,
+    every value must be finite.
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    if log:
+        d = stats.describe(_logs(values))
+        back = _exp
+        t = math.log(threshold)
+    else:
+        d = stats.describe(values)  # finite values only: it raises on NaN or inf
+        back, t = float, threshold
+    low, high = d["ci95_low"], d["ci95_high"]
+    if low is None or high is None or low <= t <= high:
+        verdict = INCONCLUSIVE
+    else:
+        verdict = SUPPORTED if (low > t) == (side == "above") else REFUTED
+    return {
+        "n": d["n"],
+        "estimate": back(d["mean"]),
+        "ci95_low": None if low is None else back(low),
+        "ci95_high": None if high is None else back(high),
+        "threshold": threshold,
+        "side": side,
+        "verdict": verdict,
+    }
+
+
+def threshold_rule(quantity: str, threshold: str, side: str, *, log: bool = False) -> str:
+    """The rule of :func:`versus_threshold` in words."""
+    other = "below" if side == "above" else "above"
+    mean = "geometric mean" if log else "mean"
+    return (
+        f"95% CI over seeds of the {mean} of {quantity}: supported if it lies wholly {side} "
+        f"{threshold}, refuted if wholly {other} it; otherwise, or with one seed, inconclusive"
+    )
+
+
+def describe_threshold(test: dict[str, Any], digits: str = ".3g") -> str:
+    """'0.012 (95% CI 0.010 to 0.014, 3 seeds)', or the estimate alone without an interval."""
+    est = f"{test['estimate']:{digits}}"
+    if test["ci95_low"] is None:
+        return f"{est} (1 seed, no interval)"
+    return (
+        f"{est} (95% CI {test['ci95_low']:{digits}} to {test['ci95_high']:{digits}}, "
+        f"{test['n']} seeds)"
+    )
+
+
+def all_of(verdicts: Sequence[str]) -> str:
+    """A conjunction of verdicts: supported if all are, refuted if any is, else inconclusive."""
+    if any(v == REFUTED for v in verdicts):
+        return REFUTED
+    return SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE
+
+
+def with_control(verdict: str, control: str) -> str:
+    """A claim whose control must show the contrast: supported only if the control is too.
+
+    A supported verdict becomes inconclusive when the control is not supported
+    (the measurement could not show the difference the claim is about);
+    refuted and inconclusive verdicts stand.
+    """
+    return INCONCLUSIVE if verdict == SUPPORTED and control != SUPPORTED else verdict
+
+
+def distinct_neurons(kernel: np.ndarray, bias: np.ndarray | None = None, rtol: float = 1e-5) -> int:
+    """How many different neurons a Dense layer holds: its distinct (column, bias) pairs.
+
+    Column j of a ``(fan_in, units)`` kernel is neuron j's incoming weights and
+    ``bias[j]`` its bias; two neurons compute the same function (and, fed the
+    same gradients, stay the same) only when both agree. They count as one when
+    they agree to ``rtol`` of the layer's largest weight (float32 training
+    leaves exact copies exact, but be lenient).
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if bias is not None:
+        kernel = np.vstack([kernel, np.asarray(bias, dtype=np.float64).reshape(1, -1)])
+    atol = rtol * max(float(np.abs(kernel).max()), 1e-30)
+    representatives: list[np.ndarray] = []
+    for column in kernel.T:
+        if not any(np.abs(column - r).max() <= atol for r in representatives):
+            representatives.append(column)
+    return len(representatives)
+
+
+def neuron_counts(model: keras.Model) -> list[int]:
+    """Distinct neurons (distinct incoming weights and bias) of each hidden Dense layer."""
+    return [
+        distinct_neurons(
+            keras.ops.convert_to_numpy(d.kernel),
+            keras.ops.convert_to_numpy(d.bias) if d.use_bias else None,
+        )
+        for d in hidden_dense_layers(model)
+    ]

@@ -1,67 +1,112 @@
 """glorot-he: what problem do Glorot and He initialization fix?
 
 Unstable signals in deep nets (Géron, chapter 11, "The Vanishing/Exploding
-Gradients Problems"). A unit with ``fan_in`` inputs of
-second moment ``q`` and weights of variance ``s^2`` has a pre-activation of
-variance ``fan_in * s^2 * q``. Unless ``fan_in * s^2`` matches the activation
-function, the signal is multiplied by about the same factor at every layer, so
-over 20 layers it explodes or fades away, and the gradients do the same on the
-way back. With weights drawn from N(0, 1) and 100 inputs the factor is 100:
+Gradients Problems"). A unit with ``fan_in`` inputs of second moment ``q`` and
+weights of variance ``s^2`` has a pre-activation of variance
+``fan_in * s^2 * q``. Unless ``fan_in * s^2`` matches the activation function,
+the signal is multiplied by about the same factor at every layer, so over 20
+layers it explodes or fades away, and the gradients do the same on the way
+back. With weights drawn from N(0, 1) and 100 inputs the factor is 100:
 ReLU-like units explode and sigmoid/tanh units saturate (their derivative is
-nearly 0, so gradients vanish). Glorot & Bengio (2010) choose
-``s^2 = 2 / (fan_in + fan_out)`` for symmetric, roughly linear activations
-(tanh, sigmoid, none); He et al. (2015) ``s^2 = 2 / fan_in`` for ReLU, which
-zeroes half of its inputs; LeCun's ``s^2 = 1 / fan_in`` is what SELU needs to
-self-normalize (Klambauer et al., 2017).
+nearly 0). Glorot & Bengio (2010) choose ``s^2 = 2 / (fan_in + fan_out)`` for
+symmetric, roughly linear activations (tanh, sigmoid, none); He et al. (2015)
+``s^2 = 2 / fan_in`` for ReLU, which zeroes half of its inputs; LeCun's
+``s^2 = 1 / fan_in`` is what SELU needs to self-normalize (Klambauer et al.,
+2017).
 
-The experiment needs no training: it draws the weights of a 20 x 100 net with
-Keras's initializers (zero biases), runs one forward and one backward pass on
-standardized CIFAR-10 images and records each hidden layer's activation mean
-and std and the std of the gradient of the loss (mean cross-entropy of a Glorot
-uniform 10-unit softmax head, as in :func:`dnnlab.models.build_model`) with
-respect to the layer's pre-activations ``z = x W + b``. Stds are pooled over all
-images and units of a layer. Every (init, activation) pair is measured with
-``ctx.seeds`` weight draws.
+**Design.** No training: per weight draw (``ctx.seeds`` of them), the weights
+of a 20 x 100 net are drawn with Keras's initializers (zero biases), one
+forward and one backward pass run on standardized CIFAR-10 images, and each
+hidden layer's activation mean and std, the std of the gradient of the loss
+(mean cross-entropy of a Glorot uniform 10-unit softmax head, as in
+:func:`dnnlab.models.build_model`) with respect to its pre-activations
+``z = x W + b``, and its saturated fraction are recorded, for every pair of
+init (N(0, 1), Glorot, He, LeCun) and activation (sigmoid, tanh, ReLU, ELU,
+SELU). Stds are pooled over all images and units of a layer.
+
+**Fairness.** Layer 1 has fan-in 3072 (the pixels), the others 100, so each
+init gives layer 1 another variance than the rest (Glorot: 2/3172 against
+2/200, an input gain of 1.94 instead of 1; N(0, 1): a gain of 3072 instead of
+100). Growth and drift are therefore measured over layers 2 to 20 only, which
+share fan-in and fan-out 100 and so get the same weight variance from each
+init; layer 1 is still drawn in the figure. Self-normalization is judged on
+every layer: its target (mean 0, std 1) does not depend on the layer before,
+and LeCun's 1 / fan_in is right at any fan-in.
+
+**Rules.** Per draw: *growth* = std at layer 20 / std at layer 2 (for
+gradients, layer 2 / layer 20: growth toward the input); *drift* = the largest
+factor by which a layer's std (layers 2-20) differs from layer 2's; the
+*saturated fraction* of units whose derivative is below 10% of the
+activation's peak, averaged over layers 2-20; the *normalization gap* of
+:func:`~dnnlab.experiments.questions.common.normalization_gap`. Each claim
+compares the 95% interval over draws of one of these with a named threshold
+(:func:`~dnnlab.experiments.questions.common.versus_threshold`), and a claim
+that an init *fixes* something also needs its N(0, 1) control to show the
+problem, else it is inconclusive.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 
-from dnnlab.experiments.questions import Claim, Context, Question, Result
-from dnnlab.experiments.questions.common import seeds, subset
+from dnnlab.config import DataConfig
+from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions.common import (
+    NORMAL_TOLERANCE,
+    all_of,
+    derivative,
+    describe_threshold,
+    normalization_gap,
+    seeds,
+    subset,
+    threshold_rule,
+    versus_threshold,
+    with_control,
+)
 from dnnlab.plots import plt, save_figure
+from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
-DEPTH = 20
-WIDTH = 100
-BATCH = 512  # images from the start of the training subset
-DATA = subset(10_000)
 CLASSES = 10
 INITS = ("normal(0,1)", "glorot", "he", "lecun")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "selu")
 UNBOUNDED = ("relu", "elu", "selu")  # these explode; sigmoid and tanh saturate instead
+BOUNDED = ("sigmoid", "tanh")
 
-# Two orders of magnitude between layer 1 and layer 20: far beyond what
-# float32 training with one learning rate for all layers tolerates.
+# Two orders of magnitude between layer 2 and layer 20: far beyond what float32 training with
+# one learning rate for all layers tolerates (each layer's step would need its own scale).
 EXPLODES = 100.0
-# "Kept": every layer's std within a factor 3 of layer 1's (at most ~6% per layer
-# over 20 layers), the "factor 2-3" that the chapter's figures show as stable.
+# "Kept": every layer's std within a factor 3 of layer 2's (at most ~6% per layer over 18
+# layers), the "factor 2-3" that the chapter's figures show as stable; fading means the last
+# layer ends below 1/3 of it.
 KEEP = 3.0
-# A unit is saturated where its derivative is below 10% of the activation's
-# largest derivative: it passes back less than a tenth of the gradient it could.
+# A unit is saturated where its derivative is below 10% of the activation's largest
+# derivative: it passes back less than a tenth of the gradient it could.
 SATURATED_DERIVATIVE = 0.1
-# Saturation is the net's state when most units (averaged over layers) are saturated.
+# Saturation is the net's state when most units (averaged over layers 2-20) are saturated.
 SATURATES = 0.5
-# Self-normalized: every layer's mean within 0.2 of 0 and std within 0.2 of 1
-# (the fixed point (0, 1) of Klambauer et al., with finite-width noise).
-SELF_NORMAL_MEAN = 0.2
-SELF_NORMAL_STD = 0.2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The experiment's sizes; the defaults are the real run."""
+
+    depth: int = 20
+    width: int = 100
+    images: int = 512  # from the start of the training subset
+    data: DataConfig = subset(10_000)
+
+    def __post_init__(self) -> None:
+        if self.depth < 3:
+            raise ValueError("depth must be at least 3: growth is measured from layer 2 on")
 
 
 def initializer(name: str, seed: int) -> keras.initializers.Initializer:
@@ -76,27 +121,54 @@ def initializer(name: str, seed: int) -> keras.initializers.Initializer:
     return makers[name](seed=seed)
 
 
-def draw_kernels(init: str, fan_in: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """``DEPTH`` hidden kernels of ``WIDTH`` units drawn with ``init``, and the softmax head's."""
+def draw_kernels(
+    init: str, fan_in: int, depth: int, width: int, seed: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """``depth`` hidden kernels of ``width`` units drawn with ``init``, and the softmax head's."""
     kernels = []
-    shapes = [(fan_in, WIDTH)] + [(WIDTH, WIDTH)] * (DEPTH - 1)
+    shapes = [(fan_in, width)] + [(width, width)] * (depth - 1)
     for i, shape in enumerate(shapes):
         draw = initializer(init, seed * 1000 + i)
         kernels.append(keras.ops.convert_to_numpy(draw(shape, dtype="float32")))
-    head = keras.initializers.GlorotUniform(seed=seed * 1000 + DEPTH)((WIDTH, CLASSES))
+    head = keras.initializers.GlorotUniform(seed=seed * 1000 + depth)((width, CLASSES))
     return kernels, keras.ops.convert_to_numpy(head)
 
 
-def _activation(activation: str | Callable) -> Callable:
-    return keras.activations.get(activation) if isinstance(activation, str) else activation
+@functools.cache
+def _passes(activation: str | Callable) -> Callable:
+    """One compiled forward and backward pass: (x, labels, kernels, head) -> per-layer arrays.
+
+    Returns each hidden layer's activations, d(loss)/dz and f'(z). Compiled once
+    per activation and shape, so the draws and inits reuse it.
+    """
+    f = keras.activations.get(activation) if isinstance(activation, str) else activation
+
+    def loss(offsets, x, labels, kernels, head):
+        a, zs, outs = x, [], []
+        for w, offset in zip(kernels, offsets, strict=True):
+            z = a @ w + offset
+            a = f(z)
+            zs.append(z)
+            outs.append(a)
+        logits = a @ head
+        nll = jax.nn.logsumexp(logits, axis=1) - jnp.take_along_axis(
+            logits, labels[:, None], axis=1
+        ).squeeze(1)
+        return jnp.mean(nll), (zs, outs)
+
+    def run(x, labels, kernels, head):
+        offsets = [jnp.zeros((x.shape[0], w.shape[1]), jnp.float32) for w in kernels]
+        grads, (zs, outs) = jax.grad(loss, has_aux=True)(offsets, x, labels, kernels, head)
+        slopes = [jax.jvp(f, (z,), (jnp.ones_like(z),))[1] for z in zs]
+        return outs, grads, slopes
+
+    return jax.jit(run)
 
 
-def derivative(activation: str | Callable, z) -> np.ndarray:
-    """f'(z) elementwise, by forward-mode differentiation of the activation."""
-    f = _activation(activation)
-    z = jnp.asarray(z, dtype=jnp.float32)
-    _, slope = jax.jvp(f, (z,), (jnp.ones_like(z),))
-    return np.asarray(slope, dtype=np.float64)
+@functools.cache
+def _peak(activation: str | Callable) -> float:
+    """The activation's largest derivative on [-5, 5]."""
+    return float(derivative(activation, np.linspace(-5.0, 5.0, 1001)).max())
 
 
 def signal_stats(
@@ -110,285 +182,383 @@ def signal_stats(
 
     ``x`` is ``(n, features)``; layer ``l`` computes ``a_l = f(a_{l-1} W_l)``
     (zero biases). The gradient is d(mean cross-entropy of ``a_L head``)/d z_l,
-    taken with respect to a zero offset added to each ``z_l``. Stds are computed
-    in float64 from the float32 passes, so exploded signals do not overflow.
+    taken with respect to a zero offset added to each ``z_l``; a unit is
+    saturated on an image where f'(z) is below :data:`SATURATED_DERIVATIVE` of
+    f's peak. Stds are computed in float64 from the float32 passes, so exploded
+    signals do not overflow.
     """
-    f = _activation(activation)
-    x = jnp.asarray(x, dtype=jnp.float32)
-    labels = jnp.asarray(labels, dtype=jnp.int32)
-
-    def loss(offsets):
-        a, zs, outs = x, [], []
-        for w, offset in zip(kernels, offsets, strict=True):
-            z = a @ jnp.asarray(w) + offset
-            a = f(z)
-            zs.append(z)
-            outs.append(a)
-        logits = a @ jnp.asarray(head)
-        nll = jax.nn.logsumexp(logits, axis=1) - jnp.take_along_axis(
-            logits, labels[:, None], axis=1
-        ).squeeze(1)
-        return jnp.mean(nll), (zs, outs)
-
-    offsets = [jnp.zeros((x.shape[0], w.shape[1]), jnp.float32) for w in kernels]
-    grads, (zs, outs) = jax.grad(loss, has_aux=True)(offsets)
-    peak = float(derivative(f, np.linspace(-5.0, 5.0, 1001)).max())
+    outs, grads, slopes = _passes(activation)(
+        jnp.asarray(x, jnp.float32),
+        jnp.asarray(labels, jnp.int32),
+        [jnp.asarray(w, jnp.float32) for w in kernels],
+        jnp.asarray(head, jnp.float32),
+    )
+    floor = SATURATED_DERIVATIVE * _peak(activation)
     out: dict[str, list[float]] = {
         "activation_mean": [],
         "activation_std": [],
         "gradient_std": [],
         "saturated": [],
     }
-    for z, a, g in zip(zs, outs, grads, strict=True):
+    for a, g, slope in zip(outs, grads, slopes, strict=True):
         a64, g64 = np.asarray(a, np.float64), np.asarray(g, np.float64)
         out["activation_mean"].append(float(a64.mean()))
         out["activation_std"].append(float(a64.std()))
         out["gradient_std"].append(float(g64.std()))
-        out["saturated"].append(float(np.mean(derivative(f, z) < SATURATED_DERIVATIVE * peak)))
+        out["saturated"].append(float(np.mean(np.asarray(slope) < floor)))
     return out
 
 
-def ratio(stds: Sequence[float]) -> float:
-    """Last layer's std over the first layer's (activations: > 1 explodes, < 1 fades)."""
-    return float(stds[-1] / stds[0]) if stds[0] > 0 else math.inf
-
-
-def within(stds: Sequence[float], factor: float) -> bool:
-    """Is every layer's std within ``factor`` (either way) of the first layer's?"""
-    s = np.asarray(stds, dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        return False
-    return bool(np.max(np.abs(np.log(s / s[0]))) <= math.log(factor))
-
-
-def self_normalized(
-    means: Sequence[float],
-    stds: Sequence[float],
-    mean_tol: float = SELF_NORMAL_MEAN,
-    std_tol: float = SELF_NORMAL_STD,
-) -> bool:
-    """Does every layer have |mean| <= ``mean_tol`` and |std - 1| <= ``std_tol``?"""
-    m, s = np.asarray(means, np.float64), np.asarray(stds, np.float64)
-    return bool(np.all(np.abs(m) <= mean_tol) and np.all(np.abs(s - 1.0) <= std_tol))
-
-
-def measure(x: np.ndarray, labels: np.ndarray, draws: Sequence[int]) -> dict:
-    """``{init: {activation: [signal_stats per weight draw]}}`` for every pair."""
+def measure(ctx: Context, settings: Settings) -> dict:
+    """Per init, activation and weight draw, the per-layer statistics of one forward-backward."""
+    splits = ctx.load_splits(settings.data)
+    n = min(settings.images, len(splits.x_train))
+    x = splits.x_train[:n].reshape(n, -1)
+    labels = splits.y_train[:n]
+    draws = seeds(ctx)
     table: dict = {init: {act: [] for act in ACTIVATIONS} for init in INITS}
     for init in INITS:
         for seed in draws:
-            kernels, head = draw_kernels(init, x.shape[1], seed)
+            kernels, head = draw_kernels(init, x.shape[1], settings.depth, settings.width, seed)
             for act in ACTIVATIONS:
                 table[init][act].append(signal_stats(x, kernels, act, head, labels))
-    return table
-
-
-def run(ctx: Context) -> Result:
-    splits = ctx.load_splits(DATA)
-    x = splits.x_train[:BATCH].reshape(min(BATCH, len(splits.x_train)), -1)
-    labels = splits.y_train[: len(x)]
-    draws = seeds(ctx)
-    table = measure(x, labels, draws)
-
-    def each(init: str, act: str, key: str, fn: Callable) -> list:
-        return [fn(r[key]) for r in table[init][act]]
-
-    act_ratio = {i: {a: each(i, a, "activation_std", ratio) for a in ACTIVATIONS} for i in INITS}
-    grad_ratio = {  # first layer over last: > 1 the gradient grows toward the input
-        i: {a: each(i, a, "gradient_std", lambda s: 1 / ratio(s)) for a in ACTIVATIONS}
-        for i in INITS
-    }
-    saturation = {
-        i: {a: each(i, a, "saturated", lambda s: float(np.mean(s))) for a in ACTIVATIONS}
-        for i in INITS
+    return {
+        "depth": settings.depth,
+        "width": settings.width,
+        "fan_in": [int(x.shape[1])] + [settings.width] * (settings.depth - 1),
+        "images": n,
+        "draws": draws,
+        "stats": table,
     }
 
-    def kept(init: str, act: str, key: str = "activation_std") -> bool:
-        return all(each(init, act, key, lambda s: within(s, KEEP)))
 
-    exploded = {a: all(r >= EXPLODES for r in act_ratio["normal(0,1)"][a]) for a in UNBOUNDED}
-    saturated = {
-        a: all(f >= SATURATES for f in saturation["normal(0,1)"][a]) for a in ("sigmoid", "tanh")
-    }
-    lecun_selu = [
-        self_normalized(r["activation_mean"], r["activation_std"]) for r in table["lecun"]["selu"]
+# Quantities per weight draw, over layers 2..L (index 1 on): see the module docstring.
+
+
+def _stds(values: Sequence[float | None]) -> np.ndarray:
+    """Stds of layers 2..L; one that overflowed (None, NaN) reads as inf."""
+    s = np.array([math.inf if v is None else v for v in values[1:]], dtype=np.float64)
+    return np.where(np.isnan(s), math.inf, s)
+
+
+def _divide(a: float, b: float) -> float:
+    if b == 0 or not math.isfinite(b):
+        return math.inf if a > 0 and b == 0 else (0.0 if math.isfinite(a) else math.nan)
+    return a / b
+
+
+def growth(stds: Sequence[float | None]) -> float:
+    """Layer L's std over layer 2's (> 1: the signal grows with depth)."""
+    s = _stds(stds)
+    return _divide(s[-1], s[0])
+
+
+def back_growth(stds: Sequence[float | None]) -> float:
+    """Layer 2's gradient std over layer L's (> 1: the gradient grows toward the input)."""
+    s = _stds(stds)
+    return _divide(s[0], s[-1])
+
+
+def drift(stds: Sequence[float | None]) -> float:
+    """The largest factor (>= 1) by which a std of layers 2..L differs from layer 2's."""
+    s = _stds(stds)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        return math.inf
+    return float(np.exp(np.max(np.abs(np.log(s / s[0])))))
+
+
+def saturation(fractions: Sequence[float]) -> float:
+    """The saturated fraction averaged over layers 2..L."""
+    return float(np.mean(fractions[1:]))
+
+
+def _per_draw(m: dict, init: str, act: str, key: str, fn: Callable) -> list[float]:
+    return [fn(r[key]) for r in m["stats"][init][act]]
+
+
+def _gaps(m: dict, init: str, act: str) -> list[float]:
+    return [
+        normalization_gap(r["activation_mean"], r["activation_std"]) for r in m["stats"][init][act]
     ]
-    glorot_relu_fades = all(r <= 1 / KEEP for r in act_ratio["glorot"]["relu"])
-    glorot_tanh_ok = (
-        kept("glorot", "tanh")
-        and all(f < SATURATES for f in saturation["glorot"]["tanh"])
-        and saturated["tanh"]
-    )
 
-    claims = [
-        Claim(
-            id="glorot-he/normal-1-explodes-or-saturates",
-            text=f"With N(0, 1) weights a {DEPTH}-layer net's signal explodes (ReLU, ELU, SELU: "
-            f"activation std grows >= {EXPLODES:g}x from layer 1 to layer {DEPTH}) or "
-            f"saturates (sigmoid, tanh: >= {SATURATES:.0%} of the unit outputs, averaged over "
-            f"layers, have a derivative below {SATURATED_DERIVATIVE:.0%} of its peak)",
-            supported=all(exploded.values()) and all(saturated.values()),
+
+def _opposite(test: dict) -> str:
+    """The verdict on the opposite side of the same threshold (inconclusive stays)."""
+    return {SUPPORTED: REFUTED, REFUTED: SUPPORTED}.get(test["verdict"], INCONCLUSIVE)
+
+
+def _says(tests: dict[str, dict]) -> dict[str, str]:
+    return {name.replace(" ", "_"): describe_threshold(t) for name, t in tests.items()}
+
+
+GROWTH = (
+    "growth (activation std at the last layer / at layer 2; gradient std at layer 2 / at the "
+    "last layer)"
+)
+DRIFT = "drift (the largest factor by which a layer's std, layers 2 on, differs from layer 2's)"
+SATURATION = (
+    f"the saturated fraction (units whose derivative is below {SATURATED_DERIVATIVE:.0%} of "
+    "its peak, averaged over layers 2 on)"
+)
+GAP = "the normalization gap (max over all layers of |mean| and |std - 1|)"
+JOIN = "; the claim is supported if every part is, refuted if any part is, else inconclusive"
+
+
+def tests(m: dict) -> dict[str, dict[str, dict]]:
+    """Every threshold test the claims read, by claim and part."""
+
+    def test(init, act, key, fn, threshold, side, log=True):
+        return versus_threshold(_per_draw(m, init, act, key, fn), threshold, side=side, log=log)
+
+    def gap(init):
+        return versus_threshold(_gaps(m, init, "selu"), NORMAL_TOLERANCE, side="below", log=True)
+
+    return {
+        "explode": {
+            f"{a} {kind}": test("normal(0,1)", a, key, fn, EXPLODES, "above")
+            for a in UNBOUNDED
+            for kind, key, fn in (
+                ("activations", "activation_std", growth),
+                ("gradients", "gradient_std", back_growth),
+            )
+        },
+        "saturate": {
+            a: test("normal(0,1)", a, "saturated", saturation, SATURATES, "above", log=False)
+            for a in BOUNDED
+        },
+        "fade": {
+            "activations": test("glorot", "relu", "activation_std", growth, 1 / KEEP, "below"),
+            "gradients": test("glorot", "relu", "gradient_std", back_growth, 1 / KEEP, "below"),
+        },
+        "keep signal": {
+            init: test(init, "relu", "activation_std", drift, KEEP, "below")
+            for init in ("he", "normal(0,1)")
+        },
+        "keep gradients": {
+            init: test(init, "relu", "gradient_std", drift, KEEP, "below")
+            for init in ("he", "normal(0,1)")
+        },
+        "tanh saturation": {
+            "glorot": test("glorot", "tanh", "saturated", saturation, SATURATES, "below", False),
+        },
+        "tanh signal": {
+            "activations": test("glorot", "tanh", "activation_std", drift, KEEP, "below"),
+            "gradients": test("glorot", "tanh", "gradient_std", drift, KEEP, "below"),
+        },
+        "selu": {init: gap(init) for init in ("lecun", "he")},
+    }
+
+
+def judge(m: dict) -> list[Claim]:
+    t = tests(m)
+    depth = m["depth"]
+
+    def every(group: str) -> str:
+        return all_of([x["verdict"] for x in t[group].values()])
+
+    def keeps(name: str, what: str) -> Claim:
+        group = t[f"keep {name}"]
+        return Claim(
+            id=f"glorot-he/he-keeps-relu-{name}",
+            text=f"He init keeps a ReLU net's {name} stable: every layer's {what} std from "
+            f"layer 2 to {depth} stays within a factor {KEEP:g} of layer 2's, while N(0, 1) "
+            "weights do not",
+            verdict=with_control(group["he"]["verdict"], _opposite(group["normal(0,1)"])),
+            rule="He init: "
+            + threshold_rule(DRIFT, f"{KEEP:g}", "below", log=True)
+            + f"; supported also needs the N(0, 1) control's drift wholly above {KEEP:g} "
+            "(else inconclusive: the measure could not tell the inits apart)",
             evidence={
-                **{f"std_ratio_last_first_{a}": act_ratio["normal(0,1)"][a] for a in UNBOUNDED},
-                **{
-                    f"saturated_fraction_{a}": saturation["normal(0,1)"][a]
-                    for a in ("sigmoid", "tanh")
-                },
-                **{
-                    f"gradient_ratio_first_last_{a}": grad_ratio["normal(0,1)"][a]
-                    for a in ACTIVATIONS
-                },
+                "drift_he": describe_threshold(group["he"]),
+                "drift_normal_control": describe_threshold(group["normal(0,1)"]),
             },
+        )
+
+    return [
+        Claim(
+            id="glorot-he/normal-1-explodes",
+            text=f"With N(0, 1) weights the signal of a {depth}-layer ReLU, ELU or SELU net "
+            f"explodes: activation std grows at least {EXPLODES:g}x from layer 2 to layer "
+            f"{depth}, and gradient std at least {EXPLODES:g}x from layer {depth} back to "
+            "layer 2",
+            verdict=every("explode"),
+            rule="for each of ReLU, ELU and SELU, activations and gradients: "
+            + threshold_rule(GROWTH, f"{EXPLODES:g}", "above", log=True)
+            + JOIN,
+            evidence=_says(t["explode"]),
         ),
         Claim(
-            id="glorot-he/glorot-fades-relu-signal",
-            text="Glorot init, derived for symmetric activations, lets a ReLU net's activations "
-            f"fade (std at layer {DEPTH} below 1/{KEEP:g} of layer 1's): the problem He init "
-            "fixes by doubling the weight variance",
-            supported=glorot_relu_fades,
-            evidence={
-                "std_ratio_last_first_glorot_relu": act_ratio["glorot"]["relu"],
-                "std_ratio_last_first_he_relu": act_ratio["he"]["relu"],
-            },
+            id="glorot-he/normal-1-saturates",
+            text=f"With N(0, 1) weights a {depth}-layer sigmoid or tanh net saturates: at least "
+            f"{SATURATES:.0%} of its units have a derivative below {SATURATED_DERIVATIVE:.0%} of "
+            "its peak",
+            verdict=every("saturate"),
+            rule="for each of sigmoid and tanh: "
+            + threshold_rule(SATURATION, f"{SATURATES:g}", "above")
+            + JOIN,
+            evidence=_says(t["saturate"]),
         ),
         Claim(
-            id="glorot-he/he-keeps-relu-signal",
-            text=f"He init keeps a ReLU net's activation std within a factor {KEEP:g} of layer "
-            f"1's at every one of {DEPTH} layers, while N(0, 1) weights do not",
-            supported=kept("he", "relu") and not kept("normal(0,1)", "relu"),
-            evidence={
-                "std_ratio_last_first_he_relu": act_ratio["he"]["relu"],
-                "max_min_std_he_relu": each("he", "relu", "activation_std", _spread),
-                "std_ratio_last_first_normal_relu": act_ratio["normal(0,1)"]["relu"],
-            },
+            id="glorot-he/glorot-fades-relu",
+            text="Glorot init, derived for symmetric activations, lets a ReLU net's signal fade: "
+            f"the activation std at layer {depth} and the gradient std back at layer 2 end "
+            f"below 1/{KEEP:g} of where they start (the problem He init fixes by doubling the "
+            "variance)",
+            verdict=every("fade"),
+            rule="for activations and gradients: "
+            + threshold_rule(GROWTH, f"1/{KEEP:g}", "below", log=True)
+            + JOIN,
+            evidence=_says(t["fade"]),
         ),
+        keeps("signal", "activation"),
+        keeps("gradients", "gradient"),
         Claim(
-            id="glorot-he/he-keeps-relu-gradients",
-            text=f"With He init a ReLU net's gradient std stays within a factor {KEEP:g} of "
-            f"layer 1's at every layer on the way back, while with N(0, 1) weights it does not",
-            supported=kept("he", "relu", "gradient_std")
-            and not kept("normal(0,1)", "relu", "gradient_std"),
+            id="glorot-he/glorot-prevents-tanh-saturation",
+            text=f"Glorot init keeps a {depth}-layer tanh net out of saturation: fewer than "
+            f"{SATURATES:.0%} of its units have a derivative below {SATURATED_DERIVATIVE:.0%} of "
+            "its peak, while with N(0, 1) weights most do",
+            verdict=with_control(every("tanh saturation"), t["saturate"]["tanh"]["verdict"]),
+            rule="Glorot init: "
+            + threshold_rule(SATURATION, f"{SATURATES:g}", "below")
+            + "; supported also needs the N(0, 1) control's saturated fraction wholly above "
+            f"{SATURATES:g} (else inconclusive)",
             evidence={
-                "gradient_ratio_first_last_he_relu": grad_ratio["he"]["relu"],
-                "max_min_gradient_std_he_relu": each("he", "relu", "gradient_std", _spread),
-                "gradient_ratio_first_last_normal_relu": grad_ratio["normal(0,1)"]["relu"],
+                "saturated_fraction_glorot": describe_threshold(t["tanh saturation"]["glorot"]),
+                "saturated_fraction_normal_control": describe_threshold(t["saturate"]["tanh"]),
             },
         ),
         Claim(
             id="glorot-he/glorot-keeps-tanh-signal",
-            text=f"Glorot init keeps a tanh net's activation std within a factor {KEEP:g} of "
-            f"layer 1's over {DEPTH} layers without saturating it (N(0, 1) weights saturate it)",
-            supported=glorot_tanh_ok,
-            evidence={
-                "std_ratio_last_first_glorot_tanh": act_ratio["glorot"]["tanh"],
-                "max_min_std_glorot_tanh": each("glorot", "tanh", "activation_std", _spread),
-                "saturated_fraction_glorot_tanh": saturation["glorot"]["tanh"],
-                "saturated_fraction_normal_tanh": saturation["normal(0,1)"]["tanh"],
-                "gradient_ratio_first_last_glorot_tanh": grad_ratio["glorot"]["tanh"],
-            },
+            text=f"Glorot init keeps a tanh net's signal stable: from layer 2 to {depth} every "
+            f"layer's activation and gradient std stays within a factor {KEEP:g} of layer 2's",
+            verdict=every("tanh signal"),
+            rule="for activations and gradients: "
+            + threshold_rule(DRIFT, f"{KEEP:g}", "below", log=True)
+            + JOIN,
+            evidence=_says({f"drift {k}": x for k, x in t["tanh signal"].items()}),
         ),
         Claim(
             id="glorot-he/lecun-selu-self-normalizes",
             text="With LeCun init and standardized inputs a SELU net self-normalizes: every "
-            f"layer's activation mean is within {SELF_NORMAL_MEAN:g} of 0 and its std within "
-            f"{SELF_NORMAL_STD:g} of 1",
-            supported=all(lecun_selu),
+            f"layer's activation mean stays within {NORMAL_TOLERANCE:g} of 0 and its std "
+            f"within {NORMAL_TOLERANCE:g} of 1 (with He init it does not)",
+            verdict=with_control(t["selu"]["lecun"]["verdict"], _opposite(t["selu"]["he"])),
+            rule="LeCun init: "
+            + threshold_rule(GAP, f"{NORMAL_TOLERANCE:g}", "below", log=True)
+            + "; supported also needs the He-init control's gap wholly above "
+            f"{NORMAL_TOLERANCE:g} (else inconclusive)",
             evidence={
-                "max_abs_mean": [
-                    max(map(abs, r["activation_mean"])) for r in table["lecun"]["selu"]
-                ],
-                "max_abs_std_minus_1": [
-                    max(abs(s - 1) for s in r["activation_std"]) for r in table["lecun"]["selu"]
-                ],
-                "std_ratio_last_first_he_selu": act_ratio["he"]["selu"],
+                "gap_lecun": describe_threshold(t["selu"]["lecun"]),
+                "gap_he_control": describe_threshold(t["selu"]["he"]),
             },
         ),
     ]
-    _figure(table, ctx)
-    answer = _answer(act_ratio, grad_ratio, saturation, claims, len(draws))
-    details = {
-        "net": f"{DEPTH} x {WIDTH}, zero biases, Glorot uniform softmax head",
-        "images": len(x),
-        "weight_draws": draws,
-        "gradient": "d(mean cross-entropy)/d(pre-activation z), std over images and units",
-        **{
-            key: {i: {a: [r[key] for r in table[i][a]] for a in ACTIVATIONS} for i in INITS}
-            for key in ("activation_std", "activation_mean", "gradient_std", "saturated")
-        },
-    }
-    return Result(claims=claims, answer=answer, figures=["glorot_he.png"], details=details)
 
 
-def _spread(stds: Sequence[float]) -> float:
-    s = np.asarray(stds, np.float64)
-    return float(s.max() / s.min()) if s.min() > 0 else math.inf
+def _geomean(m: dict, init: str, act: str, key: str, fn: Callable) -> float:
+    values = [v for v in _per_draw(m, init, act, key, fn) if math.isfinite(v) and v > 0]
+    return float(np.exp(np.mean(np.log(values)))) if values else math.nan
 
 
-def _geomean(values: Sequence[float]) -> float:
-    return float(np.exp(np.mean(np.log(values))))
+def tell(m: dict, claims: list[Claim]) -> str:
+    v = {c.id.split("/", 1)[1]: c.verdict for c in claims}
+    depth, fan = m["depth"], m["fan_in"]
 
+    def up(init, act):
+        return _geomean(m, init, act, "activation_std", growth)
 
-def _answer(act_ratio, grad_ratio, saturation, claims, n_draws: int) -> str:
-    verdict = {c.id.split("/", 1)[1]: c.supported for c in claims}
-    g = {i: {a: _geomean(v) for a, v in d.items()} for i, d in act_ratio.items()}
-    gg = {i: {a: _geomean(v) for a, v in d.items()} for i, d in grad_ratio.items()}
-    sat = {i: {a: float(np.mean(saturation[i][a])) for a in ("sigmoid", "tanh")} for i in INITS}
-    rescued = any(1 / KEEP <= gg[i]["sigmoid"] <= KEEP for i in INITS)
-    sigmoid = "Some init keeps" if rescued else "No init keeps"
+    def back(init, act):
+        return _geomean(m, init, act, "gradient_std", back_growth)
+
+    def sat(init, act):
+        return 100 * float(np.mean(_per_draw(m, init, act, "saturated", saturation)))
+
+    def gap(init):
+        return float(np.median(_gaps(m, init, "selu")))
+
+    per_layer = up("glorot", "tanh") ** (1 / (depth - 2))
+    tanh_decay = (
+        f"a slow decay of {per_layer:.3f}x per layer, where N(0, 1) weights saturate "
+        f"{sat('normal(0,1)', 'tanh'):.0f}% of the units."
+        if per_layer < 1
+        else f"a growth of {per_layer:.3f}x per layer."
+    )
+    problem = all_of([v["normal-1-explodes"], v["normal-1-saturates"]])
+    fixed = all_of(
+        [v["glorot-fades-relu"], v["he-keeps-relu-signal"], v["he-keeps-relu-gradients"]]
+    )
+    head = {
+        SUPPORTED: "They fix the unstable signal of deep nets, forward and backward"
+        if fixed == SUPPORTED
+        else "Without them the signal of a deep net is unstable, forward and backward",
+        REFUTED: "The measurements do not show the instability they are said to fix",
+        INCONCLUSIVE: "The measurements are not decisive about the instability they fix",
+    }[problem]
     return (
-        "They fix the unstable signal of deep nets, forward and backward. "
-        f"With N(0, 1) weights the activation std of a {DEPTH}-layer ReLU net grows "
-        f"{g['normal(0,1)']['relu']:.2g}x from layer 1 to layer {DEPTH} and its gradient "
-        f"{gg['normal(0,1)']['relu']:.2g}x from layer {DEPTH} back to layer 1, while "
-        f"{100 * sat['normal(0,1)']['sigmoid']:.0f}% of sigmoid and "
-        f"{100 * sat['normal(0,1)']['tanh']:.0f}% of tanh outputs are saturated. "
-        f"Glorot init brings tanh saturation down to {100 * sat['glorot']['tanh']:.0f}%, but "
-        f"the tanh activation std still ends at {g['glorot']['tanh']:.2g}x layer 1's "
-        f"(gradient, layer 1 over layer {DEPTH}: {gg['glorot']['tanh']:.2g}x), "
-        f"{'within' if verdict['glorot-keeps-tanh-signal'] else 'outside'} the factor "
-        f"{KEEP:g} called stable here. With ReLU, Glorot's variance lets the signal fade to "
-        f"{g['glorot']['relu']:.2g}x; He init's doubled variance keeps it at "
-        f"{g['he']['relu']:.2g}x (gradient {gg['he']['relu']:.2g}x). LeCun + SELU ends at "
-        f"{g['lecun']['selu']:.2g}x and "
-        f"{'stays' if verdict['lecun-selu-self-normalizes'] else 'does not stay'} "
-        "self-normalized at every layer. "
-        f"{sigmoid} sigmoid's gradient within a factor {KEEP:g}: by layer 1 it is "
-        f"{gg['glorot']['sigmoid']:.2g}x its "
-        f"layer-{DEPTH} size with Glorot init, {gg['he']['sigmoid']:.2g}x with He, "
-        f"{gg['lecun']['sigmoid']:.2g}x with LeCun (sigmoid's derivative is at most 0.25). "
-        f"Geometric means over {n_draws} weight draws; "
-        f"{sum(verdict.values())} of {len(verdict)} claims are supported."
+        f"{head} (every ratio here is taken from layer 2 to layer {depth}, the layers with "
+        f"equal fan-in {fan[1]}; layer 1 reads {fan[0]} inputs and gets another variance "
+        f"from every init). With N(0, 1) weights a ReLU net's activation std grows "
+        f"{up('normal(0,1)', 'relu'):.2g}x over those layers and its gradient "
+        f"{back('normal(0,1)', 'relu'):.2g}x on the way back (explosion: "
+        f"{v['normal-1-explodes']}), while {sat('normal(0,1)', 'sigmoid'):.0f}% of sigmoid "
+        f"and {sat('normal(0,1)', 'tanh'):.0f}% of tanh units are saturated (saturation: "
+        f"{v['normal-1-saturates']}). With ReLU, Glorot's variance lets the signal fade to "
+        f"{up('glorot', 'relu'):.2g}x and the gradient to {back('glorot', 'relu'):.2g}x "
+        f"({v['glorot-fades-relu']}); He init's doubled variance keeps them at "
+        f"{up('he', 'relu'):.2g}x and {back('he', 'relu'):.2g}x (within a factor {KEEP:g} at "
+        f"every layer: signal {v['he-keeps-relu-signal']}, gradients "
+        f"{v['he-keeps-relu-gradients']}). Glorot init brings tanh saturation down to "
+        f"{sat('glorot', 'tanh'):.2g}% ({v['glorot-prevents-tanh-saturation']}); its "
+        f"activation std still ends at {up('glorot', 'tanh'):.2g}x layer 2's and its "
+        f"gradient at {back('glorot', 'tanh'):.2g}x (stable within a factor {KEEP:g}: "
+        f"{v['glorot-keeps-tanh-signal']}), {tanh_decay} "
+        f"LeCun + SELU stays within {gap('lecun'):.2g} of mean 0 "
+        f"and std 1 at every layer, He + SELU drifts {gap('he'):.2g} away (median over "
+        f"draws; self-normalization with LeCun: {v['lecun-selu-self-normalizes']}). "
+        f"Sigmoid's gradient at layer 2 is {back('glorot', 'sigmoid'):.2g}x its layer-{depth} "
+        f"size with Glorot init, {back('he', 'sigmoid'):.2g}x with He and "
+        f"{back('lecun', 'sigmoid'):.2g}x with LeCun (its derivative is at most 0.25). "
+        f"Geometric means over {len(m['draws'])} weight draws of {m['images']} images."
     )
 
 
-def _figure(table: dict, ctx: Context) -> None:
+def draw(m: dict, folder: Path) -> list[str]:
     fig, axes = plt.subplots(
         2, len(ACTIVATIONS), figsize=(3.2 * len(ACTIVATIONS), 6.4), constrained_layout=True
     )
-    layers = np.arange(1, DEPTH + 1)
+    layers = np.arange(1, m["depth"] + 1)
     for col, act in enumerate(ACTIVATIONS):
         for row, key in enumerate(("activation_std", "gradient_std")):
             ax = axes[row, col]
             for init in INITS:
-                stds = np.array([r[key] for r in table[init][act]], dtype=np.float64)
-                with np.errstate(divide="ignore"):
+                stds = np.array(
+                    [[math.nan if s is None else s for s in r[key]] for r in m["stats"][init][act]],
+                    dtype=np.float64,
+                )
+                with np.errstate(divide="ignore", invalid="ignore"):
                     line = np.exp(np.log(stds).mean(axis=0))
                 ax.plot(layers[: len(line)], line, marker=".", label=init)
+            ax.axvspan(0.5, 1.5, color="grey", alpha=0.15, linewidth=0)
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
-            ax.set_xlabel("hidden layer")
+            ax.set_xlabel("hidden layer (shaded: fan-in differs, not judged)")
             if row == 0:
                 ax.set_title(act)
             if col == 0:
                 ax.set_ylabel("activation std" if row == 0 else "gradient std (dL/dz)")
     axes[0, 0].legend(fontsize=8)
-    save_figure(fig, ctx.folder / "glorot_he.png")
+    save_figure(fig, folder / "glorot_he.png")
+    return ["glorot_he.png"]
 
 
 QUESTION = Question(
     id="glorot-he",
     question="What problem do Glorot and He initialization fix?",
-    data=f"CIFAR-10, {BATCH} standardized training images; untrained {DEPTH} x {WIDTH} nets, "
-    "one forward and backward pass per init, activation and weight draw",
-    run=run,
+    data="CIFAR-10, 512 standardized training images; untrained 20 x 100 nets, one forward and "
+    "backward pass per init, activation and weight draw; ratios over layers 2-20 (equal fan-in)",
+    measure=measure,
+    judge=judge,
+    tell=tell,
+    draw=draw,
+    settings=Settings(),
 )

@@ -11,35 +11,27 @@ and once with proper He init, and then counts the distinct neurons per layer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import keras
 import numpy as np
 
 from dnnlab import stats
-from dnnlab.config import ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question, Result
-from dnnlab.experiments.questions.common import fit, seeds, subset
-from dnnlab.models import hidden_dense_layers
+from dnnlab.config import DataConfig, ModelConfig, TrainConfig
+from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, neuron_counts, seeds, subset
 from dnnlab.plots import plt, save_figure
-
-MODEL = ModelConfig(depth=4, width=64)
-TRAIN = TrainConfig(learning_rate=1e-3, epochs=6, patience=6, batch_size=64)
-DATA = subset(10_000)
+from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 
-def distinct_neurons(kernel: np.ndarray, rtol: float = 1e-5) -> int:
-    """How many different neurons a Dense kernel holds: its distinct columns.
+@dataclass(frozen=True)
+class Settings:
+    """The experiment's sizes; the defaults are the real run."""
 
-    Column j of a ``(fan_in, units)`` kernel is neuron j's incoming weights; two
-    neurons count as one when their columns agree to ``rtol`` of the layer's
-    largest weight (float32 training leaves exact copies exact, but be lenient).
-    """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    atol = rtol * max(float(np.abs(kernel).max()), 1e-30)
-    representatives: list[np.ndarray] = []
-    for column in kernel.T:
-        if not any(np.abs(column - r).max() <= atol for r in representatives):
-            representatives.append(column)
-    return len(representatives)
+    model: ModelConfig = ModelConfig(depth=4, width=64)
+    train: TrainConfig = TrainConfig(learning_rate=1e-3, epochs=6, patience=6, batch_size=64)
+    data: DataConfig = subset(10_000)
 
 
 def same_value_init(seed: int):
@@ -57,90 +49,137 @@ def same_value_init(seed: int):
     return prepare
 
 
-def neuron_counts(model: keras.Model) -> list[int]:
-    """Distinct neurons (distinct kernel columns) of each hidden Dense layer."""
-    return [
-        distinct_neurons(keras.ops.convert_to_numpy(d.kernel)) for d in hidden_dense_layers(model)
-    ]
-
-
-def run(ctx: Context) -> Result:
+def measure(ctx: Context, settings: Settings) -> dict:
+    """Per seed, the same net trained from same-value weights and from He init."""
     same, proper = [], []
     for seed in seeds(ctx):
         for runs, prepare in ((same, same_value_init(seed)), (proper, None)):
             outcome = fit(
-                ctx, model=MODEL, train_config=TRAIN, data=DATA, seed=seed, prepare=prepare
+                ctx,
+                model=settings.model,
+                train_config=settings.train,
+                data=settings.data,
+                seed=seed,
+                prepare=prepare,
             )
             runs.append(
                 {
                     "seed": seed,
+                    "status": outcome.summary["status"],
                     "distinct_neurons": neuron_counts(outcome.model),
-                    "best_val_accuracy": outcome.summary["best_val_accuracy"],
+                    "test_accuracy": outcome.summary["test_accuracy"],
                     "val_accuracy": [r["val_accuracy"] for r in outcome.history],
                 }
             )
-    same_counts = [r["distinct_neurons"] for r in same]
-    proper_counts = [r["distinct_neurons"] for r in proper]
-    acc_same = [r["best_val_accuracy"] for r in same]
-    acc_proper = [r["best_val_accuracy"] for r in proper]
-    test = stats.welch(acc_same, acc_proper)
-    identical = all(c == 1 for counts in same_counts for c in counts)
-    claims = [
+    return {
+        "width": settings.model.width,
+        "depth": settings.model.depth,
+        "epochs": settings.train.epochs,
+        "same": same,
+        "he": proper,
+    }
+
+
+IDENTICAL_RULE = (
+    "supported if every hidden layer of every same-value net holds exactly 1 distinct neuron "
+    "after training while the He-init control holds more than 1 in every layer (so the count "
+    "can tell neurons apart); refuted if some same-value layer holds more than 1; inconclusive "
+    "if the control itself shows 1"
+)
+
+
+def judge(m: dict) -> list[Claim]:
+    same_counts = [r["distinct_neurons"] for r in m["same"]]
+    he_counts = [r["distinct_neurons"] for r in m["he"]]
+    control = all(c > 1 for counts in he_counts for c in counts)
+    if any(c > 1 for counts in same_counts for c in counts):
+        identical = REFUTED
+    else:
+        identical = SUPPORTED if control else INCONCLUSIVE
+    pairs = [
+        (s["test_accuracy"], h["test_accuracy"])
+        for s, h in zip(m["same"], m["he"], strict=True)
+        if s["test_accuracy"] is not None and h["test_accuracy"] is not None
+    ]
+    worse = (
+        stats.compare(
+            [s for s, _ in pairs],
+            [h for _, h in pairs],
+            claim="greater",
+            margin=ACCURACY_MARGIN,
+            paired=True,
+        )
+        if pairs
+        else None
+    )
+    return [
         Claim(
             id="same-init/identical-neurons",
             text="With every weight of a layer starting at the same value, the neurons of "
             "each layer stay identical after training (symmetry never breaks)",
-            supported=identical,
+            verdict=identical,
+            rule=IDENTICAL_RULE,
             evidence={
                 "distinct_neurons_per_layer_same_init": same_counts,
-                "distinct_neurons_per_layer_he_init": proper_counts,
-                "width": MODEL.width,
+                "distinct_neurons_per_layer_he_init": he_counts,
+                "width": m["width"],
             },
         ),
         Claim(
             id="same-init/worse-accuracy",
-            text="Same-value init gives a worse model than proper He init",
-            supported=bool(test["distinguishable"]) and test["difference"] > 0,
+            text="Same-value init gives a worse model than proper He init (test accuracy, "
+            "B = He init, A = same value)",
+            verdict=worse["verdict"] if worse else INCONCLUSIVE,
+            rule=worse["rule"] if worse else "no run pair finished: inconclusive",
             evidence={
-                "best_val_accuracy_same_init": acc_same,
-                "best_val_accuracy_he_init": acc_proper,
-                "he_minus_same": stats.verdict(test),
+                "test_accuracy_same_init": [s for s, _ in pairs],
+                "test_accuracy_he_init": [h for _, h in pairs],
+                "he_minus_same": worse["says"] if worse else None,
             },
         ),
     ]
-    _figure(same, proper, ctx)
-    d_same, d_proper = stats.describe(acc_same), stats.describe(acc_proper)
-    answer = (
-        f"No. After {TRAIN.epochs} epochs every hidden layer of the same-value net still holds "
-        f"{'exactly one distinct neuron' if identical else 'few distinct neurons'} out of "
-        f"{MODEL.width} (He init: {min(min(c) for c in proper_counts)} or more), and it "
-        f"reaches {100 * d_same['mean']:.1f}% validation accuracy vs "
-        f"{100 * d_proper['mean']:.1f}% with proper He init ({len(acc_same)} seeds)."
-    )
-    return Result(
-        claims=claims,
-        answer=answer,
-        figures=["same_init.png"],
-        details={"model": f"{MODEL.depth} x {MODEL.width} ELU", "epochs": TRAIN.epochs},
-    )
 
 
-def _figure(same: list[dict], proper: list[dict], ctx: Context) -> None:
+def tell(m: dict, claims: list[Claim]) -> str:
+    verdict = {c.id.split("/", 1)[1]: c.verdict for c in claims}
+    same_counts = [c for r in m["same"] for c in r["distinct_neurons"]]
+    he_min = min(c for r in m["he"] for c in r["distinct_neurons"])
+    acc_same = [r["test_accuracy"] for r in m["same"] if r["test_accuracy"] is not None]
+    acc_he = [r["test_accuracy"] for r in m["he"] if r["test_accuracy"] is not None]
+    head = {SUPPORTED: "No.", REFUTED: "It seems so here.", INCONCLUSIVE: "Unclear."}[
+        verdict["identical-neurons"]
+    ]
+    counts = (
+        f"After {m['epochs']} epochs the hidden layers of the same-value nets hold "
+        f"{min(same_counts)} to {max(same_counts)} distinct neurons out of {m['width']} "
+        f"(He init: {he_min} or more)"
+    )
+    acc = ""
+    if acc_same and acc_he:
+        acc = (
+            f"; they reach {100 * np.mean(acc_same):.1f}% test accuracy vs "
+            f"{100 * np.mean(acc_he):.1f}% with He init over {len(acc_same)} seeds, a gap the "
+            f"paired test finds {verdict['worse-accuracy']} as 'worse'"
+        )
+    return f"{head} {counts}{acc}."
+
+
+def draw(m: dict, folder: Path) -> list[str]:
     fig, (ax_n, ax_acc) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    layers = np.arange(1, MODEL.depth + 1)
-    for offset, runs, label in ((-0.2, same, "same value"), (0.2, proper, "He init")):
-        counts = np.array([r["distinct_neurons"] for r in runs])
-        ax_n.bar(layers + offset, counts.mean(axis=0), width=0.4, label=label)
-        for r in runs:
+    layers = np.arange(1, m["depth"] + 1)
+    for offset, key, label, color in (
+        (-0.2, "same", "same value", "C0"),
+        (0.2, "he", "He init", "C1"),
+    ):
+        counts = np.array([r["distinct_neurons"] for r in m[key]])
+        ax_n.bar(layers + offset, counts.mean(axis=0), width=0.4, label=label, color=color)
+        for r in m[key]:
             ax_acc.plot(
-                range(1, len(r["val_accuracy"]) + 1),
-                r["val_accuracy"],
-                color="C0" if runs is same else "C1",
-                alpha=0.7,
+                range(1, len(r["val_accuracy"]) + 1), r["val_accuracy"], color=color, alpha=0.7
             )
-        ax_acc.plot([], [], color="C0" if runs is same else "C1", label=label)
+        ax_acc.plot([], [], color=color, label=label)
     ax_n.set_xlabel("hidden layer")
-    ax_n.set_ylabel(f"distinct neurons (of {MODEL.width})")
+    ax_n.set_ylabel(f"distinct neurons (of {m['width']})")
     ax_n.set_yscale("log")
     ax_n.legend()
     ax_acc.set_xlabel("epoch")
@@ -148,7 +187,8 @@ def _figure(same: list[dict], proper: list[dict], ctx: Context) -> None:
     ax_acc.legend()
     for ax in (ax_n, ax_acc):
         ax.grid(alpha=0.3)
-    save_figure(fig, ctx.folder / "same_init.png")
+    save_figure(fig, folder / "same_init.png")
+    return ["same_init.png"]
 
 
 QUESTION = Question(
@@ -156,6 +196,10 @@ QUESTION = Question(
     question="Is it OK to initialize all the weights to the same value, as long as it is "
     "selected randomly using He initialization?",
     data="CIFAR-10, first 10,000 training images after the 5,000 validation images, "
-    "standardized; a 4 x 64 ELU net, Nadam 1e-3, 6 epochs",
-    run=run,
+    "standardized; a 4 x 64 ELU net, Nadam 1e-3, 6 epochs; accuracy on the test set",
+    measure=measure,
+    judge=judge,
+    tell=tell,
+    draw=draw,
+    settings=Settings(),
 )

@@ -1,0 +1,181 @@
+"""The lab: runs exercise 8 and the chapter's questions, and owns the one report they share.
+
+Imports run one way: :mod:`dnnlab.cli` -> here -> ``experiments.exercise8`` and
+``experiments.questions`` (which never import each other) -> core modules. The
+report is built here and only here, from what the experiments stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from dnnlab.data import SplitCache
+from dnnlab.experiments import exercise8, exercise8_report
+from dnnlab.experiments import questions as qs
+from dnnlab.experiments.exercise8_report import Glance
+from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
+
+TITLE = "dnnlab: exercise 8 and the chapter's questions"
+
+
+def _short(v: Any) -> str | None:
+    """A number, word or short list as a reader wants it; None if it is too long to show."""
+    if isinstance(v, bool) or v is None:
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int | str):
+        text = str(v)
+        return text if len(text) <= 160 else None
+    if isinstance(v, list) and len(v) <= 6 and all(not isinstance(x, list | dict) for x in v):
+        parts = [_short(x) for x in v]
+        return None if None in parts else "[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
+    return None
+
+
+def evidence_blocks(evidence: dict[str, Any]) -> list[Block]:
+    """The claim's numbers in one readable line; the raw values folded away below it."""
+    shown = {k: t for k, v in evidence.items() if (t := _short(v)) is not None}
+    line = "; ".join(f"{k.replace('_', ' ')}: {t}" for k, t in shown.items())
+    blocks: list[Block] = [Para(f"Evidence: {line}.")] if line else []
+    if len(shown) < len(evidence) or any(isinstance(v, list) for v in evidence.values()):
+        blocks.append(Details("raw numbers", json.dumps(evidence, indent=1)))
+    return blocks
+
+
+def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
+    """The report's questions section and its lines at a glance, from stored results only."""
+    results = qs.stored_results(out)
+    if not results:
+        return [], []
+    glance: list[Glance] = []
+    blocks: list[Block] = [
+        Heading("The chapter's questions, answered by experiment", 2, "questions"),
+        Para(
+            "Each claim is a statement people make when answering chapter 11's questions. "
+            "Its verdict (supported, refuted or inconclusive) follows from the stored "
+            "numbers by the rule given with it; `dnnlab questions --rejudge` re-derives every "
+            "verdict from them without training."
+        ),
+    ]
+    for r in results:
+        folder = out / "questions" / r["id"]
+        tag = f"q-{r['id']}"
+        counts = Counter(c["verdict"] for c in r["claims"])
+        if r["claims"]:
+            first = r["claims"][0]
+            glance.append(
+                (
+                    r["id"],
+                    first["text"],
+                    first["verdict"],
+                    ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+                    + f" of {len(r['claims'])} claims",
+                    tag,
+                )
+            )
+        blocks += [
+            Heading(f"{r['id']}: {r['question']}", 3, tag),
+            Para(f"**Answer.** {r['answer']}"),
+            Para(f"Data: {r['data']}."),
+        ]
+        for c in r["claims"]:
+            blocks += [
+                Para(f"**{c['verdict']}** — {c['text']}. Rule: {c['rule']}."),
+                *evidence_blocks(c["evidence"]),
+            ]
+        blocks += [Figure(folder / name, f"{r['id']}: {name}") for name in r["figures"]]
+    return glance, blocks
+
+
+def glance_blocks(rows: list[Glance]) -> list[Block]:
+    """The answers at a glance: one line per exercise part and per question, linked."""
+    if not rows:
+        return []
+    return [
+        Heading("Answers at a glance", 2, "glance"),
+        Para(
+            "One line per exercise part and per question: the claim, its verdict by the rule "
+            "stated in its section, and the number behind it. Exercise 8's accuracy claims are "
+            "paired over seeds on the test set; timing claims use CPU time of interleaved runs."
+        ),
+        Table(
+            ("part", "claim", "verdict", "the number behind it"),
+            tuple(
+                (part, Link(text, tag), Badge(verdict) if verdict else "–", number)
+                for part, text, verdict, number, tag in rows
+            ),
+        ),
+    ]
+
+
+def build_report(out: Path) -> tuple[Path, Path]:
+    """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``."""
+    e8_glance, e8 = exercise8_report.section(out)
+    q_glance, questions = question_blocks(out)
+    blocks = [
+        Heading(TITLE, 1),
+        *glance_blocks([*e8_glance, *q_glance]),
+        *e8,
+        *questions,
+    ]
+    return write_report(blocks, out, TITLE)
+
+
+def study_runs(out: Path) -> list:
+    """The runs that make the exercise 8 study stored in ``out``, variant by variant."""
+    return [r for runs in exercise8_report.select_runs(out)["study"].values() for r in runs]
+
+
+def run_variant(
+    name: str,
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    **options: Any,
+):
+    """One variant's run (:func:`dnnlab.experiments.exercise8.run_variant`)."""
+    return exercise8.run_variant(name, out, SplitCache(data_dir, check_md5), **options)
+
+
+def lr_find(
+    name: str,
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    overrides: dict | None = None,
+) -> dict:
+    """The LR range test of a variant (:func:`dnnlab.experiments.exercise8.find_peak_lr`)."""
+    return exercise8.find_peak_lr(name, SplitCache(data_dir, check_md5), out, overrides)
+
+
+def run_exercise8(
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    **options: Any,
+) -> list:
+    """The exercise 8 study (:func:`dnnlab.experiments.exercise8.run_study`), then the report."""
+    runs = exercise8.run_study(out, SplitCache(data_dir, check_md5), **options)
+    build_report(out)
+    return runs
+
+
+def run_questions(
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    **options: Any,
+) -> list[dict]:
+    """The questions (:func:`dnnlab.experiments.questions.run_questions`), then the report."""
+    results = qs.run_questions(out, load_splits=SplitCache(data_dir, check_md5), **options)
+    build_report(out)
+    return results

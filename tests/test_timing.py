@@ -1,0 +1,100 @@
+"""The timing protocol on fake clocks: interleaving, ratio intervals, stopping, verdicts."""
+
+import itertools
+
+import pytest
+
+from dnnlab.timing import describe_ratio, interleave, judge_ratio, ratio_rule
+
+
+class FakeClock:
+    """A clock that each arm advances by its own cost: deterministic 'timings'."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _arms(clock, costs, log):
+    def arm(name, cost):
+        def run():
+            log.append(name)
+            clock.now += next(cost)
+
+        return run
+
+    return {name: arm(name, iter(c)) for name, c in costs.items()}
+
+
+def test_rounds_rotate_the_order_and_ratios_come_from_cpu_time():
+    cpu, wall, log = FakeClock(), FakeClock(), []
+    costs = {"a": itertools.repeat(1.0), "b": itertools.repeat(2.0)}
+    result = interleave(
+        _arms(cpu, costs, log),
+        reference="a",
+        warmup=1,
+        min_rounds=3,
+        max_rounds=5,
+        clock=cpu,
+        wall=wall,
+    )
+    assert log[:2] == ["a", "b"]  # warm-up
+    assert log[2:8] == ["a", "b", "b", "a", "a", "b"]  # rotated each round
+    ratio = result["ratios"]["b"]["cpu"]
+    assert ratio["estimate"] == pytest.approx(2.0) and ratio["ci95_low"] == pytest.approx(2.0)
+    assert result["rounds"] == 3 and result["converged"]  # no noise: narrow at once
+
+
+def test_noisy_ratios_run_to_max_rounds_and_are_judged_inconclusive():
+    cpu, wall, log = FakeClock(), FakeClock(), []
+    costs = {"a": itertools.repeat(1.0), "b": itertools.cycle([0.7, 1.5, 0.9, 1.3])}
+    result = interleave(
+        _arms(cpu, costs, log),
+        reference="a",
+        warmup=0,
+        min_rounds=2,
+        max_rounds=4,
+        precision=0.05,
+        clock=cpu,
+        wall=wall,
+    )
+    assert result["rounds"] == 4 and not result["converged"]
+    ratio = result["ratios"]["b"]["cpu"]
+    assert ratio["ci95_low"] < 1.0 < ratio["ci95_high"]
+    assert judge_ratio(ratio, "at_least", 1.5) == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("claim", "low", "high", "ci", "expected"),
+    [
+        ("at_least", 1.5, None, (1.6, 1.9), "supported"),
+        ("at_least", 1.5, None, (1.1, 1.3), "refuted"),
+        ("at_least", 1.5, None, (1.3, 1.7), "inconclusive"),
+        ("at_most", 1.15, None, (0.95, 1.1), "supported"),
+        ("at_most", 1.15, None, (1.2, 1.4), "refuted"),
+        ("within", 0.87, 1.15, (0.95, 1.05), "supported"),
+        ("within", 0.87, 1.15, (1.3, 1.5), "refuted"),
+        ("within", 0.87, 1.15, (1.1, 1.3), "inconclusive"),
+        ("at_least", 1.5, None, (None, None), "inconclusive"),  # one round: no interval
+    ],
+)
+def test_judge_ratio(claim, low, high, ci, expected):
+    ratio = {"estimate": 1.0, "ci95_low": ci[0], "ci95_high": ci[1]}
+    assert judge_ratio(ratio, claim, low, high) == expected
+    assert ratio_rule(claim, low, high).startswith("CPU-time ratio")
+
+
+def test_describe_ratio():
+    assert describe_ratio({"estimate": 1.3201, "ci95_low": 1.28, "ci95_high": 1.36}) == (
+        "1.32x (95% CI 1.28 to 1.36)"
+    )
+    assert describe_ratio({"estimate": 2.0, "ci95_low": None, "ci95_high": None}) == "2.00x"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="reference"):
+        interleave({"a": lambda: None}, reference="b")
+    with pytest.raises(ValueError, match="claim"):
+        judge_ratio({"ci95_low": 1, "ci95_high": 2}, "about", 1.0)
