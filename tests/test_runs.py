@@ -266,3 +266,30 @@ def test_a_run_complete_in_a_dead_owners_folder_is_stored_without_training(
     again = execute(tiny_config, loader, out, verbose=0)
     assert again.summary == run.summary
     assert sorted(p.name for p in out.iterdir()) == [tiny_config.run_id]
+
+
+def test_an_adopted_complete_run_whose_commit_fails_is_released_and_stored_next_time(
+    tiny_config, loader, tmp_path, monkeypatch
+):
+    import dnnlab.claims
+    import dnnlab.train
+
+    out = tmp_path / "runs"
+    run = execute(tiny_config, loader, out, verbose=0)
+    os.replace(run.path, out / f".{tiny_config.run_id}.partial.stale-0")
+    monkeypatch.setattr(dnnlab.train, "train", lambda *a, **k: 1 / 0)
+    full = OSError(errno.ENOSPC, "No space left on device", str(out / tiny_config.run_id))
+
+    def no_space(self, final):
+        raise full
+
+    real_commit = dnnlab.claims.Claim.commit
+    monkeypatch.setattr(dnnlab.claims.Claim, "commit", no_space)
+    with pytest.raises(StorageError, match=f"^no space left on the disk holding {out} "):
+        execute(tiny_config, loader, out, verbose=0)
+    [kept] = [p.name for p in out.iterdir()]
+    assert kept.startswith(f".{tiny_config.run_id}.partial.stale-")  # released, files kept
+    monkeypatch.setattr(dnnlab.claims.Claim, "commit", real_commit)
+    again = execute(tiny_config, loader, out, verbose=0, wait=False)  # not held any more
+    assert again.summary == run.summary
+    assert sorted(p.name for p in out.iterdir()) == [tiny_config.run_id]
