@@ -182,6 +182,31 @@ def test_resumed_training_repeats_every_state_that_drives_the_next_epochs(
     assert resumed.layer_stats == reference.layer_stats
 
 
+@pytest.mark.parametrize("interrupt", [3, None], ids=["mid-fit", "after-the-fit"])
+def test_a_run_on_its_final_weights_without_the_test_set_resumes_to_the_same_model(
+    fake_root, tmp_path, interrupt
+):
+    config = variant_config(
+        "one-cycle", seed=5, depth=2, width=16, epochs=5, patience=5, validation_size=24
+    )
+    assert config.train.restore_best is False  # 1cycle keeps its final weights
+    splits = data.load_splits(config.data, fake_root, check_md5=False, download=False)
+    reference = train(config, splits, verbose=0, evaluate_test=False)
+    checkpoint = tmp_path / "resume.npz"
+    if interrupt is None:
+        train(config, splits, verbose=0, checkpoint=checkpoint, evaluate_test=False)
+    else:
+        with pytest.raises(Interrupt):
+            train(config, splits, verbose=0, checkpoint=checkpoint, callbacks=[InterruptAfter(3)])
+    resumed = train(config, splits, verbose=0, checkpoint=checkpoint, evaluate_test=False)
+    assert resumed.summary["resumed_from_epoch"] == (2 if interrupt else 5)
+    assert resumed.summary["evaluated"] == "final" and resumed.summary["evaluated_epoch"] == 5
+    assert resumed.summary["test_accuracy"] is None and resumed.summary["test_loss"] is None
+    assert _timeless(resumed.summary) == _timeless(reference.summary)
+    for got, want in zip(resumed.model.get_weights(), reference.model.get_weights(), strict=True):
+        assert (got == want).all()
+
+
 def test_a_checkpoint_of_a_finished_fit_trains_nothing_more(config, loader, tmp_path):
     splits = loader()
     checkpoint = tmp_path / "resume.npz"
