@@ -113,6 +113,16 @@ def test_an_abandoned_claim_keeps_its_files_for_the_next_owner(tmp_path):
     assert [p.live for p in partials(tmp_path)] == [True]
 
 
+def test_an_older_dnnlabs_partial_folder_is_listed_live_while_its_process_runs(tmp_path):
+    dead = _dead_pid()
+    (tmp_path / f".{RUN}.partial-{os.getpid()}").mkdir()
+    (tmp_path / f".{RUN}.partial-{dead}").mkdir()
+    (tmp_path / f".{RUN}.partial-x1").mkdir()  # not a pid: not a partial folder
+    found = {p.legacy_pid: p.live for p in partials(tmp_path)}
+    assert found == {os.getpid(): True, dead: False}
+    assert {p.run_id for p in partials(tmp_path)} == {RUN}
+
+
 def test_the_stale_folder_that_got_furthest_is_adopted(tmp_path):
     # Left by three dead owners whose takeovers raced (each stops at the next epoch).
     for n, epoch in enumerate((4, 9, 2)):

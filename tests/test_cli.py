@@ -357,15 +357,21 @@ def test_runs_lists_runs_in_progress_and_interrupted_ones(stored, fake_root, cap
     import keras
 
     out, _, _ = stored
+
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the run saves
 
     monkeypatch.setattr(keras.Model, "save", interrupt)
     assert _run(out, fake_root, "--seed", "8") == 130
     monkeypatch.undo()
+    # An older dnnlab (before claims) training a run here: this process stands in for it.
+    (out / f".alpha-dropout-seed1-0000abcd.partial-{os.getpid()}").mkdir()
     capsys.readouterr()
     assert main(["runs", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == (
+        f"training    alpha-dropout-seed1-0000abcd: pid {os.getpid()} of an older dnnlab"
+    )
     assert lines[-1].startswith("interrupted baseline-seed8-")
     assert "run it again to resume it" in lines[-1]
 

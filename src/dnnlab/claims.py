@@ -289,22 +289,33 @@ def acquire(out: Path, run_id: str) -> Claim:
 
 @dataclass(frozen=True)
 class Partial:
-    """A run in progress or interrupted, as found in ``out``."""
+    """A run in progress or interrupted, as found in ``out``.
+
+    ``legacy_pid`` is set for the partial folder of a dnnlab older than claims
+    (``.<run_id>.partial-<pid>``, no ``claim.json``): it is live while that pid runs.
+    """
 
     run_id: str
     path: Path
     owner: Owner | None
+    legacy_pid: int | None = None
 
     @property
     def live(self) -> bool:
+        if self.legacy_pid is not None:
+            return _pid_runs(self.legacy_pid)
         return self.owner is not None and self.owner.alive()
 
 
 def partials(out: Path) -> list[Partial]:
-    """Claims (live or dead) and stale folders in ``out``, sorted by run id."""
+    """Claims (live or dead), stale folders and older dnnlabs' partial folders, by run id."""
     found = []
     for path in sorted(out.glob(".*.partial*")) if out.is_dir() else []:
         run_id, _, rest = path.name[1:].partition(".partial")
-        if path.is_dir() and (rest == "" or rest.startswith(".stale-")):
+        if not path.is_dir():
+            continue
+        if rest == "" or rest.startswith(".stale-"):
             found.append(Partial(run_id, path, Owner.read(path)))
+        elif rest[:1] == "-" and rest[1:].isdigit():
+            found.append(Partial(run_id, path, None, legacy_pid=int(rest[1:])))
     return found

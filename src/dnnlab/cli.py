@@ -267,7 +267,12 @@ def cmd_runs(args: argparse.Namespace) -> None:
     scan = scan_runs(args.out)
     print_runs_table(scan.runs)
     for partial in partials(args.out):
-        if partial.live:
+        older = f"pid {partial.legacy_pid} of an older dnnlab"
+        if partial.legacy_pid is not None and partial.live:
+            print(f"training    {partial.run_id}: {older}")
+        elif partial.legacy_pid is not None:
+            print(f"interrupted {partial.run_id}: left by {older}; run it again to train it")
+        elif partial.live:
             print(f"training    {partial.run_id}: {partial.owner.describe()}")
         else:
             print(f"interrupted {partial.run_id}: run it again to resume it ({partial.path.name})")
