@@ -113,6 +113,7 @@ def test_the_run_is_one_hparams_session_with_its_settings_and_final_metrics(stor
     assert final["final/test_accuracy"] == [(s["epochs_run"], _approx(s["test_accuracy"]))]
     assert final["final/best_val_loss"] == [(s["epochs_run"], _approx(s["best_val_loss"]))]
     assert final["final/best_epoch"] == [(s["epochs_run"], s["best_epoch"])]
+    assert final["final/val_accuracy"] == [(s["epochs_run"], _approx(s["val_accuracy"]))]
     # No experiment summary: TensorBoard builds one from all runs' sessions.
     assert "_hparams_/experiment" not in plugin
 

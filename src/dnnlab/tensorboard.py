@@ -46,6 +46,7 @@ from dnnlab.config import RunConfig
 
 FOLDER = "tensorboard"
 FINAL_METRICS = (
+    "val_accuracy",  # of the evaluated weights: the best epoch's, or the final ones (1cycle)
     "best_val_accuracy",
     "best_val_loss",
     "max_val_accuracy",
