@@ -299,6 +299,7 @@ def batchnorm_blocks(
         paired=True,
         scale=1.0,
         unit=" epochs",
+        digits=1,
     )
     base_t, bn_t = _reach(base, target, "elapsed"), _reach(bn, target, "elapsed")
     reached = [t for t in bn_t if t is not None]

@@ -56,6 +56,7 @@ def fit(
     data: DataConfig,
     seed: int,
     prepare: Callable[[keras.Model], None] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainOutcome:
     """Train one small net on a subset; its restored best weights are evaluated on test once."""
     config = RunConfig(variant="question", seed=seed, model=model, train=train_config, data=data)
@@ -64,6 +65,7 @@ def fit(
         ctx.load_splits(data),
         verbose=ctx.verbose,
         prepare=prepare,
+        callbacks=callbacks,
         evaluate_test=True,
     )
 

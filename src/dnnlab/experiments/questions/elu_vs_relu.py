@@ -463,6 +463,7 @@ def tests(m: dict) -> dict[str, Any]:
             EPOCH_MARGIN,
             scale=1.0,
             unit=" epochs",
+            digits=1,
         ),
         "epochs_to_target": {a: [to_target(r) for r in normal[a]] for a in ("relu", "elu")},
         "accuracy": _compare(
