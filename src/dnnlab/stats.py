@@ -299,6 +299,11 @@ def compare(
     points by default); the margin is in the values' own units.
     """
     test = paired_t(a, b) if paired else welch(a, b)
+    says = verdict(test, scale=scale, unit=unit.strip(), digits=digits)
+    ci90 = interval(test, 0.90)
+    if ci90 is not None and -margin < ci90[0] and ci90[1] < margin:
+        m = f"{margin * scale:.{_digits(scale, digits)}f}{unit}"
+        says += f"; its 90% CI lies within ±{m}: no difference that matters"
     return {
         **test,
         "paired": paired,
@@ -308,7 +313,7 @@ def compare(
         "rule": comparison_rule(
             claim, margin, scale=scale, unit=unit, paired=paired, digits=digits
         ),
-        "says": verdict(test, scale=scale, unit=unit.strip(), digits=digits),
+        "says": says,
     }
 
 
