@@ -20,9 +20,9 @@ import numpy as np
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, neuron_counts, seeds, subset
+from dnnlab.experiments.questions.common import fit, neuron_counts, seeds, subset
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
 @dataclass(frozen=True)
