@@ -32,7 +32,6 @@ from dnnlab.train import first_reaching
 # the number behind it, and the anchor of the section that shows it.
 Glance = tuple[str, str, str | None, str, str]
 
-ACCURACY_MARGIN = 0.01  # 1 point: "no difference that matters" in test accuracy
 EPOCH_MARGIN = 2.0  # epochs: differences in convergence smaller than this do not matter
 BN_SLOWER = 1.05  # "BN costs time per epoch": at least 5% more CPU time per epoch
 # Self-normalization: every hidden layer's activation mean within +-0.25 and std within
@@ -228,7 +227,7 @@ def step_claims(study: dict[str, list[StoredRun]]) -> list[dict[str, Any]]:
             a, b = _paired(test[other], test[name])
             if not a:
                 continue
-            result = stats.compare(a, b, claim="greater", margin=ACCURACY_MARGIN, paired=True)
+            result = stats.compare(a, b, claim="greater", margin=stats.ACCURACY_MARGIN, paired=True)
             claims.append(
                 {
                     "id": f"{name}/beats-{other}",
@@ -306,7 +305,7 @@ def batchnorm_blocks(
     quality = stats.compare(
         *_paired(_test_by_seed("baseline", study), _test_by_seed("batchnorm", study)),
         claim="greater",
-        margin=ACCURACY_MARGIN,
+        margin=stats.ACCURACY_MARGIN,
         paired=True,
     )
     glance.append(
@@ -453,7 +452,7 @@ def mc_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[B
     ):
         plain = [_mc(r, "test", "plain", metric) for r in runs]
         mc = [_mc(r, "test", "mc", metric) for r in runs]
-        margin = {"accuracy": ACCURACY_MARGIN, "nll": 0.01, "ece": 0.01}[metric]
+        margin = {"accuracy": stats.ACCURACY_MARGIN, "nll": 0.01, "ece": 0.01}[metric]
         test = stats.compare(
             plain, mc, claim=claim, margin=margin, paired=True, scale=scale, unit=unit
         )

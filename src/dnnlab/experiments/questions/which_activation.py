@@ -53,10 +53,10 @@ from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, FIRST_SEED, fit, seeds, subset
+from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset
 from dnnlab.models import build_model
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import compile_for_training
 
 # (b) hidden layers
