@@ -226,5 +226,12 @@ def test_the_short_answer_is_the_first_sentence_without_asides():
         "They fix the unstable signal (every ratio from layer 2 (fan-in 100) to 20). "
         "With N(0, 1) weights it grows 1.8e+15x."
     )
-    assert short_answer(answer_text) == "They fix the unstable signal."
+    assert (
+        short_answer(answer_text)
+        == "They fix the unstable signal. With N(0, 1) weights it grows 1.8e+15x."
+    )
+    assert short_answer(answer_text, at_least=10) == "They fix the unstable signal."
     assert short_answer("Yes: 0.5 vs 0.3 (p = 0.01)") == "Yes: 0.5 vs 0.3"
+    assert short_answer("No. The neurons stay identical: 1 of 64. More.") == (
+        "No. The neurons stay identical: 1 of 64."
+    )

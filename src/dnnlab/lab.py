@@ -49,13 +49,21 @@ def evidence_blocks(evidence: dict[str, Any]) -> list[Block]:
     return blocks
 
 
-def short_answer(answer: str) -> str:
-    """An answer's first sentence without its asides in parentheses: its line at a glance."""
+def short_answer(answer: str, at_least: int = 40) -> str:
+    """An answer's opening sentences (``at_least`` characters) without asides: its glance line.
+
+    An aside is a parenthesis after a space, so "N(0, 1)" stays; nested ones go too.
+    """
     text = answer
-    while (plain := re.sub(r"\s*\([^()]*\)", "", text)) != text:  # nested asides too
+    while (plain := re.sub(r"\s+\([^()]*\)", "", text)) != text:
         text = plain
-    first = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip(), maxsplit=1)[0]
-    return first
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip())
+    short = sentences[0]
+    for sentence in sentences[1:]:
+        if len(short) >= at_least:
+            break
+        short += " " + sentence
+    return short
 
 
 def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:

@@ -533,7 +533,12 @@ def tell(m: dict, claims: list[Claim]) -> str:
     means = mean_accuracy(m)
     n = max(len(rows) for rows in hidden["runs"].values())
     ranking = sorted(means, key=lambda a: -means[a])
-    parts = [_output_sentences(m["output"], verdict)]
+    parts = [
+        f"Hidden layers: these runs rank {' > '.join(ranking)} by mean test accuracy (the "
+        "verdicts below say which gaps exceed seed noise); output layers: softmax for "
+        "exclusive classes, sigmoid for independent labels, linear for unbounded targets.",
+        _output_sentences(m["output"], verdict),
+    ]
     parts.append(
         f"Hidden layers ({hidden['depth']} x {hidden['width']} on CIFAR-10, Nadam "
         f"{hidden['learning_rate']:g} for all, {hidden['epochs']} epochs, {n} seeds), mean test "
