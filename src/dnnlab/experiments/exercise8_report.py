@@ -482,7 +482,8 @@ def mc_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[B
             "the same model are paired by seed. model.predict never samples dropout: Keras runs "
             "layers in inference mode there, so MC Dropout calls the dropout layers with "
             f"training=True while any BatchNormalization stays in inference mode. Rule: "
-            f"{claims[0]['rule']} (margins: 1 point of accuracy or ECE, 0.01 nats of NLL)."
+            f"{claims[0]['rule']} (for the 'lower' claims the mirror image: below 0; margins: "
+            "1 point of accuracy or ECE, 0.01 nats of NLL)."
         ),
         Table(("claim", "plain (mean)", "MC (mean)", "MC − plain", "verdict"), tuple(rows)),
     ]
