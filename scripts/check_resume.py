@@ -57,14 +57,14 @@ def main() -> int:
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill in the middle of a run: once `--after` runs are stored and the next one has begun.
     while first.poll() is None and not (
-        len(finished(args.out)) >= args.after and any(args.out.glob(".*.partial-*"))
+        len(finished(args.out)) >= args.after and any(args.out.glob(".*.partial"))
     ):
         time.sleep(0.2)
     time.sleep(args.into)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     before = finished(args.out)
-    partial = [p.name for p in args.out.iterdir() if ".partial-" in p.name]
+    partial = [p.name for p in args.out.iterdir() if ".partial" in p.name]
     print(f"killed after {len(before)} stored runs: {', '.join(sorted(before))}")
     print(f"left behind by the kill: {', '.join(partial) or 'nothing'}")
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> int:
         if {k: v for k, v in after.get(run_id, {}).items() if not k.startswith("mc_")}
         != {k: v for k, v in summary.items() if not k.startswith("mc_")}
     ]
-    leftovers = [p.name for p in args.out.iterdir() if ".partial-" in p.name]
+    leftovers = [p.name for p in args.out.iterdir() if ".partial" in p.name]
     variants = sorted(s["variant"] for s in after.values())
     print(f"runs after the restart: {len(after)} ({', '.join(variants)})")
     print(f"finished before the kill and trained again: {', '.join(changed) or 'none'}")

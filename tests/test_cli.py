@@ -1,8 +1,12 @@
 """The real command line: one end-to-end run in a subprocess, bad input through main()."""
 
+import errno
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +200,197 @@ def test_report_command_on_an_empty_folder_says_so(tmp_path, capsys):
 def test_bad_counts_are_one_line_errors(tmp_path, capsys):
     assert main(["exercise8", "--seeds", "0", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "dnnlab: error: --seeds must be a whole number >= 1, got 0\n"
+
+
+# Faults: one line on stderr, exit status 2, never a traceback; every finished run stays intact.
+
+
+def _run(out, fake_root, *extra):
+    return main(
+        ["run", "baseline", "--data-dir", str(fake_root), "--no-md5", "--out", str(out), *TINY]
+        + list(extra)
+    )
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("dnnlab: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def _finished_files(out):
+    """Every file of the finished runs in ``out`` (not the hidden folders of interrupted ones)."""
+    return {
+        p: p.read_bytes()
+        for run in out.iterdir()
+        if not run.name.startswith(".")
+        for p in run.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_full_disk_while_saving_is_one_line_and_the_next_attempt_resumes(
+    stored, fake_root, capsys, monkeypatch
+):
+    import keras
+
+    out, _, _ = stored
+    before = _finished_files(out)
+
+    def no_space(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(keras.Model, "save", no_space)
+    capsys.readouterr()
+    assert _run(out, fake_root, "--seed", "5") == 2
+    err = _one_error_line(capsys)
+    assert f"no space left on the disk holding {out} (writing model.keras): free space" in err
+    assert err.endswith("finished runs are intact; this run resumes after epoch 2\n")
+    assert _finished_files(out) == before
+    monkeypatch.undo()
+    assert _run(out, fake_root, "--seed", "5") == 0
+    [resumed] = [r for r in list_runs(out) if r.config.seed == 5]
+    assert resumed.summary["resumed_from_epoch"] == 2 and resumed.summary["status"] == "finished"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_out_that_is_a_file_is_one_line(fake_root, tmp_path, capsys):
+    out = tmp_path / "runs.txt"
+    out.write_text("not a folder")
+    assert _run(out, fake_root) == 2
+    err = _one_error_line(capsys)
+    assert err == (
+        f"dnnlab: error: {out}: a file is where a folder must be (File exists); "
+        "pass --out a folder\n"
+    )
+    assert main(["runs", "--out", str(out)]) == 2
+    assert "is a file, not a runs folder" in _one_error_line(capsys)
+    assert out.read_text() == "not a folder"
+
+
+def test_out_that_is_not_writable_is_one_line(stored, fake_root, capsys, monkeypatch):
+    out, _, _ = stored
+    before = _finished_files(out)
+    if os.geteuid() == 0:  # root writes anywhere: make the folder refuse new entries instead
+        real = os.mkdir
+
+        def refuse(path, *args, **kwargs):
+            if str(path).startswith(str(out) + os.sep):
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", refuse)
+    else:
+        out.chmod(0o555)
+    capsys.readouterr()
+    try:
+        assert _run(out, fake_root, "--seed", "6") == 2
+    finally:
+        out.chmod(0o755)
+    err = _one_error_line(capsys)
+    assert err == (
+        f"dnnlab: error: {out} is not writable (Permission denied): pass --out a writable folder\n"
+    )
+    assert _finished_files(out) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("summary.json", "summary.json is truncated or not JSON"),
+        ("history.csv", "history.csv is truncated or damaged (a row cut short or not numbers)"),
+        ("model.keras", "model.keras is truncated or damaged"),
+    ],
+)
+def test_a_damaged_stored_run_is_reported_by_runs_and_trained_again_by_run(
+    stored, fake_root, capsys, name, reason
+):
+    out, _, _ = stored
+    [run] = list_runs(out)
+    damaged = run.path / name
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size * 2 // 3])
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out)]) == 0
+    listing = capsys.readouterr()
+    assert listing.out == "no stored runs\n"
+    assert listing.err.startswith(f"dnnlab: skipped {run.path}: {reason}")
+    assert listing.err.endswith(
+        "; run the command that made it again to train it again, or delete the folder\n"
+    )
+    assert _run(out, fake_root) == 0
+    again = capsys.readouterr()
+    assert again.err.startswith(f"dnnlab: {run.path}: {reason}")
+    assert "training it again" in again.err and "Traceback" not in again.err
+    [retrained] = list_runs(out)
+    assert retrained.path == run.path and retrained.summary["epochs_run"] == 2
+
+
+def test_a_study_folder_of_an_older_dnnlab_is_reported_and_its_runs_are_not_mixed_in(
+    stored, fake_root, capsys
+):
+    out, _, _ = stored
+    [run] = list_runs(out)
+    # What dnnlab wrote before format 2 and before 1cycle: no "format", no train.schedule,
+    # so the same settings hashed to another run id.
+    old = out / "baseline-seed42-0ld0ld00".replace("l", "1")
+    shutil.copytree(run.path, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["train"]["schedule"]
+    (old / "config.json").write_text(json.dumps(config))
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["format"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out)]) == 0
+    listing = capsys.readouterr()
+    assert [line.split()[0] for line in listing.out.splitlines()] == ["run", run.path.name]
+    assert listing.err == (
+        f"dnnlab: skipped {old}: written by an older dnnlab: its settings now make run "
+        f"{run.path.name}; move it out of this folder or delete it; the run is trained again "
+        "when needed\n"
+    )
+    assert main(["report", "--out", str(out)]) == 0  # the report uses the current run only
+
+
+def test_runs_lists_runs_in_progress_and_interrupted_ones(stored, fake_root, capsys, monkeypatch):
+    import keras
+
+    out, _, _ = stored
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the run saves
+
+    monkeypatch.setattr(keras.Model, "save", interrupt)
+    assert _run(out, fake_root, "--seed", "8") == 130
+    monkeypatch.undo()
+    # An older dnnlab (before claims) training a run here: this process stands in for it.
+    (out / f".alpha-dropout-seed1-0000abcd.partial-{os.getpid()}").mkdir()
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == (
+        f"training    alpha-dropout-seed1-0000abcd: pid {os.getpid()} of an older dnnlab"
+    )
+    assert lines[-1].startswith("interrupted baseline-seed8-")
+    assert "run it again to resume it" in lines[-1]
+
+
+def test_an_unexpected_error_is_one_line_with_its_traceback_kept_in_a_file(
+    fake_root, tmp_path, capsys, monkeypatch
+):
+    import dnnlab.train
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("an internal\nbug")
+
+    monkeypatch.setattr(dnnlab.train, "train", bug)
+    monkeypatch.delenv("DNNLAB_DEBUG", raising=False)
+    assert _run(tmp_path / "runs", fake_root) == 2
+    err = _one_error_line(capsys)
+    assert err.startswith("dnnlab: error: RuntimeError: an internal bug (a dnnlab bug; traceback")
+    report = Path(err.rsplit("traceback in ", 1)[1].rstrip(")\n"))
+    assert "Traceback (most recent call last)" in report.read_text()
+    report.unlink()
+    [failed] = [p for p in (tmp_path / "runs").iterdir()]
+    assert json.loads((failed / "summary.json").read_text())["status"] == "failed"

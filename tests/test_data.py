@@ -191,3 +191,70 @@ def test_fake_batches_are_pickles_like_the_official_ones(fake_root):
     raw = (fake_root / "cifar-10-batches-py" / "data_batch_1").read_bytes()
     batch = pickle.load(io.BytesIO(raw), encoding="bytes")
     assert set(batch) >= {b"data", b"labels"}
+
+
+def _no_download(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "URL", (tmp_path / "offline.tar.gz").as_uri())
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [
+        ("data-dir", "cifar-10-python.tar.gz"),  # downloaded by hand
+        ("keras", "cifar-10-batches-py.tar.gz"),  # Keras 2 left it in its cache
+        ("keras", "cifar-10-batches-py-target_archive"),  # Keras 3
+        ("own", "cifar-10-python.tar.gz"),
+    ],
+)
+def test_an_archive_in_a_searched_place_is_checked_and_unpacked_not_downloaded(
+    tmp_path, monkeypatch, where, name
+):
+    _no_download(monkeypatch, tmp_path)
+    archive = _fake_archive(tmp_path)
+    monkeypatch.setattr(data, "ARCHIVE_MD5", data.md5(archive))
+    place = {
+        "data-dir": tmp_path / "arg",
+        "keras": Path(os.environ["KERAS_HOME"]) / "datasets",
+        "own": data.cache_dir(),
+    }[where]
+    place.mkdir(parents=True)
+    archive.rename(place / name)
+    folder = data.locate(tmp_path / "arg")
+    assert folder == place / data.FOLDER
+    assert sorted(p.name for p in folder.iterdir()) == sorted(checksums(folder))
+    assert sorted(p.name for p in place.iterdir()) == sorted([data.FOLDER, name])  # archive kept
+    assert data.locate(tmp_path / "arg", download=False) == folder  # found as a folder now
+
+
+def test_a_wrong_archive_is_one_line_saying_what_to_do(tmp_path, monkeypatch, capsys):
+    _no_download(monkeypatch, tmp_path)
+    archive = _fake_archive(tmp_path)  # not the official file: the official md5 fails
+    got = data.md5(archive)
+    with pytest.raises(DataError) as info:
+        data.locate(tmp_path)
+    assert str(info.value) == (
+        f"{archive} is not the official CIFAR-10 archive (md5 {got}, official "
+        f"{data.ARCHIVE_MD5}): it is truncated or corrupted; delete it and download "
+        f"{data.URL} again, or pass --no-md5 if it is your own data"
+    )
+    assert not (tmp_path / data.FOLDER).exists()
+    assert data.locate(tmp_path, check_md5=False) == tmp_path / data.FOLDER  # --no-md5
+
+
+def test_a_truncated_archive_with_md5_off_is_a_clean_error(tmp_path, monkeypatch):
+    _no_download(monkeypatch, tmp_path)
+    archive = _fake_archive(tmp_path)
+    archive.write_bytes(archive.read_bytes()[:3000])
+    with pytest.raises(DataError, match="unpacking .*cifar-10-python.tar.gz into .* failed"):
+        data.locate(tmp_path, check_md5=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-python.tar.gz", "src"]
+
+
+def test_an_archive_in_a_read_only_place_is_unpacked_into_the_cache(tmp_path, monkeypatch):
+    _no_download(monkeypatch, tmp_path)
+    archive = _fake_archive(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(data.os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))
+    folder = data.locate(tmp_path, check_md5=False)
+    assert folder == data.cache_dir() / data.FOLDER
+    assert archive.exists()

@@ -170,4 +170,4 @@ def test_kill_9_mid_study_then_restart_trains_nothing_twice(fake_root, tmp_path,
     for run in runs:
         if run.config.run_id in finished and run.config.variant != "alpha-dropout":
             assert run.summary == finished[run.config.run_id]
-    assert not [p for p in out.iterdir() if ".partial-" in p.name]
+    assert not [p for p in out.iterdir() if ".partial" in p.name]

@@ -10,7 +10,7 @@ from dnnlab import ConfigError, DataConfig, TrainConfig, data
 from dnnlab.experiments import questions
 from dnnlab.experiments.questions import Claim, Context, Question, answer, same_init, select
 from dnnlab.experiments.questions.common import distinct_neurons
-from dnnlab.lab import question_blocks
+from dnnlab.lab import question_blocks, short_answer
 
 
 def test_a_layer_with_identical_columns_counts_as_one_neuron():
@@ -138,9 +138,7 @@ def test_report_section_shows_each_claim_with_its_verdict_and_rule(tmp_path):
         _context,
     )
     glance, blocks = question_blocks(tmp_path)
-    assert glance == [
-        ("same-init", "a claim", "inconclusive", "1 inconclusive of 1 claims", "q-same-init")
-    ]
+    assert glance == [("same-init", "q", "1 inconclusive", "3 values: inconclusive", "q-same-init")]
     texts = [getattr(b, "text", None) for b in blocks]
     assert "**inconclusive** — a claim. Rule: the rule." in texts
     assert "Evidence: n: 3; acc: 0.4123." in texts  # the nested list is folded away
@@ -221,3 +219,19 @@ def test_same_init_worse_accuracy_rule(acc_same, acc_he, expected):
     claims = {c.id: c.verdict for c in same_init.judge(m)}
     assert claims["same-init/worse-accuracy"] == expected
     assert same_init.tell(m, same_init.judge(m))
+
+
+def test_the_short_answer_is_the_first_sentence_without_asides():
+    answer_text = (
+        "They fix the unstable signal (every ratio from layer 2 (fan-in 100) to 20). "
+        "With N(0, 1) weights it grows 1.8e+15x."
+    )
+    assert (
+        short_answer(answer_text)
+        == "They fix the unstable signal. With N(0, 1) weights it grows 1.8e+15x."
+    )
+    assert short_answer(answer_text, at_least=10) == "They fix the unstable signal."
+    assert short_answer("Yes: 0.5 vs 0.3 (p = 0.01)") == "Yes: 0.5 vs 0.3"
+    assert short_answer("No. The neurons stay identical: 1 of 64. More.") == (
+        "No. The neurons stay identical: 1 of 64."
+    )

@@ -207,3 +207,30 @@ def test_equivalence_uses_the_90_percent_interval():
     assert judge_difference({"se": None, "df": None, "difference": 0.0}, "equal", 0.01) == (
         "inconclusive"
     )
+
+
+def test_compare_shows_the_digits_asked_for():
+    test = compare(
+        [30, 31, 29],
+        [17, 19, 16],
+        claim="less",
+        margin=2,
+        paired=True,
+        scale=1.0,
+        unit=" epochs",
+        digits=1,
+    )
+    assert test["says"].startswith("-12.7 epochs (95% CI")
+    assert "±2.0 epochs" in test["rule"]
+    assert compare(
+        [0.5, 0.6, 0.7], [0.6, 0.7, 0.9], claim="greater", margin=0.01, paired=True
+    )["says"].startswith("+13.3 points")
+
+
+def test_an_equivalence_is_said_beside_the_verdict():
+    a = [0.500, 0.510, 0.505, 0.495]
+    b = [0.501, 0.512, 0.504, 0.497]
+    test = compare(a, b, claim="greater", margin=0.01, paired=True)
+    assert test["verdict"] == "refuted"
+    assert test["says"].endswith("its 90% CI lies within ±1.0 points: no difference that matters")
+    assert "no difference" not in compare(a, b, claim="greater", margin=0.0001, paired=True)["says"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -384,9 +385,25 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    from dnnlab.runs import list_runs
+    from dnnlab.claims import partials
+    from dnnlab.runs import scan_runs
 
-    print_runs_table(list_runs(args.out))
+    if args.out.exists() and not args.out.is_dir():
+        raise DnnlabError(f"{args.out} is a file, not a runs folder; pass --out the runs folder")
+    scan = scan_runs(args.out)
+    print_runs_table(scan.runs)
+    for partial in partials(args.out):
+        older = f"pid {partial.legacy_pid} of an older dnnlab"
+        if partial.legacy_pid is not None and partial.live:
+            print(f"training    {partial.run_id}: {older}")
+        elif partial.legacy_pid is not None:
+            print(f"interrupted {partial.run_id}: left by {older}; run it again to train it")
+        elif partial.live:
+            print(f"training    {partial.run_id}: {partial.owner.describe()}")
+        else:
+            print(f"interrupted {partial.run_id}: run it again to resume it ({partial.path.name})")
+    for skipped in scan.skipped:
+        print(f"dnnlab: skipped {skipped}", file=sys.stderr)
 
 
 def _duration(seconds: float) -> str:
@@ -454,16 +471,52 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every fault ends in one line on stderr and exit status 2, never a traceback.
+
+    Errors the user can fix are :class:`DnnlabError`; an OSError that escaped
+    them (a full disk or a read-only folder met outside the run store) is
+    described the same way. Anything else is a bug: one line names it and the
+    file that keeps its traceback (``DNNLAB_DEBUG=1`` raises it instead).
+    """
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except DnnlabError as exc:
-        print(f"dnnlab: error: {exc}", file=sys.stderr)
+        print(f"dnnlab: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dnnlab: interrupted; finished runs are kept, run again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:
+        from dnnlab.runs import storage_error
+
+        print(f"dnnlab: error: {_one_line(storage_error(exc))}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("DNNLAB_DEBUG"):
+            raise
+        print(f"dnnlab: error: {_one_line(exc)} ({_bug_report(exc)})", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, DnnlabError) else f"{type(exc).__name__}: {text}"
+
+
+def _bug_report(exc: Exception) -> str:
+    """Save the traceback of an unexpected error to a file; say where (or that it could not)."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="dnnlab-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return "a dnnlab bug; run with DNNLAB_DEBUG=1 for its traceback"
+    return f"a dnnlab bug; traceback in {path}"
 
 
 if __name__ == "__main__":

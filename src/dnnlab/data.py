@@ -8,9 +8,13 @@ https://www.cs.toronto.edu/~kriz/cifar.html). Images are rows of 3072 bytes:
 Where the folder is looked for, in order: an explicit ``data_dir``, the
 ``DNNLAB_DATA_DIR`` environment variable, the Keras cache (``~/.keras/datasets``,
 both the Keras 2 and Keras 3 layouts) and dnnlab's own cache. Each place may be
-the folder itself or its parent. If none has it, the official archive is
-downloaded (``keras.utils.get_file``: progress bar, md5 check, safe extraction)
-into ``data_dir`` if one was given, else into dnnlab's cache.
+the folder itself or its parent. If none has it but one of those places holds
+the official archive (``cifar-10-python.tar.gz``, downloaded by hand, or the
+archive Keras 2 or 3 left in its cache), the archive is checked against its
+official md5 and unpacked beside itself (into dnnlab's cache if that place is
+read-only). Only if there is no archive either is the official one downloaded
+(``keras.utils.get_file``: progress bar, md5 check, safe extraction) into
+``data_dir`` if one was given, else into dnnlab's cache.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import json
 import os
 import pickle
 import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +38,9 @@ from dnnlab.errors import DataError
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+ARCHIVE = "cifar-10-python.tar.gz"
+# The same archive under the names Keras's cifar10.load_data gives it (Keras 2, Keras 3).
+ARCHIVE_NAMES = (ARCHIVE, "cifar-10-batches-py.tar.gz", "cifar-10-batches-py-target_archive")
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
@@ -80,8 +89,17 @@ def _folder_in(place: Path) -> Path | None:
     return None
 
 
-def locate(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """Return the CIFAR-10 folder, downloading the official archive if no place has it."""
+def _archive_in(place: Path) -> Path | None:
+    return next((place / n for n in ARCHIVE_NAMES if (place / n).is_file()), None)
+
+
+def locate(
+    data_dir: str | os.PathLike | None = None, *, download: bool = True, check_md5: bool = True
+) -> Path:
+    """Return the CIFAR-10 folder; unpack an archive found in a searched place, else download one.
+
+    ``check_md5=False`` unpacks a found archive without checking it (custom or test data).
+    """
     places = candidate_dirs(data_dir)
     for place in places:
         folder = _folder_in(place)
@@ -94,6 +112,10 @@ def locate(data_dir: str | os.PathLike | None = None, *, download: bool = True) 
                     "official cifar-10-batches-py folder there"
                 )
             return folder
+    for place in places:
+        archive = _archive_in(place)
+        if archive is not None:
+            return unpack_archive(archive, check_md5=check_md5)
     if not download:
         raise DataError(
             f"CIFAR-10 not found in {', '.join(map(str, places))}; pass --data-dir DIR "
@@ -101,6 +123,60 @@ def locate(data_dir: str | os.PathLike | None = None, *, download: bool = True) 
         )
     target = places[0] if data_dir is not None else cache_dir()
     return download_cifar10(target, searched=places)
+
+
+def unpack_archive(archive: Path, *, check_md5: bool = True) -> Path:
+    """Check ``archive`` against the official md5 and unpack it; return the CIFAR-10 folder.
+
+    It is unpacked beside itself, or into dnnlab's cache if its folder is not
+    writable. The archive itself is left where it is.
+    """
+    if check_md5:
+        got = md5(archive)
+        if got != ARCHIVE_MD5:
+            raise DataError(
+                f"{archive} is not the official CIFAR-10 archive (md5 {got}, official "
+                f"{ARCHIVE_MD5}): it is truncated or corrupted; delete it and download {URL} "
+                "again, or pass --no-md5 if it is your own data"
+            )
+    root = archive.parent if os.access(archive.parent, os.W_OK) else cache_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".cifar-10-unpack-", dir=root))
+    except OSError as exc:
+        raise DataError(
+            f"cannot unpack {archive} into {root} ({exc.strerror}); "
+            "unpack it by hand and pass --data-dir DIR"
+        ) from None
+    try:
+        with tarfile.open(archive) as tar:
+            _extract(tar, scratch, archive)
+        unpacked = scratch / FOLDER
+        if not unpacked.is_dir():
+            raise DataError(f"{archive} does not contain {FOLDER}; it is not the CIFAR-10 archive")
+        folder = root / FOLDER
+        unpacked.rename(folder)
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise DataError(
+            f"unpacking {archive} into {root} failed ({' '.join(str(exc).split())}); "
+            f"free space there or unpack it by hand so that DIR/{FOLDER} exists, then pass "
+            "--data-dir DIR"
+        ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder
+
+
+def _extract(tar: tarfile.TarFile, dest: Path, archive: Path) -> None:
+    """Extract plain files and folders only, nothing outside ``dest`` (tarfile's "data" filter)."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+        tar.extractall(dest, filter="data")
+        return
+    for member in tar.getmembers():
+        parts = Path(member.name).parts
+        if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in parts:
+            raise DataError(f"{archive} holds an unsafe entry {member.name!r}; delete it")
+    tar.extractall(dest)
 
 
 def download_cifar10(root: Path, *, searched: list[Path] | None = None) -> Path:
@@ -232,7 +308,7 @@ def load_cifar10(
     data_dir: str | os.PathLike | None = None, *, check_md5: bool = True, download: bool = True
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[str, ...]]:
     """``(x_train, y_train), (x_test, y_test), class_names`` as uint8 / int32 arrays."""
-    folder = locate(data_dir, download=download)
+    folder = locate(data_dir, download=download, check_md5=check_md5)
     if check_md5:
         verify(folder)
     parts = [read_batch(folder / name) for name in TRAIN_BATCHES]

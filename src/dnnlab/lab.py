@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from dnnlab.experiments import exercise8, exercise8_progress, exercise8_report, 
 from dnnlab.experiments import questions as qs
 from dnnlab.experiments.exercise8_report import Glance
 from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
+from dnnlab.stats import VERDICTS
 
 TITLE = "dnnlab: exercise 8 and the chapter's questions"
 
@@ -48,6 +50,23 @@ def evidence_blocks(evidence: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def short_answer(answer: str, at_least: int = 40) -> str:
+    """An answer's opening sentences (``at_least`` characters) without asides: its glance line.
+
+    An aside is a parenthesis after a space, so "N(0, 1)" stays; nested ones go too.
+    """
+    text = answer
+    while (plain := re.sub(r"\s+\([^()]*\)", "", text)) != text:
+        text = plain
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip())
+    short = sentences[0]
+    for sentence in sentences[1:]:
+        if len(short) >= at_least:
+            break
+        short += " " + sentence
+    return short
+
+
 def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
     """The report's questions section and its lines at a glance, from stored results only."""
     results = qs.stored_results(out)
@@ -66,19 +85,10 @@ def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
     for r in results:
         folder = out / "questions" / r["id"]
         tag = f"q-{r['id']}"
-        counts = Counter(c["verdict"] for c in r["claims"])
         if r["claims"]:
-            first = r["claims"][0]
-            glance.append(
-                (
-                    r["id"],
-                    first["text"],
-                    first["verdict"],
-                    ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-                    + f" of {len(r['claims'])} claims",
-                    tag,
-                )
-            )
+            counts = Counter(c["verdict"] for c in r["claims"])
+            tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+            glance.append((r["id"], r["question"], tally, short_answer(r["answer"]), tag))
         blocks += [
             Heading(f"{r['id']}: {r['question']}", 3, tag),
             Para(f"**Answer.** {r['answer']}"),
@@ -93,6 +103,13 @@ def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
     return glance, blocks
 
 
+def _verdict_cell(verdict: str | None) -> str | Badge:
+    """A verdict as a badge; a tally of a question's verdicts, or nothing, as text."""
+    if verdict in VERDICTS:
+        return Badge(verdict)
+    return verdict or "–"
+
+
 def glance_blocks(rows: list[Glance]) -> list[Block]:
     """The answers at a glance: one line per exercise part and per question, linked."""
     if not rows:
@@ -100,14 +117,15 @@ def glance_blocks(rows: list[Glance]) -> list[Block]:
     return [
         Heading("Answers at a glance", 2, "glance"),
         Para(
-            "One line per exercise part and per question: the claim, its verdict by the rule "
-            "stated in its section, and the number behind it. Exercise 8's accuracy claims are "
-            "paired over seeds on the test set; timing claims use CPU time of interleaved runs."
+            "One line per exercise part: the claim, its verdict by the rule stated in its "
+            "section, and the number behind it; one line per question: its claims' verdicts "
+            "and the short answer. Exercise 8's accuracy claims are paired over seeds on the "
+            "test set; timing claims use CPU time of interleaved runs."
         ),
         Table(
-            ("part", "claim", "verdict", "the number behind it"),
+            ("part", "claim or question", "verdict", "the number behind it, or the short answer"),
             tuple(
-                (part, Link(text, tag), Badge(verdict) if verdict else "–", number)
+                (part, Link(text, tag), _verdict_cell(verdict), number)
                 for part, text, verdict, number, tag in rows
             ),
         ),

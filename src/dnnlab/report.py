@@ -111,8 +111,8 @@ _CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 66rem; margin: 2rem auto; padding: 0 1rem;
        color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 14px; }
-th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+td.num { text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; }
 figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; }
@@ -132,6 +132,11 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
 
 
+def _numeric(cell: Cell) -> bool:
+    """A short cell that reads as a number (47.5 ± 0.2, 5e-05, +1.2 points, –): right-aligned."""
+    return isinstance(cell, str) and len(cell) <= 24 and bool(re.match(r"[-+–−(]?[\d.–]", cell))
+
+
 def _html_cell(cell: Cell) -> str:
     if isinstance(cell, Link):
         return f'<a href="#{html.escape(cell.anchor)}">{html.escape(cell.text)}</a>'
@@ -139,6 +144,14 @@ def _html_cell(cell: Cell) -> str:
         kind = cell.text if cell.text in ("supported", "refuted", "inconclusive") else ""
         return f'<span class="badge {kind}">{html.escape(cell.text)}</span>'
     return _inline(cell)
+
+
+def _td(cell: Cell) -> str:
+    return (
+        f'<td class="num">{_html_cell(cell)}</td>'
+        if _numeric(cell)
+        else f"<td>{_html_cell(cell)}</td>"
+    )
 
 
 def to_html(blocks: list[Block], title: str) -> str:
@@ -151,10 +164,7 @@ def to_html(blocks: list[Block], title: str) -> str:
             body.append(f"<p>{_inline(b.text)}</p>")
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>"
-                for row in b.rows
-            )
+            rows = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Figure):
             data = base64.b64encode(b.path.read_bytes()).decode("ascii")

@@ -1,37 +1,64 @@
-"""Run directories: one per run, written atomically, reused when already finished.
+"""Run directories: one per run, claimed while it trains, resumable, reused when finished.
 
 Layout of ``<out>/<run_id>/``::
 
     config.json          the RunConfig
     history.csv          one row per epoch (see HISTORY_FIELDS)
-    summary.json         status, best epoch, accuracies, timings, versions
+    summary.json         status, best epoch, accuracies, timings, versions; "format": FORMAT
     layer_stats.json     per hidden layer: activation mean and std, start and end of training
-    model.keras          the restored best model (finished runs)
+    model.keras          the evaluated model: restored best, or final (finished runs)
     learning_curves.png  loss and accuracy per epoch
+    tensorboard/         TensorBoard event files (:mod:`dnnlab.tensorboard`)
 
-A run trains inside ``<out>/.<run_id>.partial-<pid>`` and becomes ``<out>/<run_id>``
-by one rename at the end, so a directory named after a run is always complete
-and a killed run leaves only a partial directory, removed by the next attempt.
-Every file is written to a temporary name first and renamed into place.
+A run trains inside ``<out>/.<run_id>.partial``, which is also its claim
+(:mod:`dnnlab.claims`): one process trains it at a time, others wait for it or
+move on. After every epoch the full training state is saved there
+(``resume.npz``, :mod:`dnnlab.resume`); a run whose process died is taken over
+and resumes after its last completed epoch with the same results. At the end
+the folder becomes ``<out>/<run_id>`` by one rename, so a folder named after a
+run is always complete. Every file is written to a temporary name first and
+renamed into place.
+
+``summary.json`` carries ``"format": FORMAT``. Folders without it were written
+by dnnlab before format 2 and are read as they are; a folder written under
+settings that hash to another run id now, by a newer format, or damaged, is
+reported (:func:`scan_runs`), never used silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
-import shutil
+import re
+import sys
+import time
 import traceback
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnnlab import claims
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
+from dnnlab.errors import (
+    ClaimLost,
+    ConfigError,
+    NewerRunFormat,
+    RunClaimed,
+    StorageError,
+    UnreadableRun,
+)
 
+FORMAT = 2
 REUSABLE = ("finished", "diverged")
+CHECKPOINT = "resume.npz"
+POLL_SECONDS = 5.0
 HISTORY_FIELDS = (
     "epoch",
     "loss",
@@ -42,16 +69,23 @@ HISTORY_FIELDS = (
     "seconds",
     "elapsed",
 )
+RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*-seed\d+-[0-9a-f]{8}$")
+RETRAIN = "run the command that made it again to train it again, or delete the folder"
+MOVE_AWAY = "move it out of this folder or delete it; the run is trained again when needed"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not keep a half-written temporary
+        raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -87,52 +121,214 @@ class StoredRun:
         return read_history(self.path / "history.csv")
 
 
-def load_run(path: Path) -> StoredRun | None:
-    """The run stored at ``path``, or None if it holds no complete run."""
+def _json(path: Path, what: str) -> Any:
     try:
-        summary = json.loads((path / "summary.json").read_text())
-        config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnreadableRun(path.parent, f"{what} is missing", RETRAIN) from None
+    except OSError as exc:
+        reason = f"{what} cannot be read ({exc.strerror})"
+        raise UnreadableRun(path.parent, reason, RETRAIN) from None
+    except ValueError:
+        raise UnreadableRun(path.parent, f"{what} is truncated or not JSON", RETRAIN) from None
+
+
+def _check_history(path: Path, summary: dict) -> None:
+    try:
+        rows = read_history(path / "history.csv")
+    except FileNotFoundError:
+        raise UnreadableRun(path, "history.csv is missing", RETRAIN) from None
+    except OSError as exc:
+        reason = f"history.csv cannot be read ({exc.strerror})"
+        raise UnreadableRun(path, reason, RETRAIN) from None
+    except (ValueError, TypeError):
+        reason = "history.csv is truncated or damaged (a row cut short or not numbers)"
+        raise UnreadableRun(path, reason, RETRAIN) from None
+    missing = [f for f in HISTORY_FIELDS if rows and f not in rows[0]]
+    if missing or any(None in row.values() for row in rows):
+        problem = f"lacks {', '.join(missing)}" if missing else "has short rows"
+        raise UnreadableRun(path, f"history.csv {problem}", RETRAIN)
+    expected = summary.get("epochs_run")
+    if expected is not None and len(rows) != expected:
+        raise UnreadableRun(
+            path,
+            f"history.csv has {len(rows)} epochs but summary.json says {expected} "
+            "(truncated or from another attempt)",
+            RETRAIN,
+        )
+
+
+def _check_model(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path / "model.keras") as archive:
+            names = set(archive.namelist())
+    except FileNotFoundError:
+        raise UnreadableRun(path, "model.keras is missing", RETRAIN) from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UnreadableRun(path, f"model.keras is truncated or damaged ({exc})", RETRAIN) from None
+    if not {"config.json", "model.weights.h5"} <= names:
+        raise UnreadableRun(path, "model.keras lacks its config or weights", RETRAIN)
+
+
+def read_run(path: Path) -> StoredRun:
+    """The run stored at ``path``, checked: :class:`UnreadableRun` says what is wrong with it.
+
+    Checks that summary.json and config.json parse, that the config still names
+    this folder, that history.csv has every epoch, and that model.keras (for a
+    finished run) is a whole Keras archive. A summary without ``"format"`` is
+    from before format 2: files it lacks are not required.
+    """
+    if not path.is_dir():
+        raise UnreadableRun(path, "no such run folder", RETRAIN)
+    summary = _json(path / "summary.json", "summary.json")
+    if not isinstance(summary, dict):
+        raise UnreadableRun(path, "summary.json is not a run summary", RETRAIN)
+    fmt = summary.get("format", 1)
+    if not isinstance(fmt, int) or fmt > FORMAT:
+        raise NewerRunFormat(
+            path,
+            f"written by a newer dnnlab (format {fmt}; this one reads formats 1 to {FORMAT})",
+            "upgrade dnnlab to use it, or pass another --out",
+        )
+    try:
+        config = RunConfig.from_dict(_json(path / "config.json", "config.json"))
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise UnreadableRun(
+            path,
+            f"config.json holds settings this dnnlab does not know ({type(exc).__name__}: "
+            f"{exc}): written by another version",
+            MOVE_AWAY,
+        ) from None
+    if config.run_id != path.name and RUN_NAME.match(path.name):
+        raise UnreadableRun(
+            path,
+            f"written by an older dnnlab: its settings now make run {config.run_id}",
+            MOVE_AWAY,
+        )
+    reusable = summary.get("status") in REUSABLE
+    if reusable or (path / "history.csv").exists():
+        _check_history(path, summary)
+    if summary.get("status") == "finished" and (fmt >= 2 or (path / "model.keras").exists()):
+        _check_model(path)
+    if fmt >= 2 and reusable:
+        _json(path / "layer_stats.json", "layer_stats.json")
     return StoredRun(path=path, config=config, summary=summary)
 
 
-def list_runs(out: Path) -> list[StoredRun]:
-    """Every complete run under ``out``, sorted by run id."""
-    if not out.is_dir():
-        return []
-    found = (
-        load_run(p) for p in sorted(out.iterdir()) if p.is_dir() and not p.name.startswith(".")
-    )
-    return [run for run in found if run is not None]
-
-
-def _pid_alive(pid: int) -> bool:
+def load_run(path: Path) -> StoredRun | None:
+    """The run stored at ``path``, or None if it holds no complete, readable run."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return read_run(path)
+    except UnreadableRun:
+        return None
 
 
-def _remove_stale_partials(out: Path, run_id: str) -> None:
-    for partial in out.glob(f".{run_id}.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
-            shutil.rmtree(partial, ignore_errors=True)
+@dataclass
+class RunScan:
+    """What a runs folder holds: readable runs, and the run folders that were skipped (and why)."""
+
+    runs: list[StoredRun] = field(default_factory=list)
+    skipped: list[UnreadableRun] = field(default_factory=list)
 
 
-def _commit(partial: Path, final: Path) -> None:
-    """Move a completed partial directory into place, replacing an older run only now."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(partial, final)
-        shutil.rmtree(old, ignore_errors=True)
+def _looks_like_run(path: Path) -> bool:
+    markers = ("summary.json", "config.json", "history.csv")
+    return bool(RUN_NAME.match(path.name)) or any((path / m).exists() for m in markers)
+
+
+def scan_runs(out: Path) -> RunScan:
+    """Every run folder directly under ``out``, sorted by name: readable runs and skipped ones.
+
+    Other folders (``lr-search``, ``questions``, ...) are not runs and are not
+    reported; hidden ones are claims of runs in progress (:func:`dnnlab.claims.partials`).
+    """
+    scan = RunScan()
+    if not out.is_dir():
+        return scan
+    for path in sorted(out.iterdir()):
+        if path.name.startswith(".") or not path.is_dir() or not _looks_like_run(path):
+            continue
+        try:
+            scan.runs.append(read_run(path))
+        except UnreadableRun as exc:
+            scan.skipped.append(exc)
+    return scan
+
+
+def list_runs(out: Path) -> list[StoredRun]:
+    """Every readable run under ``out``, sorted by run id (:func:`scan_runs` adds the rest)."""
+    return scan_runs(out).runs
+
+
+def _notice(message: str) -> None:
+    print(f"dnnlab: {message}", file=sys.stderr, flush=True)
+
+
+def _reusable(final: Path, *, report: bool = True) -> StoredRun | None:
+    """The finished or diverged run at ``final``; a damaged one is reported and trained again."""
+    if not final.exists():
+        return None
+    try:
+        run = read_run(final)
+    except NewerRunFormat:
+        raise
+    except UnreadableRun as exc:
+        if report:
+            _notice(f"{exc.path}: {exc.reason}; training it again")
+        return None
+    return run if run.summary.get("status") in REUSABLE else None
+
+
+def storage_error(
+    exc: OSError, *, folder: Path | None = None, resume_note: str = ""
+) -> StorageError:
+    """A one-line :class:`StorageError` for an OSError met writing runs: what, where, what to do.
+
+    ``folder`` names the output folder when the error is about it as a whole
+    (not writable, a file), rather than the file being written.
+    """
+    where = exc.filename or folder or "the output folder"
+    note = f"; finished runs are intact{resume_note}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        place = folder or (Path(exc.filename).parent if exc.filename else "the output folder")
+        writing = f" (writing {Path(exc.filename).name})" if exc.filename else ""
+        message = f"no space left on the disk holding {place}{writing}: free space and run again"
+        message += note
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        where = folder or where
+        message = f"{where} is not writable ({exc.strerror}): pass --out a writable folder"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        where = folder or where
+        message = f"{where}: a file is where a folder must be ({exc.strerror}); pass --out a folder"
     else:
-        os.replace(partial, final)
+        message = f"writing {where} failed ({exc.strerror or exc}){note}"
+    return StorageError(message)
+
+
+def _claim(config: RunConfig, out: Path, force: bool, wait: bool) -> claims.Claim | StoredRun:
+    """Claim the run, waiting for a live owner if ``wait``; a run finished meanwhile is returned."""
+    final = out / config.run_id
+    waited = False
+    while True:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            claim = claims.acquire(out, config.run_id)
+        except RunClaimed as exc:
+            if not wait:
+                raise
+            if not waited:
+                _notice(f"waiting for run {config.run_id}: it is being trained by {exc.owner}")
+            waited = True
+            time.sleep(POLL_SECONDS)
+            continue
+        except OSError as exc:
+            raise storage_error(exc, folder=out) from None
+        # Its last owner may have finished it between our first look and our claim.
+        done = _reusable(final, report=False)
+        if done is not None and (waited or not force):
+            claim.abandon(keep=True)
+            return done
+        return claim
 
 
 def execute(
@@ -142,60 +338,144 @@ def execute(
     *,
     force: bool = False,
     verbose: int | str = "auto",
+    wait: bool = True,
     evaluate_test: bool = True,
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
     A finished or diverged run is returned as stored unless ``force``; a failed
-    one is trained again. Data are loaded only when something must be trained.
-    An exception while training stores the run as ``"failed"`` (with the error,
-    unless that would replace a good stored run) and is then raised again.
+    or damaged one is trained again. Data are loaded only when the run is not
+    stored yet. If another live process is training the run, ``wait=True``
+    waits for it and returns its result; ``wait=False`` raises
+    :class:`~dnnlab.errors.RunClaimed` at once, so a worker can take other
+    work. A run whose process died resumes after its last completed epoch.
     ``evaluate_test=False`` leaves the test set untouched (runs that only serve
     to choose something, like a learning rate, must never look at it).
-    """
-    from dnnlab.plots import learning_curves
-    from dnnlab.train import train
 
+    An exception while training stores the run as ``"failed"`` (with the error,
+    unless that would replace a good stored run) and is then raised again. A
+    write that fails (disk full, not writable) raises :class:`StorageError`
+    and keeps the last epoch checkpoint for the next attempt.
+    """
     final = out / config.run_id
-    stored = load_run(final)
-    if stored is not None and stored.summary.get("status") in REUSABLE and not force:
+    stored = _reusable(final)
+    if stored is not None and not force:
         return stored
     splits = load_splits()
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out, config.run_id)
-    partial = out / f".{config.run_id}.partial-{os.getpid()}"
-    partial.mkdir()
-    atomic_write_json(partial / "config.json", config.to_dict())
+    claim = _claim(config, out, force, wait)
+    if isinstance(claim, StoredRun):
+        return claim
+    adopted = load_run(claim.path)
+    if adopted and adopted.config == config and adopted.summary.get("status") in REUSABLE:
+        with _released_on_error(claim):  # its owner died after finishing it, before renaming it
+            return _commit(claim, final)
+    return _train_and_store(
+        config, splits, claim, final, good=stored, verbose=verbose, evaluate_test=evaluate_test
+    )
+
+
+def _commit(claim: claims.Claim, final: Path) -> StoredRun:
+    (claim.path / CHECKPOINT).unlink(missing_ok=True)
+    claim.commit(final)
+    return read_run(final)
+
+
+@contextlib.contextmanager
+def _released_on_error(claim: claims.Claim):
+    """Release ``claim`` if the body fails, keeping its checkpoint; disk errors become one line."""
+    from dnnlab import resume
+
+    try:
+        yield
+    except ClaimLost:
+        claim.abandon(keep=True)  # no longer ours: leaves it as it is
+        raise
+    except OSError as exc:
+        saved = resume.read(claim.path / CHECKPOINT)
+        claim.abandon(keep=True)
+        note = f"; this run resumes after epoch {saved.epoch}" if saved else ""
+        raise storage_error(exc, folder=claim.path.parent, resume_note=note) from None
+    except BaseException:
+        claim.abandon(keep=True)
+        raise
+
+
+def _train_and_store(
+    config: RunConfig,
+    splits: Splits,
+    claim: claims.Claim,
+    final: Path,
+    *,
+    good: StoredRun | None,
+    verbose: int | str,
+    evaluate_test: bool,
+) -> StoredRun:
+    from dnnlab.plots import learning_curves
+    from dnnlab.tensorboard import TensorBoardLog, flat_hparams, write_result
+    from dnnlab.train import train
+
+    partial = claim.path
 
     def save_history(rows: list[dict]) -> None:
         atomic_write_text(partial / "history.csv", history_csv(rows))
+        claim.beat(epoch=len(rows))
 
+    with _released_on_error(claim):
+        atomic_write_json(partial / "config.json", config.to_dict())
+        try:
+            outcome = train(
+                config,
+                splits,
+                verbose=verbose,
+                on_epoch=save_history,
+                callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
+                checkpoint=partial / CHECKPOINT,
+                evaluate_test=evaluate_test,
+            )
+        except (ClaimLost, OSError):
+            raise
+        except Exception as exc:
+            failure, details = exc, traceback.format_exc()
+        else:
+            failure = details = None
+            save_history(outcome.history)
+            atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
+            if outcome.summary["status"] == "finished":
+                outcome.model.save(partial / "model.keras")
+            learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
+            summary = {**outcome.summary, "format": FORMAT}
+            write_result(partial / "tensorboard", summary)
+            atomic_write_json(partial / "summary.json", summary)  # last: it marks the run complete
+            return _commit(claim, final)
+    _store_failure(config, claim, final, failure, details, good=good)
+    raise failure
+
+
+def _store_failure(
+    config: RunConfig,
+    claim: claims.Claim,
+    final: Path,
+    exc: Exception,
+    details: str,
+    *,
+    good: StoredRun | None,
+) -> None:
+    """Store the run as failed, with its error; a good stored run is never replaced by it."""
+    summary = {
+        "run_id": config.run_id,
+        "variant": config.variant,
+        "seed": config.seed,
+        "status": "failed",
+        "format": FORMAT,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": details,
+    }
     try:
-        outcome = train(
-            config, splits, verbose=verbose, on_epoch=save_history, evaluate_test=evaluate_test
-        )
-    except Exception as exc:
-        atomic_write_json(
-            partial / "summary.json",
-            {
-                "run_id": config.run_id,
-                "variant": config.variant,
-                "seed": config.seed,
-                "status": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            },
-        )
-        if stored is None or stored.summary.get("status") not in REUSABLE:
-            _commit(partial, final)  # never replace a good run with a failed retry
-        raise
-    save_history(outcome.history)
-    atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
-    if outcome.summary["status"] == "finished":
-        outcome.model.save(partial / "model.keras")
-    learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
-    atomic_write_json(partial / "summary.json", outcome.summary)
-    _commit(partial, final)
-    result = load_run(final)
-    assert result is not None
-    return result
+        (claim.path / CHECKPOINT).unlink(missing_ok=True)
+        atomic_write_json(claim.path / "summary.json", summary)
+        if good is None:
+            claim.commit(final)
+            return
+    except OSError:
+        pass
+    claim.abandon(keep=False)

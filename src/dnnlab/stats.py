@@ -210,20 +210,33 @@ def interval(test: dict[str, Any], level: float) -> tuple[float, float] | None:
 
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+# "No difference that matters" in accuracy: within 1 point (Lakens 2017's smallest effect of
+# interest). Seeds of the nets dnnlab trains spread by 0.3-1 point, so a smaller margin could
+# never be shown with 3 seeds, and a gap of a point is what the chapter's answers argue about.
+ACCURACY_MARGIN = 0.01
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
 CLAIMS = ("greater", "less", "equal")
 
 
-def _digits(scale: float) -> int:
+def _digits(scale: float, digits: int | None = None) -> int:
+    """Decimals shown: ``digits`` if given, else 1 for percentage points and 3 otherwise."""
+    if digits is not None:
+        return digits
     return 1 if scale == 100.0 else 3
 
 
 def comparison_rule(
-    claim: str, margin: float, *, scale: float = 100.0, unit: str = " points", paired: bool
+    claim: str,
+    margin: float,
+    *,
+    scale: float = 100.0,
+    unit: str = " points",
+    paired: bool,
+    digits: int | None = None,
 ) -> str:
     """The rule of :func:`compare` in words, with its margin, for the report."""
     test = "paired t-test over seeds" if paired else "Welch's t-test over seeds"
-    m = f"{margin * scale:.{_digits(scale)}f}{unit}"
+    m = f"{margin * scale:.{_digits(scale, digits)}f}{unit}"
     if claim == "equal":
         return (
             f"{test} on B - A: supported if its 90% CI lies within ±{m} (equivalence, two "
@@ -279,24 +292,32 @@ def compare(
     paired: bool,
     scale: float = 100.0,
     unit: str = " points",
+    digits: int | None = None,
 ) -> dict[str, Any]:
     """Test B against A the way the design pairs them and judge ``claim`` about B - A.
 
     Returns the test (:func:`paired_t` or :func:`welch`) with ``verdict``
     (:func:`judge_difference`), ``rule`` (:func:`comparison_rule`), ``margin``
-    and ``says`` (:func:`verdict`'s sentence). ``scale`` and ``unit`` only
-    change how numbers read (accuracies in [0, 1] as percentage points by
-    default); the margin is in the values' own units.
+    and ``says`` (:func:`verdict`'s sentence). ``scale``, ``unit`` and
+    ``digits`` only change how numbers read (accuracies in [0, 1] as percentage
+    points by default); the margin is in the values' own units.
     """
     test = paired_t(a, b) if paired else welch(a, b)
+    says = verdict(test, scale=scale, unit=unit.strip(), digits=digits)
+    ci90 = interval(test, 0.90)
+    if ci90 is not None and -margin < ci90[0] and ci90[1] < margin:
+        m = f"{margin * scale:.{_digits(scale, digits)}f}{unit}"
+        says += f"; its 90% CI lies within ±{m}: no difference that matters"
     return {
         **test,
         "paired": paired,
         "claim": claim,
         "margin": margin,
         "verdict": judge_difference(test, claim, margin),
-        "rule": comparison_rule(claim, margin, scale=scale, unit=unit, paired=paired),
-        "says": verdict(test, scale=scale, unit=unit.strip()),
+        "rule": comparison_rule(
+            claim, margin, scale=scale, unit=unit, paired=paired, digits=digits
+        ),
+        "says": says,
     }
 
 
@@ -351,7 +372,9 @@ def _format_p(p: float) -> str:
     return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
-def verdict(test: dict[str, Any], *, scale: float = 100.0, unit: str = "points") -> str:
+def verdict(
+    test: dict[str, Any], *, scale: float = 100.0, unit: str = "points", digits: int | None = None
+) -> str:
     """One plain sentence for a report, from :func:`welch` (or :func:`bootstrap_diff`).
 
     The difference and its interval are multiplied by ``scale`` and followed by
@@ -360,7 +383,7 @@ def verdict(test: dict[str, Any], *, scale: float = 100.0, unit: str = "points")
     noise". A bootstrap result has no p-value; its sentence says whether the
     interval excludes zero.
     """
-    digits = _digits(scale)
+    digits = _digits(scale, digits)
     diff = f"{test['difference'] * scale:+.{digits}f} {unit}".rstrip()
     na, nb = test["n_a"], test["n_b"]
     seeds = f"{na} seeds" if na == nb else f"{na} and {nb} seeds"

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -152,6 +153,12 @@ class EpochLog(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._fit_start = time.perf_counter()
 
+    def resume(self, rows: list[dict]) -> None:
+        """Continue after ``rows`` (from a checkpoint): elapsed time goes on from the last one."""
+        self.rows = [dict(row) for row in rows]
+        if self.rows:
+            self._fit_start -= self.rows[-1]["elapsed"]
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
@@ -222,6 +229,18 @@ def best_epoch_of(history: Sequence[dict]) -> int | None:
     return min(finite)[1] if finite else None
 
 
+def _checkpointing(checkpoint: Path | None, model: keras.Model, **state):
+    """The checkpoint callback (a list of 0 or 1) and the checkpoint it resumes from, if any."""
+    if checkpoint is None:
+        return [], None
+    from dnnlab import resume
+
+    found = resume.read(checkpoint)
+    if found is not None and not resume.fits(found, model):
+        found = None  # another model's state (the code changed): train from the start
+    return [resume.EpochCheckpoint(checkpoint, resume_from=found, **state)], found
+
+
 def epoch_arm(config: RunConfig, splits: Splits) -> Callable[[], None]:
     """One training epoch of a fresh ``config`` net (no validation), as a timing arm.
 
@@ -248,6 +267,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     prepare: Callable[[keras.Model], None] | None = None,
     evaluate_test: bool = True,
+    checkpoint: Path | None = None,
 ) -> TrainOutcome:
     """Fit ``config`` on ``splits``; evaluate the restored best model once on the test set.
 
@@ -255,7 +275,10 @@ def train(
     history on the same machine and library versions. ``prepare`` may change
     the freshly built model (its initial weights, say) before training;
     ``evaluate_test=False`` leaves the test set untouched (experiments that
-    answer a question from validation data).
+    answer a question from validation data). With ``checkpoint`` (a file path)
+    the full training state is saved there after every epoch and, if a
+    checkpoint of this model is already there, training resumes after its epoch
+    with the same results as an uninterrupted fit (:mod:`dnnlab.resume`).
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, splits.input_shape)
@@ -272,6 +295,7 @@ def train(
         patience=config.train.patience,
         restore_best_weights=config.train.restore_best,
     )
+    saver, resumed = _checkpointing(checkpoint, trainable, stopper=stopper, log=log, guard=guard)
     started = time.perf_counter()
     trainable.fit(
         splits.x_train,
@@ -280,10 +304,11 @@ def train(
         epochs=config.train.epochs,
         validation_data=(splits.x_valid, splits.y_valid),
         validation_batch_size=VALIDATION_BATCH_SIZE,
-        callbacks=[guard, log, stopper, *callbacks],
+        callbacks=[guard, log, stopper, *callbacks, *saver],
         verbose=verbose,
+        initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
     )
-    total = time.perf_counter() - started
+    total = time.perf_counter() - started + (resumed.meta["rows"][-1]["elapsed"] if resumed else 0)
     history = log.rows
     layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated below
     best = best_epoch_of(history)
@@ -313,6 +338,7 @@ def train(
         "seconds_per_epoch": statistics.median(r["seconds"] for r in history) if history else None,
         "first_epoch_seconds": history[0]["seconds"] if history else None,
         "total_seconds": total,
+        "resumed_from_epoch": resumed.epoch if resumed else None,
     }
     if status == "finished" and evaluate_test:
         # The test set is touched here, once, with the evaluated weights.

@@ -32,7 +32,6 @@ from dnnlab.train import first_reaching
 # the number behind it, and the anchor of the section that shows it.
 Glance = tuple[str, str, str | None, str, str]
 
-ACCURACY_MARGIN = 0.01  # 1 point: "no difference that matters" in test accuracy
 EPOCH_MARGIN = 2.0  # epochs: differences in convergence smaller than this do not matter
 BN_SLOWER = 1.05  # "BN costs time per epoch": at least 5% more CPU time per epoch
 # Self-normalization: every hidden layer's activation mean within +-0.25 and std within
@@ -258,7 +257,7 @@ def step_claims(study: dict[str, list[StoredRun]]) -> list[dict[str, Any]]:
             a, b = _paired(test[other], test[name])
             if not a:
                 continue
-            result = stats.compare(a, b, claim="greater", margin=ACCURACY_MARGIN, paired=True)
+            result = stats.compare(a, b, claim="greater", margin=stats.ACCURACY_MARGIN, paired=True)
             claims.append(
                 {
                     "id": f"{name}/beats-{other}",
@@ -329,13 +328,14 @@ def batchnorm_blocks(
         paired=True,
         scale=1.0,
         unit=" epochs",
+        digits=1,
     )
     base_t, bn_t = _reach(base, target, "elapsed"), _reach(bn, target, "elapsed")
     reached = [t for t in bn_t if t is not None]
     quality = stats.compare(
         *_paired(_test_by_seed("baseline", study), _test_by_seed("batchnorm", study)),
         claim="greater",
-        margin=ACCURACY_MARGIN,
+        margin=stats.ACCURACY_MARGIN,
         paired=True,
     )
     glance.append(
@@ -482,7 +482,7 @@ def mc_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[B
     ):
         plain = [_mc(r, "test", "plain", metric) for r in runs]
         mc = [_mc(r, "test", "mc", metric) for r in runs]
-        margin = {"accuracy": ACCURACY_MARGIN, "nll": 0.01, "ece": 0.01}[metric]
+        margin = {"accuracy": stats.ACCURACY_MARGIN, "nll": 0.01, "ece": 0.01}[metric]
         test = stats.compare(
             plain, mc, claim=claim, margin=margin, paired=True, scale=scale, unit=unit
         )
@@ -512,7 +512,8 @@ def mc_blocks(study: dict[str, list[StoredRun]], glance: list[Glance]) -> list[B
             "the same model are paired by seed. model.predict never samples dropout: Keras runs "
             "layers in inference mode there, so MC Dropout calls the dropout layers with "
             f"training=True while any BatchNormalization stays in inference mode. Rule: "
-            f"{claims[0]['rule']} (margins: 1 point of accuracy or ECE, 0.01 nats of NLL)."
+            f"{claims[0]['rule']} (for the 'lower' claims the mirror image: below 0; margins: "
+            "1 point of accuracy or ECE, 0.01 nats of NLL)."
         ),
         Table(("claim", "plain (mean)", "MC (mean)", "MC − plain", "verdict"), tuple(rows)),
     ]

@@ -33,10 +33,6 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, train
 
 FIRST_SEED = 42
-# "No difference that matters" in accuracy: within 1 point (Lakens 2017's smallest effect of
-# interest). Seeds of these small nets spread by 0.3-1 point, so a smaller margin could never
-# be shown with 3 seeds, and a gap of a point is what the chapter's answers argue about.
-ACCURACY_MARGIN = 0.01
 
 
 def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:

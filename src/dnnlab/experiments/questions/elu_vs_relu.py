@@ -56,7 +56,6 @@ from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import (
-    ACCURACY_MARGIN,
     FIRST_SEED,
     NORMAL_TOLERANCE,
     derivative,
@@ -71,7 +70,7 @@ from dnnlab.experiments.questions.common import (
 )
 from dnnlab.models import activation_stats, build_model, hidden_dense_layers
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import compile_for_training
 
 INITS = {"relu": "he_normal", "elu": "he_normal", "selu": "lecun_normal"}
@@ -463,6 +462,7 @@ def tests(m: dict) -> dict[str, Any]:
             EPOCH_MARGIN,
             scale=1.0,
             unit=" epochs",
+            digits=1,
         ),
         "epochs_to_target": {a: [to_target(r) for r in normal[a]] for a in ("relu", "elu")},
         "accuracy": _compare(

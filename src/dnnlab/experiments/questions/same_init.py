@@ -20,9 +20,9 @@ import numpy as np
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, neuron_counts, seeds, subset
+from dnnlab.experiments.questions.common import fit, neuron_counts, seeds, subset
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
 @dataclass(frozen=True)
@@ -149,17 +149,20 @@ def tell(m: dict, claims: list[Claim]) -> str:
     head = {SUPPORTED: "No.", REFUTED: "It seems so here.", INCONCLUSIVE: "Unclear."}[
         verdict["identical-neurons"]
     ]
+    low, high = min(same_counts), max(same_counts)
+    held = f"{low}" if low == high else f"{low} to {high}"
+    he_held = f"{he_min}" if he_min == m["width"] else f"at least {he_min}"
     counts = (
-        f"After {m['epochs']} epochs the hidden layers of the same-value nets hold "
-        f"{min(same_counts)} to {max(same_counts)} distinct neurons out of {m['width']} "
-        f"(He init: {he_min} or more)"
+        f"After {m['epochs']} epochs each hidden layer of the same-value nets holds "
+        f"{held} distinct neuron{'s' if high > 1 else ''} out of {m['width']} "
+        f"(He init: {he_held})"
     )
     acc = ""
     if acc_same and acc_he:
         acc = (
             f"; they reach {100 * np.mean(acc_same):.1f}% test accuracy vs "
-            f"{100 * np.mean(acc_he):.1f}% with He init over {len(acc_same)} seeds, a gap the "
-            f"paired test finds {verdict['worse-accuracy']} as 'worse'"
+            f"{100 * np.mean(acc_he):.1f}% with He init over {len(acc_same)} seeds ('worse': "
+            f"{verdict['worse-accuracy']} by the paired test)"
         )
     return f"{head} {counts}{acc}."
 

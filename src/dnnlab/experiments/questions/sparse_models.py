@@ -45,7 +45,7 @@ Sparsity is the fraction of the hidden Dense kernels' weights that are zero
 Rules (each can come out either way). Accuracy claims use
 :func:`dnnlab.stats.compare`, paired by seed: "keeps accuracy" is an
 equivalence test with margin :data:`KEEPS_ACCURACY` = 2 points, "beats" a
-greater-than test with the equivalence margin ``common.ACCURACY_MARGIN``.
+greater-than test with the equivalence margin ``dnnlab.stats.ACCURACY_MARGIN``.
 "Sparse" means at least :data:`SPARSE_FRACTION` = 10% of the hidden weights
 are (near) zero, a deliberately low bar (pruned deployments run at 50-95%):
 supported when every seed's net clears it, refuted when none does,
@@ -67,10 +67,10 @@ from dnnlab import stats, uncertainty
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, fit, seeds, subset
+from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.models import build_model, hidden_activation_layers, hidden_dense_layers, logits_view
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import compile_for_training
 
 SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)

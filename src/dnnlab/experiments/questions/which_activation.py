@@ -53,10 +53,10 @@ from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import ACCURACY_MARGIN, FIRST_SEED, fit, seeds, subset
+from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset
 from dnnlab.models import build_model
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import compile_for_training
 
 # (b) hidden layers
@@ -533,7 +533,12 @@ def tell(m: dict, claims: list[Claim]) -> str:
     means = mean_accuracy(m)
     n = max(len(rows) for rows in hidden["runs"].values())
     ranking = sorted(means, key=lambda a: -means[a])
-    parts = [_output_sentences(m["output"], verdict)]
+    parts = [
+        f"Hidden layers: these runs rank {' > '.join(ranking)} by mean test accuracy (the "
+        "verdicts below say which gaps exceed seed noise); output layers: softmax for "
+        "exclusive classes, sigmoid for independent labels, linear for unbounded targets.",
+        _output_sentences(m["output"], verdict),
+    ]
     parts.append(
         f"Hidden layers ({hidden['depth']} x {hidden['width']} on CIFAR-10, Nadam "
         f"{hidden['learning_rate']:g} for all, {hidden['epochs']} epochs, {n} seeds), mean test "

@@ -15,7 +15,7 @@ Claims and their rules.
 - **no accuracy difference**: an equivalence test, not a failed t-test. The
   paired difference of test accuracy (random minus zero biases) is judged by
   :func:`dnnlab.stats.compare` with ``claim="equal"`` and the 1-point margin
-  of :data:`~dnnlab.experiments.questions.common.ACCURACY_MARGIN`: supported
+  of :data:`~dnnlab.experiments.questions.dnnlab.stats.ACCURACY_MARGIN`: supported
   only if its 90% interval lies within ±1 point, refuted if its 95% interval
   lies wholly beyond it, inconclusive otherwise (a p-value above 0.05 alone is
   absence of evidence, never "no difference").
@@ -44,7 +44,6 @@ from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import (
-    ACCURACY_MARGIN,
     FIRST_SEED,
     fit,
     neuron_counts,
@@ -53,7 +52,7 @@ from dnnlab.experiments.questions.common import (
 )
 from dnnlab.models import LOGITS, hidden_dense_layers
 from dnnlab.plots import plt, save_figure
-from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
 @dataclass(frozen=True)
