@@ -176,11 +176,12 @@ def _driver_url(url: str) -> str:
 
 
 def describe_storage(url: str) -> str:
-    """``url`` as it may be shown and stored: any password hidden."""
+    """``url`` as it may be shown and stored: as written, or with its password hidden."""
     try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 @contextlib.contextmanager
@@ -194,6 +195,21 @@ def _schema_lock(url: sqlalchemy.engine.URL) -> Iterator[None]:
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
+    """Start every SQLite transaction with ``BEGIN IMMEDIATE`` (its write lock, at once).
+
+    Optuna claims a queued trial by reading its state and writing RUNNING if it
+    was WAITING, relying on ``SELECT ... FOR UPDATE``, which SQLite ignores;
+    and pysqlite opens its transaction only at the write, so two processes can
+    both read WAITING and both claim the trial (Optuna's FAQ on SQLite; seen
+    here as a candidate trained twice). A transaction that takes the write lock
+    at its start makes the read and the write one step: the other process waits
+    (up to the 60 s timeout) and then reads RUNNING. SQLAlchemy's recipe for
+    pysqlite's transactions ("Serializable isolation / Savepoints").
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_storage(
@@ -214,7 +230,9 @@ def open_storage(
             f"not a storage URL: {url!r} (sqlite:///FILE or postgresql://...)"
         ) from None
     shown = parsed.render_as_string(hide_password=True)
-    engine = {"connect_args": {"timeout": 60}} if parsed.get_backend_name() == "sqlite" else {}
+    sqlite = parsed.get_backend_name() == "sqlite"
+    # isolation_level=None: pysqlite emits no BEGIN of its own; _begin_immediate does.
+    engine = {"connect_args": {"timeout": 60, "isolation_level": None}} if sqlite else {}
     heartbeat: dict[str, Any] = {}
     if heartbeat_seconds is not None:
         heartbeat = {
@@ -226,7 +244,10 @@ def open_storage(
         try:
             with _schema_lock(parsed), warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
+            if sqlite:
+                sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
+            return storage
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
             # Two processes creating PostgreSQL's tables at once: the second try finds them.
             if attempt == 2:

@@ -24,6 +24,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from dnnlab.claims import partials
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.exercise8 import (
     LrSearch,
@@ -44,14 +45,12 @@ def _stored(out: Path, run_id: str) -> StoredRun | None:
     return run if run is not None and run.summary.get("status") in REUSABLE else None
 
 
-def running_runs(out: Path) -> dict[str, dict[str, Any]]:
-    """Runs being trained now (live claims), by run id: ``worker`` (host:pid) and ``epoch``."""
-    from dnnlab.claims import partials
-
+def live_claims(folder: Path) -> dict[str, dict[str, Any]]:
+    """Live claims in ``folder`` (runs in training), by name: ``worker`` (host:pid), ``epoch``."""
     return {
         p.run_id: {"worker": f"{p.owner.host}:{p.owner.pid}", "epoch": p.owner.epoch}
-        for p in partials(out)
-        if p.live and p.owner is not None
+        for p in partials(folder)
+        if p.owner is not None and p.path.name == f".{p.run_id}.partial" and p.live
     }
 
 
@@ -168,11 +167,14 @@ def progress(out: Path, storage: str | None = None) -> dict[str, Any]:
     if storage is None and kept is not None and "***" in kept:
         raise ConfigError(f"this study's searches are in {kept}: pass --storage URL")
     url = search_storage(out, storage or kept)
-    claimed = running_runs(out)
+    claimed = live_claims(out)
     parts = {t: _variant(study, t, out, url, claimed) for t in study.trained}
     measured = [p["seconds_per_epoch"] for p in parts.values() if p["seconds_per_epoch"]]
     overall = statistics.median(measured) if measured else None
     workers = [w for p in parts.values() for w in p["workers"]]
+    for folder, what in (("lr-find", "range test"), ("timing", "timing")):
+        for name, c in live_claims(out / folder).items():
+            workers.append({"worker": c["worker"], "doing": f"{what} {name}", "epoch": c["epoch"]})
     eta = None
     if overall is not None:
         total = sum(p["epochs_left"] * (p["seconds_per_epoch"] or overall) for p in parts.values())

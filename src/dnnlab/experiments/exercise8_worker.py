@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dnnlab import claims
 from dnnlab.data import SplitCache
-from dnnlab.errors import ConfigError
+from dnnlab.errors import ConfigError, RunClaimed
 from dnnlab.experiments.exercise8 import (
     Study,
     after_steps,
@@ -62,8 +63,22 @@ def _quiet(_: str) -> None:
 
 @contextlib.contextmanager
 def _held(folder: Path, name: str) -> Iterator[bool]:
-    """Hold the claim on ``name`` in ``folder`` while the body runs: ``False`` if another has it."""
-    yield True
+    """Hold the claim on ``name`` in ``folder`` while the body runs; ``False`` if another has it.
+
+    The claims of runs (:mod:`dnnlab.claims`) serve the study's other work
+    too (range tests, BN's timing): one process at a time, a dead owner's
+    claim taken over. Released when the body ends, however it ends.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        claim = claims.acquire(folder, name)
+    except RunClaimed:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        claim.abandon(keep=False)
 
 
 def _rates(study: Study, out: Path, url: str) -> dict[str, float | None]:
@@ -87,7 +102,7 @@ def step(
     """Do the first piece of work that nobody holds; ``False`` if there was none."""
     for trains in study.trained:
         if needs_range_test(study, trains, out):
-            with _held(out / "lr-find", f"{trains}-range-test") as mine:
+            with _held(out / "lr-find", trains) as mine:
                 if mine and needs_range_test(study, trains, out):
                     log(f"range test {trains}")
                     find_peak_lr(trains, splits, out, dict(study.overrides))
@@ -106,8 +121,13 @@ def step(
             config = study.config(trains, seed, rates[trains])
             run = _stored(out, config.run_id)
             if run is None:
-                log(f"run {config.run_id}")
-                run = execute(config, splits.loader(config.data), out, verbose=verbose)
+                try:  # the run's claim: another live worker may hold it
+                    run = execute(
+                        config, splits.loader(config.data), out, verbose=verbose, wait=False
+                    )
+                except RunClaimed:
+                    continue
+                log(f"run {config.run_id}: {run.summary['status']}")
                 _after(run, study, splits)
                 return True
             if _after(run, study, splits):
