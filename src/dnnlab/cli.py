@@ -407,6 +407,8 @@ def cmd_runs(args: argparse.Namespace) -> None:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -436,18 +438,20 @@ def print_progress(p: dict) -> None:
         f"runs        {runs['done']} done, {runs['running']} running, {runs['to_do']} to do, "
         f"{runs['waiting_for_rate']} waiting for their rate (of {runs['total']})"
     )
-    if p["eta_seconds"] is None:
+    if not p["epochs_left"]:
+        print("ETA         nothing left to train")
+    elif p["eta_seconds"] is None:
         print(
             f"ETA         unknown until an epoch is measured (~{p['epochs_left']:.0f} epochs left)"
         )
     else:
         print(
             f"ETA         about {_duration(p['eta_seconds'])}: ~{p['epochs_left']:.0f} training "
-            f"epochs left at {p['seconds_per_epoch']:.2f} s/epoch, shared by "
-            f"{max(1, len({w['worker'] for w in p['workers']}))} worker(s) at work"
+            f"epochs left at a median {p['seconds_per_epoch']:.2f} s/epoch, shared by "
+            f"{max(1, len({w['worker'] for w in p['workers']}))} worker(s)"
         )
-    if not p["workers"]:
-        print("workers     none at work")
+    at_work = len({w["worker"] for w in p["workers"]})
+    print(f"workers     {at_work or 'none'} at work")
     for w in p["workers"]:
         print(f"  {w['worker']}: {w['doing']}, epoch {w['epoch']}")
 
