@@ -128,7 +128,7 @@ def _check_once_each(out: Path, procs) -> list[tuple[str, str, int]]:
 
 
 def test_two_workers_train_each_run_and_candidate_once_and_match_the_sequential_study(
-    sequential, data_root, tmp_path
+    sequential, data_root, tmp_path, capsys
 ):
     out = tmp_path / "study"
     write_plan(out, STUDY, None)  # the study, defined; the workers join it
@@ -147,6 +147,10 @@ def test_two_workers_train_each_run_and_candidate_once_and_match_the_sequential_
         "waiting_for_rate": 0,
     }
     assert progress["workers"] == [] and progress["epochs_left"] == 0
+    assert main(["progress", "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "search 3/3 candidates done" in shown and "runs 2/2 done" in shown
+    assert "nothing left to train" in shown and "workers     none at work" in shown
 
 
 def test_a_worker_killed_mid_run_is_taken_over_and_the_results_are_unchanged(

@@ -9,7 +9,8 @@ shared among the workers seen at work. The epochs left are estimates:
 
 - a run to train: the mean epochs of its config's stored runs, else those of
   the search candidate at the chosen rate (the same config on the first
-  seed), else the config's maximum; less what a running run has done;
+  seed), else of the candidates completed so far, else the config's maximum;
+  less what a running run has done;
 - a queued search candidate: its first rung (most candidates stop there;
   with no rungs, the whole run); a running one: up to its next rung;
 - a range test: one epoch.
@@ -134,7 +135,9 @@ def _variant(
         for t in trials
         if t["state"] == "complete" and t["learning_rate"] == entry["chosen"]
     ]
-    expected = statistics.mean(lengths or chosen or [study.config(trains).train.epochs])
+    completed = [t["epochs"] for t in trials if t["state"] == "complete"]
+    maximum = study.config(trains).train.epochs
+    expected = statistics.mean(lengths or chosen or completed or [maximum])
     speeds = [r.summary["seconds_per_epoch"] for r in stored if r.summary.get("seconds_per_epoch")]
     speeds = speeds or [
         t["seconds"] / t["epochs"] for t in trials if t.get("epochs") and t.get("seconds")
