@@ -54,7 +54,8 @@ def _search_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> N
         type=int,
         default=default(9),
         help="learning-rate search: epoch of the first rung (9); candidates are judged at "
-        "epochs 9, 27, 81 (x3 each) and the best third go on, the others are pruned",
+        "epochs 9, 27, 81 (x3 each), where the best third of the candidates so far (at "
+        "least the best one) go on and the others are pruned",
     )
     p.add_argument(
         "--storage",

@@ -10,6 +10,9 @@ A worker takes, each time, the first piece of work it can, in this order:
    partial folder is its claim), each followed by MC Dropout where asked;
 4. BN's per-epoch timing, once every run is stored.
 
+Range tests, MC Dropout and the timing are claimed like runs
+(:mod:`dnnlab.claims`), so nothing is done twice.
+
 It leaves work that another live process holds and comes back to it. When
 nothing is left to take but the study is not complete, it waits, polling,
 so that it can take over the work of a process that dies (a run's claim, a
@@ -143,11 +146,15 @@ def step(
 
 
 def _after(run: StoredRun, study: Study, splits: SplitCache) -> bool:
-    """Run ``run``'s after-training steps if they are missing; whether any ran."""
-    if "mc-dropout" in after_steps(run.config.variant) and mc_pending(run, study.samples):
+    """Run ``run``'s missing after-training steps (claimed inside the run); whether any ran."""
+    if "mc-dropout" not in after_steps(run.config.variant) or not mc_pending(run, study.samples):
+        return False
+    with _held(run.path, "mc-dropout") as mine:
+        run = load_run(run.path) or run  # another worker may have just added it
+        if not mine or not mc_pending(run, study.samples):
+            return False
         attach_mc_dropout(run, splits.loader(run.config.data), study.samples)
         return True
-    return False
 
 
 def _timing_configs(study: Study, rates: dict[str, float | None]):
