@@ -88,9 +88,9 @@ class Budget:
     ``max_epochs=None`` keeps the base config's epochs (full early-stopped
     training). Trials are judged at epochs ``first_rung * reduction**k``; at
     each rung about ``1 / reduction`` of them go on. An early first rung
-    favours large rates, which learn fastest at first and then stall: on the
-    CIFAR-10 baseline a rung at epoch 3 pruned every rate behind 1.3e-3, one
-    at epoch 9 let 3.8e-4 through to win (docs/search.md). Rates are searched
+    favours large rates, which learn fastest at first and then stall, and
+    prunes slower rates that would win later (short-horizon bias, Wu et al.,
+    ICLR 2018); hence the first rung at epoch 9 by default. Rates are searched
     log-uniformly over ``[low, high]``; the defaults hold every rate the book
     uses (5e-5 ... 0.05).
     """
