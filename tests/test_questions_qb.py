@@ -417,7 +417,7 @@ ACCURACY = {
     "mish": [0.380, 0.389, 0.386],  # 2 points below
     "sigmoid": [0.10, 0.12, 0.11],
 }
-EPOCH = {"swish": (0.95, 0.92, 0.98), "gelu": (1.12, 1.08, 1.16), "mish": (1.35, 1.3, 1.4)}
+EPOCH = {"swish": (0.92, 0.9, 0.95), "gelu": (1.12, 1.08, 1.16), "mish": (1.4, 1.3, 1.5)}
 
 
 def test_which_activation_rules_on_known_numbers():
@@ -432,7 +432,7 @@ def test_which_activation_rules_on_known_numbers():
         "gelu-more-accurate-than-relu": "inconclusive",
         "mish-more-accurate-than-relu": "refuted",  # worse
         "relu-cheapest-to-compute": "supported",
-        "swish-slower-per-epoch": "refuted",  # below 1.10 even x the 10% load allowance
+        "swish-slower-per-epoch": "refuted",  # below 1.10 even x the 15% load allowance
         "gelu-slower-per-epoch": "inconclusive",  # 1.08 to 1.16 straddles 1.10
         "mish-slower-per-epoch": "supported",
     }

@@ -36,12 +36,13 @@ from scipy import stats as sps
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 LEVEL = 0.95
-# How far an interleaved CPU-time ratio moves between runs under different loads. The load
-# test (docs/verdicts.md: the timing questions measured twice on 2 cores, load average about
-# 4.5 and 5 to 8) moved training-epoch ratios of the same arms by up to 5.7%; twice that is
-# allowed. Micro-benchmarks of a few elementwise ops move far more (up to 57%): a claim on
-# one passes its own allowance.
-LOAD_ALLOWANCE = 0.10
+# How far an interleaved CPU-time ratio moves between runs under different loads. In the load
+# test (docs/verdicts.md: the timing questions measured three times on 2 cores, load average
+# about 4.5 to 8, once with two CPU-bound processes beside) training-epoch ratios of the same
+# arms moved by up to 13% (dropout over plain 1.20x vs 1.36x); the allowance covers that.
+# Micro-benchmarks of a few elementwise ops move far more (up to 57%): a claim on one passes
+# its own allowance.
+LOAD_ALLOWANCE = 0.15
 
 
 def _log_interval(logs: list[float]) -> dict[str, float | None]:

@@ -77,11 +77,11 @@ CONVERGENCE_FACTOR = 2.0  # the book's "roughly a factor of two" (Srivastava et 
 # A dropout epoch is "slower" when it costs at least 10% more CPU time: twice the relative
 # precision (5%) the timing protocol aims for, and about the least a user would notice.
 SLOWER_EPOCH = 1.10
-# Inference "not slowed": at most 20% more CPU time. Equal costs measure 1.0x with an interval
-# of about +-5%, which the 10% load allowance (dnnlab.timing.LOAD_ALLOWANCE) widens to about
-# 0.86-1.16: a threshold of 1.1 could never be met, 1.2 can. Dropout left on at inference
-# costs more than that (one dropout-on pass measured 1.35x a plain one).
-SAME_INFERENCE = 1.20
+# Inference "not slowed": at most 25% more CPU time. Equal costs measure 1.0x with an interval
+# of about +-5%, which the 15% load allowance (dnnlab.timing.LOAD_ALLOWANCE) widens to about
+# 0.83-1.21: a threshold of 1.1 could never be met, 1.25 can. Dropout left on at inference
+# costs more than that (one dropout-on pass measured 1.35-1.43x a plain one).
+SAME_INFERENCE = 1.25
 # NLL gains below 0.01 nats (1% more probability on the right class, per image) do not matter.
 NLL_MARGIN = 0.01
 PREDICT_BATCH = 1024  # mc_predict's default batch size, used for plain predictions too
