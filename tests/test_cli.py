@@ -394,3 +394,26 @@ def test_an_unexpected_error_is_one_line_with_its_traceback_kept_in_a_file(
     report.unlink()
     [failed] = [p for p in (tmp_path / "runs").iterdir()]
     assert json.loads((failed / "summary.json").read_text())["status"] == "failed"
+
+
+def test_question_results_of_another_dnnlab_are_named_by_report_not_silently_dropped(
+    tmp_path, capsys
+):
+    folder = tmp_path / "questions"
+    (folder / "zero-bias").mkdir(parents=True)
+    (folder / "zero-bias" / "result.json").write_text(  # dnnlab 0.1: two-valued, no format
+        json.dumps({"id": "zero-bias", "claims": [{"id": "zero-bias/x", "supported": True}]})
+    )
+    (folder / "momentum").mkdir()
+    (folder / "momentum" / "result.json").write_text('{"id": "momen')
+    (folder / "glorot-he").mkdir()
+    (folder / "glorot-he" / "result.json").write_text(json.dumps({"format": 99}))
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"dnnlab: skipped {folder / 'glorot-he' / 'result.json'}: written by a newer dnnlab "
+        "(format 99); upgrade dnnlab",
+        f"dnnlab: skipped {folder / 'zero-bias' / 'result.json'}: written by an older dnnlab "
+        "(format 1; this one reads 2); run `dnnlab questions zero-bias` to measure it again",
+        f"dnnlab: skipped {folder / 'momentum' / 'result.json'}: truncated or not JSON; run "
+        "`dnnlab questions momentum --rejudge`",
+    ]

@@ -345,10 +345,10 @@ def _timing(ratios: dict[str, tuple], relu_cpu=(0.05, 0.05)):
     ("ratios", "expected"),
     [
         (
-            {"leaky_relu": (0.9, 0.8, 1.0), "swish": (1.5, 1.4, 1.6), "mish": (3, 2.8, 3.2)},
+            {"leaky_relu": (0.9, 0.8, 1.0), "swish": (2.0, 1.8, 2.2), "mish": (3, 2.8, 3.2)},
             "supported",
         ),
-        ({"swish": (1.5, 1.4, 1.6), "tanh": (0.8, 0.75, 0.85)}, "refuted"),  # tanh is cheaper
+        ({"swish": (2.0, 1.8, 2.2), "tanh": (0.5, 0.45, 0.55)}, "refuted"),  # tanh is cheaper
         ({"swish": (1.5, 1.4, 1.6), "tanh": (1.0, 0.95, 1.05)}, "inconclusive"),
     ],
 )
@@ -417,7 +417,7 @@ ACCURACY = {
     "mish": [0.380, 0.389, 0.386],  # 2 points below
     "sigmoid": [0.10, 0.12, 0.11],
 }
-EPOCH = {"swish": (1.02, 0.99, 1.05), "gelu": (1.12, 1.08, 1.16), "mish": (1.25, 1.2, 1.3)}
+EPOCH = {"swish": (0.92, 0.9, 0.95), "gelu": (1.12, 1.08, 1.16), "mish": (1.4, 1.3, 1.5)}
 
 
 def test_which_activation_rules_on_known_numbers():
@@ -432,7 +432,7 @@ def test_which_activation_rules_on_known_numbers():
         "gelu-more-accurate-than-relu": "inconclusive",
         "mish-more-accurate-than-relu": "refuted",  # worse
         "relu-cheapest-to-compute": "supported",
-        "swish-slower-per-epoch": "refuted",  # the whole interval below 1.10
+        "swish-slower-per-epoch": "refuted",  # below 1.10 even x the 15% load allowance
         "gelu-slower-per-epoch": "inconclusive",  # 1.08 to 1.16 straddles 1.10
         "mish-slower-per-epoch": "supported",
     }

@@ -82,8 +82,27 @@ def test_noisy_ratios_run_to_max_rounds_and_are_judged_inconclusive():
 )
 def test_judge_ratio(claim, low, high, ci, expected):
     ratio = {"estimate": 1.0, "ci95_low": ci[0], "ci95_high": ci[1]}
-    assert judge_ratio(ratio, claim, low, high) == expected
-    assert ratio_rule(claim, low, high).startswith("CPU-time ratio")
+    assert judge_ratio(ratio, claim, low, high, allowance=0.0) == expected
+    assert ratio_rule(claim, low, high, allowance=0.0).startswith("CPU-time ratio")
+
+
+@pytest.mark.parametrize(
+    ("claim", "low", "high", "ci", "expected"),
+    [
+        ("at_least", 1.1, None, (1.22, 1.40), "inconclusive"),  # 1.22 / 1.15 < 1.1
+        ("at_least", 1.1, None, (1.27, 1.40), "supported"),  # 1.27 / 1.15 >= 1.1
+        ("at_least", 1.1, None, (0.85, 0.95), "refuted"),  # 0.95 * 1.15 < 1.1
+        ("at_least", 1.1, None, (0.90, 0.97), "inconclusive"),  # 0.97 * 1.15 > 1.1
+        ("at_most", 1.1, None, (0.97, 1.06), "inconclusive"),
+        ("at_most", 1.1, None, (0.85, 0.95), "supported"),
+        ("within", 0.707, 1.414, (1.29, 1.42), "inconclusive"),
+        ("within", 0.707, 1.414, (1.70, 1.80), "refuted"),
+    ],
+)
+def test_the_load_allowance_widens_the_interval_before_judging(claim, low, high, ci, expected):
+    ratio = {"estimate": 1.0, "ci95_low": ci[0], "ci95_high": ci[1]}
+    assert judge_ratio(ratio, claim, low, high) == expected  # the default: LOAD_ALLOWANCE
+    assert "widened by the 15% load allowance" in ratio_rule(claim, low, high)
 
 
 def test_describe_ratio():
@@ -98,3 +117,5 @@ def test_bad_arguments():
         interleave({"a": lambda: None}, reference="b")
     with pytest.raises(ValueError, match="claim"):
         judge_ratio({"ci95_low": 1, "ci95_high": 2}, "about", 1.0)
+    with pytest.raises(ValueError, match="allowance"):
+        judge_ratio({"ci95_low": 1, "ci95_high": 2}, "at_least", 1.0, allowance=-0.1)

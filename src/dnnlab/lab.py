@@ -145,6 +145,11 @@ def build_report(out: Path) -> tuple[Path, Path]:
     return write_report(blocks, out, TITLE)
 
 
+def skipped_questions(out: Path) -> list[str]:
+    """Stored question results the report leaves out, one line each with what to do."""
+    return qs.skipped_results(out)
+
+
 def study_runs(out: Path) -> list:
     """The runs that make the exercise 8 study stored in ``out``, variant by variant."""
     return [r for runs in exercise8_report.select_runs(out)["study"].values() for r in runs]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnnlab.runs import atomic_write_text
+from dnnlab.stats import VERDICTS
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,17 @@ def _inline(text: str) -> str:
 
 def _numeric(cell: Cell) -> bool:
     """A short cell that reads as a number (47.5 ± 0.2, 5e-05, +1.2 points, –): right-aligned."""
-    return isinstance(cell, str) and len(cell) <= 24 and bool(re.match(r"[-+–−(]?[\d.–]", cell))
+    if not isinstance(cell, str) or len(cell) > 24 or not re.match(r"[-+–−(]?[\d.–]", cell):
+        return False
+    words = re.findall(r"[A-Za-z]{2,}", cell)
+    return len(words) <= 1 and not set(words) & set(VERDICTS)  # a unit, not a tally
 
 
 def _html_cell(cell: Cell) -> str:
     if isinstance(cell, Link):
         return f'<a href="#{html.escape(cell.anchor)}">{html.escape(cell.text)}</a>'
     if isinstance(cell, Badge):
-        kind = cell.text if cell.text in ("supported", "refuted", "inconclusive") else ""
+        kind = cell.text if cell.text in VERDICTS else ""
         return f'<span class="badge {kind}">{html.escape(cell.text)}</span>'
     return _inline(cell)
 

@@ -272,6 +272,30 @@ def run_questions(
     return results
 
 
+def skipped_results(out: Path) -> list[str]:
+    """One line for each stored question result the report cannot show: why, and what to do."""
+    lines = []
+    for module in MODULES:
+        qid = module.replace("_", "-")
+        path = out / "questions" / qid / "result.json"
+        if not path.exists() or _read(path) is not None:
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = None
+        fmt = record.get("format", 1) if isinstance(record, dict) else None
+        if fmt is None:
+            why, fix = "truncated or not JSON", f"run `dnnlab questions {qid} --rejudge`"
+        elif isinstance(fmt, int) and fmt > FORMAT:
+            why, fix = f"written by a newer dnnlab (format {fmt})", "upgrade dnnlab"
+        else:
+            why = f"written by an older dnnlab (format {fmt}; this one reads {FORMAT})"
+            fix = f"run `dnnlab questions {qid}` to measure it again"
+        lines.append(f"{path}: {why}; {fix}")
+    return lines
+
+
 def stored_results(out: Path) -> list[dict]:
     """Every stored question result under ``out``, in the chapter's order."""
     return [r for q in MODULES if (r := stored(out, q.replace("_", "-"))) is not None]

@@ -77,8 +77,11 @@ CONVERGENCE_FACTOR = 2.0  # the book's "roughly a factor of two" (Srivastava et 
 # A dropout epoch is "slower" when it costs at least 10% more CPU time: twice the relative
 # precision (5%) the timing protocol aims for, and about the least a user would notice.
 SLOWER_EPOCH = 1.10
-# Inference "not slowed": at most 10% more CPU time, for the same reason.
-SAME_INFERENCE = 1.10
+# Inference "not slowed": at most 25% more CPU time. Equal costs measure 1.0x with an interval
+# of about +-5%, which the 15% load allowance (dnnlab.timing.LOAD_ALLOWANCE) widens to about
+# 0.83-1.21: a threshold of 1.1 could never be met, 1.25 can. Dropout left on at inference
+# costs more than that (one dropout-on pass measured 1.35-1.43x a plain one).
+SAME_INFERENCE = 1.25
 # NLL gains below 0.01 nats (1% more probability on the right class, per image) do not matter.
 NLL_MARGIN = 0.01
 PREDICT_BATCH = 1024  # mc_predict's default batch size, used for plain predictions too
@@ -351,11 +354,13 @@ def convergence(m: dict) -> dict:
     }
 
 
-def convergence_rule(what: str) -> str:
+def convergence_rule(what: str, allowance: float = 0.0) -> str:
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
+    widened = f", widened by the {allowance:.0%} load allowance," if allowance else ""
     return (
         f"per seed, dropout / plain {what} to first reach the plain net's best validation loss; "
-        f"geometric mean over seeds with a 95% t-interval on the logs: supported if the interval "
+        f"geometric mean over seeds with a 95% t-interval on the logs{widened}: supported if the "
+        "interval "
         f"lies within [{low:.2f}, {high:.2f}] (2x within a factor sqrt 2), refuted if it lies "
         f"wholly outside; a dropout run that never reached the target is censored (its ratio a "
         f"lower bound): then only an interval of lower bounds wholly above {high:.2f} decides "
@@ -373,7 +378,9 @@ def judge_convergence(c: dict, key: str) -> str:
     if c["censored_seeds"]:
         above = ratio["ci95_low"] is not None and ratio["ci95_low"] > high
         return REFUTED if above else INCONCLUSIVE
-    return timing.judge_ratio(ratio, "within", low, high)
+    # Epochs do not depend on the machine's load; CPU seconds of runs timed apart do.
+    allowance = 0.0 if key == "epoch_ratio" else timing.LOAD_ALLOWANCE
+    return timing.judge_ratio(ratio, "within", low, high, allowance=allowance)
 
 
 def _ratio_words(ratio: dict) -> str:
@@ -440,7 +447,9 @@ def judge(m: dict) -> list[Claim]:
             "needs about twice the CPU time the plain net needs to reach the plain net's best "
             "validation loss (same seed)",
             verdict=judge_convergence(c, "cpu_ratio"),
-            rule=convergence_rule("CPU seconds (epoch 1 counted at the run's median epoch)"),
+            rule=convergence_rule(
+                "CPU seconds (epoch 1 counted at the run's median epoch)", timing.LOAD_ALLOWANCE
+            ),
             evidence={
                 "ratio": _ratio_words(c["cpu_ratio"]),
                 "ratio_per_seed": [p["cpu_ratio"] for p in pairs],
