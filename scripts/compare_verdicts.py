@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dnnlab.timing import describe_ratio
+
 
 def results(out: Path, ids: list[str]) -> dict[str, dict]:
     """claim id -> claim, from every ``questions/<id>/result.json`` under ``out``."""
@@ -40,7 +42,7 @@ def cpu_numbers(evidence: Any, where: str = "") -> dict[str, Any]:
             if "cpu" in str(key).lower() and not isinstance(value, dict | list):
                 found[path] = value
             elif "cpu" in str(key).lower() and isinstance(value, dict) and "estimate" in value:
-                found[path] = _ratio(value)
+                found[path] = describe_ratio(value)
             else:
                 found.update(cpu_numbers(value, path))
     return found
@@ -49,12 +51,6 @@ def cpu_numbers(evidence: Any, where: str = "") -> dict[str, Any]:
 def is_timing(claim: dict) -> bool:
     """A claim judged on an interleaved CPU-time measurement (its rule says so)."""
     return "cpu" in claim["rule"].lower()
-
-
-def _ratio(r: dict) -> str:
-    if r.get("ci95_low") is None:
-        return f"{r['estimate']:.3f}"
-    return f"{r['estimate']:.3f} ({r['ci95_low']:.3f}-{r['ci95_high']:.3f})"
 
 
 def main(argv: list[str] | None = None) -> int:

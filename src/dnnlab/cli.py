@@ -368,19 +368,22 @@ def cmd_questions(args: argparse.Namespace) -> None:
         force=args.force,
         rejudge=args.rejudge,
     )
-    from dnnlab.lab import skipped_questions
-
-    for line in skipped_questions(args.out):
-        print(f"dnnlab: skipped {line}", file=sys.stderr)
+    _print_skipped_questions(args.out)
     print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")
 
 
-def _print_report(out: Path) -> None:
-    from dnnlab.lab import skipped_questions, study_runs
+def _print_skipped_questions(out: Path) -> None:
+    from dnnlab.lab import skipped_questions
 
-    print_runs_table(study_runs(out))
     for line in skipped_questions(out):
         print(f"dnnlab: skipped {line}", file=sys.stderr)
+
+
+def _print_report(out: Path) -> None:
+    from dnnlab.lab import study_runs
+
+    print_runs_table(study_runs(out))
+    _print_skipped_questions(out)
     print(f"report: {out / 'report.html'} (and report.md)")
 
 

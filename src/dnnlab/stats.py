@@ -78,6 +78,45 @@ def describe(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _untested(
+    na: int, nb: int, mean_a: float, mean_b: float, difference: float, alpha: float
+) -> dict[str, Any]:
+    """A t-test record with no test yet: :func:`_tested` fills it, or ``reason`` says why not."""
+    return {
+        "n_a": na,
+        "n_b": nb,
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "difference": difference,
+        "t": None,
+        "df": None,
+        "se": None,
+        "p": None,
+        "ci95_low": None,
+        "ci95_high": None,
+        "alpha": alpha,
+        "distinguishable": None,
+        "reason": None,
+    }
+
+
+def _tested(out: dict[str, Any], se: float, df: float) -> dict[str, Any]:
+    """Fill ``out`` (from :func:`_untested`) with t, p and the 95% interval of its difference."""
+    t = out["difference"] / se
+    p = float(2 * sps.t.sf(abs(t), df))
+    half = _t_quantile(df) * se
+    out.update(
+        t=float(t),
+        df=float(df),
+        se=se,
+        p=p,
+        ci95_low=out["difference"] - half,
+        ci95_high=out["difference"] + half,
+        distinguishable=bool(p < out["alpha"]),
+    )
+    return out
+
+
 def welch(
     a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, alpha: float = ALPHA
 ) -> dict[str, Any]:
@@ -101,22 +140,7 @@ def welch(
     xa, xb = _sample(a, "a"), _sample(b, "b")
     na, nb = int(xa.size), int(xb.size)
     mean_a, mean_b = float(xa.mean()), float(xb.mean())
-    out: dict[str, Any] = {
-        "n_a": na,
-        "n_b": nb,
-        "mean_a": mean_a,
-        "mean_b": mean_b,
-        "difference": mean_b - mean_a,
-        "t": None,
-        "df": None,
-        "se": None,
-        "p": None,
-        "ci95_low": None,
-        "ci95_high": None,
-        "alpha": alpha,
-        "distinguishable": None,
-        "reason": None,
-    }
+    out = _untested(na, nb, mean_a, mean_b, mean_b - mean_a, alpha)
     if na < 2 or nb < 2:
         out["reason"] = f"needs at least 2 seeds per side (got {na} and {nb})"
         return out
@@ -125,21 +149,8 @@ def welch(
         # t would be +-inf or 0/0: identical runs say nothing about seed noise.
         out["reason"] = "both sides have zero variance across seeds: no t-test is possible"
         return out
-    se = math.sqrt(va + vb)
-    t = out["difference"] / se
     df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    p = float(2 * sps.t.sf(abs(t), df))
-    half = _t_quantile(df) * se
-    out.update(
-        t=float(t),
-        df=float(df),
-        se=se,
-        p=p,
-        ci95_low=out["difference"] - half,
-        ci95_high=out["difference"] + half,
-        distinguishable=bool(p < alpha),
-    )
-    return out
+    return _tested(out, math.sqrt(va + vb), df)
 
 
 def paired_t(
@@ -161,21 +172,8 @@ def paired_t(
         raise ValueError(f"a paired test needs equal sides ({xa.size} vs {xb.size} values)")
     d = xb - xa
     n = int(d.size)
-    out: dict[str, Any] = {
-        "n_a": n,
-        "n_b": n,
-        "mean_a": float(xa.mean()),
-        "mean_b": float(xb.mean()),
-        "difference": float(d.mean()),
-        "t": None,
-        "df": None,
-        "se": None,
-        "p": None,
-        "ci95_low": None,
-        "ci95_high": None,
-        "alpha": alpha,
-        "distinguishable": None,
-        "reason": None,
+    out = {
+        **_untested(n, n, float(xa.mean()), float(xb.mean()), float(d.mean()), alpha),
         "paired": True,
     }
     if n < 2:
@@ -185,20 +183,7 @@ def paired_t(
     if sd == 0:
         out["reason"] = "every pair differs by the same amount: no t-test is possible"
         return out
-    se = sd / math.sqrt(n)
-    t = out["difference"] / se
-    p = float(2 * sps.t.sf(abs(t), n - 1))
-    half = _t_quantile(n - 1) * se
-    out.update(
-        t=float(t),
-        df=float(n - 1),
-        se=se,
-        p=p,
-        ci95_low=out["difference"] - half,
-        ci95_high=out["difference"] + half,
-        distinguishable=bool(p < alpha),
-    )
-    return out
+    return _tested(out, sd / math.sqrt(n), n - 1)
 
 
 def interval(test: dict[str, Any], level: float) -> tuple[float, float] | None:

@@ -38,7 +38,7 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 LEVEL = 0.95
 # How far an interleaved CPU-time ratio moves between runs under different loads. In the load
 # test (docs/verdicts.md: the timing questions measured three times on 2 cores, load average
-# about 4.5 to 8, once with two CPU-bound processes beside) training-epoch ratios of the same
+# 2.7 to 7.8, once with two CPU-bound processes beside) training-epoch ratios of the same
 # arms moved by up to 13% (dropout over plain 1.20x vs 1.36x); the allowance covers that.
 # Micro-benchmarks of a few elementwise ops move far more (up to 57%): a claim on one passes
 # its own allowance.

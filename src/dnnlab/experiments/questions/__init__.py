@@ -128,11 +128,16 @@ def select(ids: list[str] | None) -> list[Question]:
     return [known[i] for i in ids]
 
 
-def _read(path: Path) -> dict | None:
+def _load(path: Path) -> Any:
+    """The file's JSON, or None if it is missing, unreadable or not JSON."""
     try:
-        record = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _read(path: Path) -> dict | None:
+    record = _load(path)
     return record if isinstance(record, dict) and record.get("format") == FORMAT else None
 
 
@@ -278,13 +283,12 @@ def skipped_results(out: Path) -> list[str]:
     for module in MODULES:
         qid = module.replace("_", "-")
         path = out / "questions" / qid / "result.json"
-        if not path.exists() or _read(path) is not None:
+        if not path.exists():
             continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            record = None
+        record = _load(path)
         fmt = record.get("format", 1) if isinstance(record, dict) else None
+        if fmt == FORMAT:
+            continue
         if fmt is None:
             why, fix = "truncated or not JSON", f"run `dnnlab questions {qid} --rejudge`"
         elif isinstance(fmt, int) and fmt > FORMAT:

@@ -354,8 +354,13 @@ def convergence(m: dict) -> dict:
     }
 
 
-def convergence_rule(what: str, allowance: float = 0.0) -> str:
+# Epochs to converge do not depend on the machine's load; CPU seconds of runs timed apart do.
+CONVERGENCE_ALLOWANCE = {"epoch_ratio": 0.0, "cpu_ratio": timing.LOAD_ALLOWANCE}
+
+
+def convergence_rule(what: str, key: str) -> str:
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
+    allowance = CONVERGENCE_ALLOWANCE[key]
     widened = f", widened by the {allowance:.0%} load allowance," if allowance else ""
     return (
         f"per seed, dropout / plain {what} to first reach the plain net's best validation loss; "
@@ -378,9 +383,7 @@ def judge_convergence(c: dict, key: str) -> str:
     if c["censored_seeds"]:
         above = ratio["ci95_low"] is not None and ratio["ci95_low"] > high
         return REFUTED if above else INCONCLUSIVE
-    # Epochs do not depend on the machine's load; CPU seconds of runs timed apart do.
-    allowance = 0.0 if key == "epoch_ratio" else timing.LOAD_ALLOWANCE
-    return timing.judge_ratio(ratio, "within", low, high, allowance=allowance)
+    return timing.judge_ratio(ratio, "within", low, high, allowance=CONVERGENCE_ALLOWANCE[key])
 
 
 def _ratio_words(ratio: dict) -> str:
@@ -427,7 +430,7 @@ def judge(m: dict) -> list[Claim]:
             "about twice the epochs the plain net needs to reach the plain net's best "
             "validation loss (same seed)",
             verdict=judge_convergence(c, "epoch_ratio"),
-            rule=convergence_rule("epochs"),
+            rule=convergence_rule("epochs", "epoch_ratio"),
             evidence={
                 "ratio": _ratio_words(c["epoch_ratio"]),
                 "ratio_per_seed": [p["epoch_ratio"] for p in pairs],
@@ -448,7 +451,7 @@ def judge(m: dict) -> list[Claim]:
             "validation loss (same seed)",
             verdict=judge_convergence(c, "cpu_ratio"),
             rule=convergence_rule(
-                "CPU seconds (epoch 1 counted at the run's median epoch)", timing.LOAD_ALLOWANCE
+                "CPU seconds (epoch 1 counted at the run's median epoch)", "cpu_ratio"
             ),
             evidence={
                 "ratio": _ratio_words(c["cpu_ratio"]),
