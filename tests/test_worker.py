@@ -29,16 +29,14 @@ import pytest
 from conftest import write_fake_cifar
 from dnnlab.claims import partials
 from dnnlab.cli import main
-from dnnlab.experiments.exercise8 import Study, write_plan
+from dnnlab.experiments.exercise8 import Study, outcome, write_plan
 from dnnlab.lab import run_exercise8, study_progress
-from dnnlab.runs import list_runs
 from dnnlab.search import Budget
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = Budget(trials=3, first_rung=1)
 OVERRIDES = {"validation_size": 24, "epochs": 3, "depth": 2, "width": 8}
 STUDY = Study(variants=("baseline",), seeds=2, budget=BUDGET, overrides=OVERRIDES)
-TIMINGS = {"seconds", "elapsed"}
 
 
 @pytest.fixture(scope="module")
@@ -63,25 +61,6 @@ def sequential(data_root, tmp_path_factory) -> Path:
         overrides=OVERRIDES,
     )
     return out
-
-
-def results(out: Path) -> dict:
-    """What must not depend on who trained what: histories, summaries, search records."""
-    runs = {}
-    for run in list_runs(out):
-        keep = ("status", "epochs_run", "best_epoch", "best_val_loss", "test_accuracy")
-        history = [{k: v for k, v in row.items() if k not in TIMINGS} for row in run.history]
-        runs[run.config.run_id] = {**{k: run.summary[k] for k in keep}, "history": history}
-    plan = json.loads((out / "study.json").read_text())
-    searches = {}
-    for name, entry in plan["lr"].items():
-        record = json.loads((out / entry["search"]["record"]).read_text())
-        trials = [
-            {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
-            for t in record["trials"]
-        ]
-        searches[name] = {"chosen": record["chosen"], "trials": trials}
-    return {"runs": runs, "searches": searches, "plan_runs": plan["runs"], "lr": plan["lr"]}
 
 
 def _workers(out: Path, data_root: Path, n: int, *extra: str, epoch_sleep: float = 0.0):
@@ -136,7 +115,7 @@ def test_two_workers_train_each_run_and_candidate_once_and_match_the_sequential_
     outputs = [_finish(p) for p in procs]
     assert all("the study is complete (2 runs)" in o for o in outputs)
     _check_once_each(out, procs)
-    assert results(out) == results(sequential)
+    assert outcome(out) == outcome(sequential)
     assert not partials(out)  # no claim left behind
     progress = study_progress(out)
     assert progress["runs"] == {
@@ -181,7 +160,7 @@ def test_a_worker_killed_mid_run_is_taken_over_and_the_results_are_unchanged(
     assert again == [killed.pid, survivor.pid]  # cut short, then taken over by the other
     others = [(k, r) for k, r, _ in trained if (k, r) != ("run", victim.run_id)]
     assert len(others) == len(set(others)) == BUDGET.trials + STUDY.seeds - 1
-    assert results(out) == results(sequential)  # the resumed run included
+    assert outcome(out) == outcome(sequential)  # the resumed run included
 
 
 def _pg_ctl() -> str | None:
@@ -207,7 +186,7 @@ def test_two_workers_on_postgresql_match_the_sequential_study(sequential, data_r
         for p in procs:
             _finish(p)
         _check_once_each(out, procs)
-        assert results(out) == results(sequential)
+        assert outcome(out) == outcome(sequential)
         assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
     finally:
         subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)

@@ -42,7 +42,7 @@ from typing import Any
 from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
-from dnnlab.runs import StoredRun, atomic_write_json, execute
+from dnnlab.runs import StoredRun, atomic_write_json, execute, list_runs
 from dnnlab.search import (
     Budget,
     SearchError,
@@ -481,6 +481,41 @@ def read_plan(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return stored if isinstance(stored, dict) else None
+
+
+# What a study's outcome may not depend on: who trained what, in which order, how fast.
+HISTORY_TIMINGS = ("seconds", "elapsed")
+OUTCOME_KEYS = ("status", "epochs_run", "best_epoch", "best_val_loss", "test_accuracy")
+
+
+def outcome(out: Path) -> dict[str, Any]:
+    """A study's results without timings: per run its summary and history, per search its record.
+
+    Two studies with the same settings must give equal outcomes however many
+    workers trained them and wherever they were interrupted
+    (``scripts/compare_studies.py`` and ``tests/test_worker.py`` compare them).
+    """
+    runs = {}
+    for run in list_runs(out):
+        history = [{k: v for k, v in r.items() if k not in HISTORY_TIMINGS} for r in run.history]
+        kept = {k: run.summary.get(k) for k in (*OUTCOME_KEYS, "mc_dropout")}
+        runs[run.config.run_id] = {**kept, "history": history}
+    stored = read_plan(out) or {}
+    searches = {}
+    for name, entry in stored.get("lr", {}).items():
+        if "search" in entry:
+            record = json.loads((out / entry["search"]["record"]).read_text())
+            trials = [
+                {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
+                for t in record["trials"]
+            ]
+            searches[name] = {"chosen": record["chosen"], "trials": trials}
+    return {
+        "runs": runs,
+        "searches": searches,
+        "plan_runs": stored.get("runs"),
+        "lr": stored.get("lr"),
+    }
 
 
 def mc_pending(run: StoredRun, samples: int = MC_SAMPLES) -> bool:
