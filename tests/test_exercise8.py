@@ -171,3 +171,36 @@ def test_kill_9_mid_study_then_restart_trains_nothing_twice(fake_root, tmp_path,
         if run.config.run_id in finished and run.config.variant != "alpha-dropout":
             assert run.summary == finished[run.config.run_id]
     assert not [p for p in out.iterdir() if ".partial" in p.name]
+
+
+def test_the_search_cost_counts_its_own_epochs_and_names_abandoned_ones_apart(tmp_path):
+    from types import SimpleNamespace
+
+    from dnnlab.experiments.exercise8_report import search_blocks
+    from dnnlab.report import to_markdown
+
+    trials = [
+        {"candidate": 0, "learning_rate": 5e-05, "state": "complete", "epochs": 30,
+         "best_epoch": 10, "best_val_loss": 1.5, "pruned_at": None, "seconds": 60.0,
+         "attempts": 2},
+        {"candidate": 1, "learning_rate": 0.07, "state": "pruned", "epochs": 9,
+         "best_epoch": 5, "best_val_loss": 2.4, "pruned_at": 9, "seconds": 18.0,
+         "attempts": 1},
+    ]  # fmt: skip
+    record = {
+        "trials": trials, "chosen": 5e-05, "chosen_candidate": 0, "max_epochs": 100,
+        "rungs": [9, 27, 81],
+        "cost": {"epochs": 39, "seconds": 78.0, "lost_epochs": 20, "lost_seconds": 900.0},
+    }  # fmt: skip
+    (tmp_path / "lr-search").mkdir()
+    (tmp_path / "lr-search" / "b.json").write_text(json.dumps(record))
+    rates = {
+        "baseline": {"rule": "search", "book": 5e-05, "search": {"record": "lr-search/b.json"}}
+    }
+    runs = [SimpleNamespace(summary={"epochs_run": 26, "total_seconds": 52.0})] * 3
+    glance = []
+    text = to_markdown(search_blocks(tmp_path, {"baseline": runs}, rates, glance), tmp_path)
+    # 39 epochs of its own against the runs' 78: 0.50x; the 20 abandoned epochs apart
+    assert "the searches cost 0.50× the study's epochs" in text
+    assert "Not counted: 20 epochs of attempts abandoned" in text
+    assert glance[0][3].endswith("cost 0.50× the study's epochs")

@@ -602,8 +602,9 @@ def search_blocks(
             records[trains] = json.loads(path.read_text())
     if not records:
         return []
-    epochs = sum(r["cost"]["epochs"] + r["cost"]["lost_epochs"] for r in records.values())
-    seconds = sum(r["cost"]["seconds"] + r["cost"]["lost_seconds"] for r in records.values())
+    epochs = sum(r["cost"]["epochs"] for r in records.values())
+    seconds = sum(r["cost"]["seconds"] for r in records.values())
+    lost = sum(r["cost"]["lost_epochs"] for r in records.values())
     runs = [r for name in records for r in study.get(name, [])]
     run_epochs = sum(r.summary.get("epochs_run") or 0 for r in runs)
     run_seconds = sum(r.summary.get("total_seconds") or 0.0 for r in runs)
@@ -611,8 +612,14 @@ def search_blocks(
     cost = (
         f"The searches trained {epochs} epochs in {_minutes(seconds)} (waits at rungs "
         f"excluded); the study's {len(runs)} runs of the same variants trained {run_epochs} "
-        f"epochs in {_minutes(run_seconds)}: the searches cost {ratio} the study's epochs."
+        f"epochs in {_minutes(run_seconds)}: the searches cost {ratio} the study's epochs "
+        "(minutes depend on how busy the machine was; epochs do not)."
     )
+    if lost:
+        cost += (
+            f" Not counted: {lost} epochs of attempts abandoned when a worker died or gave a "
+            "candidate back (per variant below)."
+        )
     blocks: list[Block] = [
         Heading("Exercise 8 (b): each variant's learning rate, searched", 3, "e8-lr-search"),
         Para(
@@ -656,8 +663,9 @@ def search_blocks(
         )
         if c["lost_epochs"]:
             text += (
-                f", plus {c['lost_epochs']} epochs ({_minutes(c['lost_seconds'])}) of "
-                "attempts abandoned when a worker died or gave a candidate back"
+                f", plus {c['lost_epochs']} epochs of attempts abandoned when a worker died "
+                f"or gave a candidate back ({_minutes(c['lost_seconds'])} from their start "
+                "until they were declared dead)"
             )
         blocks += [
             Heading(f"{trains}: learning rate {verdict}", 4, f"e8-lr-{trains}"),
