@@ -2,7 +2,8 @@
 
     python scripts/check_resume.py --data-dir ../shared/datasets --out /tmp/resume-check
 
-Starts ``dnnlab exercise8 --seeds 1`` (or ``--seeds N``), waits until ``--after``
+Starts ``dnnlab exercise8 --seeds 1 --lr-from-book`` (or ``--seeds N``; ``--search``
+trains with the default learning-rate search first, which takes far longer), waits until ``--after``
 runs are stored and the next has been training for ``--into`` seconds, kills the
 process with SIGKILL, notes the finished runs and
 their summaries, starts the same command again and lets it finish. Passes
@@ -39,6 +40,9 @@ def main() -> int:
     parser.add_argument(
         "--into", type=float, default=10.0, help="seconds into the next run to kill (10)"
     )
+    parser.add_argument(
+        "--search", action="store_true", help="search each rate first (default: the book's rates)"
+    )
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out} must be empty or absent")
@@ -53,6 +57,7 @@ def main() -> int:
         args.data_dir,
         "--out",
         str(args.out),
+        *([] if args.search else ["--lr-from-book"]),
     ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill in the middle of a run: once `--after` runs are stored and the next one has begun.

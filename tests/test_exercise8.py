@@ -11,9 +11,11 @@ import time
 import pytest
 
 import dnnlab.train
+from dnnlab.cli import main
 from dnnlab.experiments.exercise8 import TRAINED
 from dnnlab.lab import run_exercise8
 from dnnlab.runs import list_runs
+from dnnlab.search import Budget, candidate_rates
 
 TINY = {"validation_size": 24, "epochs": 2, "depth": 2, "width": 8}
 
@@ -34,7 +36,9 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
     fake_root, tmp_path, monkeypatch
 ):
     out = tmp_path / "study"
-    runs = run_exercise8(out, data_dir=fake_root, check_md5=False, verbose=0, overrides=TINY)
+    runs = run_exercise8(
+        out, data_dir=fake_root, check_md5=False, verbose=0, lr="book", overrides=TINY
+    )
     assert [r.summary["variant"] for r in runs] == list(TRAINED)
     assert {r.summary["status"] for r in runs} == {"finished"}
     [alpha] = [r for r in runs if r.config.variant == "alpha-dropout"]
@@ -58,46 +62,71 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
     assert cycle.summary["val_accuracy"] == cycle.history[-1]["val_accuracy"]
     plan = json.loads((out / "study.json").read_text())
     assert plan["runs"] == {r.config.variant: [r.config.run_id] for r in runs}
+    assert {v: e["rule"] for v, e in plan["lr"].items()} == {
+        **{v: "book" for v in TRAINED if v != "one-cycle"},
+        "one-cycle": "range-test-peak",
+    }
     timing = json.loads((out / "timing" / "batchnorm.json").read_text())
     assert timing["rounds"] >= 4 and set(timing["ratios"]) == {"batchnorm"}
-    peak = json.loads((out / "lr-search.json").read_text())["one-cycle"]
-    assert peak["rule"].startswith("LR range test: 1cycle peak = lr at the lowest smoothed loss")
-    assert cycle.config.train.learning_rate == peak["chosen"]  # from the range test, by default
+    peak = plan["lr"]["one-cycle"]
+    # the 1cycle peak comes from the range test even with the book's rates
+    assert cycle.config.train.learning_rate == peak["chosen"] == peak["range_test"]["peak"]
+    assert (out / peak["range_test"]["file"]).exists()
     assert (out / "report.html").exists() and (out / "report.md").exists()
     calls = _count_training(monkeypatch)
-    again = run_exercise8(out, data_dir=fake_root, check_md5=False, verbose=0, overrides=TINY)
+    again = run_exercise8(
+        out, data_dir=fake_root, check_md5=False, verbose=0, lr="book", overrides=TINY
+    )
     assert calls == []
     assert [r.summary for r in again] == [r.summary for r in runs]
 
 
-def test_lr_search_stores_the_grid_and_the_choice(fake_root, tmp_path):
+def test_the_search_sets_each_rate_by_default_and_never_touches_the_test_set(
+    fake_root, tmp_path, monkeypatch
+):
+    evaluated = []
+    real = dnnlab.train.train
+
+    def spying(config, *args, evaluate_test=True, **kwargs):
+        evaluated.append((config.seed, config.train.learning_rate, evaluate_test))
+        return real(config, *args, evaluate_test=evaluate_test, **kwargs)
+
+    monkeypatch.setattr(dnnlab.train, "train", spying)
     out = tmp_path / "study"
+    budget = Budget(trials=3, first_rung=1)
     runs = run_exercise8(
         out,
         data_dir=fake_root,
         check_md5=False,
         verbose=0,
-        search_lr=True,
         variants=("baseline",),
-        overrides=TINY,
+        seeds=2,
+        budget=budget,
+        overrides={**TINY, "epochs": 3},
     )
-    search = json.loads((out / "lr-search.json").read_text())["baseline"]
-    assert [g["learning_rate"] for g in search["grid"]] == [
-        1e-5,
-        3e-5,
-        1e-4,
-        3e-4,
-        1e-3,
-        3e-3,
-        1e-2,
-    ]
-    best = min(search["grid"], key=lambda g: g["best_val_loss"])
-    assert search["chosen"] == best["learning_rate"] == runs[0].config.train.learning_rate
-    grid_runs = list_runs(out / "lr-search")
-    assert len(grid_runs) == 7
-    assert {r.config.train.epochs for r in grid_runs} == {3}  # the grid's budget, not the run's
-    assert {r.config.model.depth for r in grid_runs} == {2}  # the user's other settings hold
-    assert {r.summary["test_accuracy"] for r in grid_runs} == {None}  # the test set untouched
+    plan = json.loads((out / "study.json").read_text())
+    entry = plan["lr"]["baseline"]
+    record = json.loads((out / entry["search"]["record"]).read_text())
+    assert entry["rule"] == "search" and entry["book"] == 5e-5
+    assert [t["learning_rate"] for t in record["trials"]] == candidate_rates(budget, 42, [5e-5])
+    assert entry["chosen"] == record["chosen"] is not None
+    assert [r.config.train.learning_rate for r in runs] == [record["chosen"]] * 2
+    assert [r.config.seed for r in runs] == [42, 43]
+    assert plan["runs"] == {"baseline": [r.config.run_id for r in runs]}
+    # every candidate trained once, on the first seed, without the test set; then the runs
+    trials = [(seed, lr) for seed, lr, test in evaluated if not test]
+    assert trials == [(42, t["learning_rate"]) for t in record["trials"]]
+    assert [(seed, test) for seed, _, test in evaluated if test] == [(42, True), (43, True)]
+    assert record["cost"]["epochs"] == sum(t["epochs"] for t in record["trials"])
+    report = (out / "report.md").read_text()
+    assert f"{record['chosen']:.3g} (searched; book 5e-05)" in report  # the results table
+    assert "#### baseline: learning rate" in report and "(b) learning rates" in report
+
+
+def test_the_old_grid_flag_is_one_line_pointing_at_the_default(tmp_path, capsys):
+    assert main(["exercise8", "--search-lr", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--lr-from-book" in err[0] and "default" in err[0]
 
 
 SCRIPT = """
@@ -105,7 +134,7 @@ import sys
 from pathlib import Path
 from dnnlab.lab import run_exercise8
 run_exercise8(Path(sys.argv[1]), data_dir=sys.argv[2], check_md5=False, verbose=0,
-              overrides={overrides!r})
+              lr="book", overrides={overrides!r})
 """
 
 
@@ -128,7 +157,12 @@ def test_kill_9_mid_study_then_restart_trains_nothing_twice(fake_root, tmp_path,
     assert 2 <= len(finished) < len(TRAINED), "the kill should land mid-study"
     calls = _count_training(monkeypatch)
     runs = run_exercise8(
-        out, data_dir=fake_root, check_md5=False, verbose=0, overrides={**TINY, "epochs": 6}
+        out,
+        data_dir=fake_root,
+        check_md5=False,
+        verbose=0,
+        lr="book",
+        overrides={**TINY, "epochs": 6},
     )
     assert sorted(r.config.variant for r in runs) == sorted(TRAINED)
     assert not set(calls) & set(finished)  # nothing finished was trained again
@@ -137,3 +171,36 @@ def test_kill_9_mid_study_then_restart_trains_nothing_twice(fake_root, tmp_path,
         if run.config.run_id in finished and run.config.variant != "alpha-dropout":
             assert run.summary == finished[run.config.run_id]
     assert not [p for p in out.iterdir() if ".partial" in p.name]
+
+
+def test_the_search_cost_counts_its_own_epochs_and_names_abandoned_ones_apart(tmp_path):
+    from types import SimpleNamespace
+
+    from dnnlab.experiments.exercise8_report import search_blocks
+    from dnnlab.report import to_markdown
+
+    trials = [
+        {"candidate": 0, "learning_rate": 5e-05, "state": "complete", "epochs": 30,
+         "best_epoch": 10, "best_val_loss": 1.5, "pruned_at": None, "seconds": 60.0,
+         "attempts": 2},
+        {"candidate": 1, "learning_rate": 0.07, "state": "pruned", "epochs": 9,
+         "best_epoch": 5, "best_val_loss": 2.4, "pruned_at": 9, "seconds": 18.0,
+         "attempts": 1},
+    ]  # fmt: skip
+    record = {
+        "trials": trials, "chosen": 5e-05, "chosen_candidate": 0, "max_epochs": 100,
+        "rungs": [9, 27, 81],
+        "cost": {"epochs": 39, "seconds": 78.0, "lost_epochs": 20, "lost_seconds": 900.0},
+    }  # fmt: skip
+    (tmp_path / "lr-search").mkdir()
+    (tmp_path / "lr-search" / "b.json").write_text(json.dumps(record))
+    rates = {
+        "baseline": {"rule": "search", "book": 5e-05, "search": {"record": "lr-search/b.json"}}
+    }
+    runs = [SimpleNamespace(summary={"epochs_run": 26, "total_seconds": 52.0})] * 3
+    glance = []
+    text = to_markdown(search_blocks(tmp_path, {"baseline": runs}, rates, glance), tmp_path)
+    # 39 epochs of its own against the runs' 78: 0.50x; the 20 abandoned epochs apart
+    assert "the searches cost 0.50× the study's epochs" in text
+    assert "Not counted: 20 epochs of attempts abandoned" in text
+    assert glance[0][3].endswith("cost 0.50× the study's epochs")

@@ -222,9 +222,9 @@ def test_compare_shows_the_digits_asked_for():
     )
     assert test["says"].startswith("-12.7 epochs (95% CI")
     assert "±2.0 epochs" in test["rule"]
-    assert compare(
-        [0.5, 0.6, 0.7], [0.6, 0.7, 0.9], claim="greater", margin=0.01, paired=True
-    )["says"].startswith("+13.3 points")
+    assert compare([0.5, 0.6, 0.7], [0.6, 0.7, 0.9], claim="greater", margin=0.01, paired=True)[
+        "says"
+    ].startswith("+13.3 points")
 
 
 def test_an_equivalence_is_said_beside_the_verdict():

@@ -11,6 +11,12 @@ import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Ker
 from dnnlab.config import VARIANTS, positive_int
 from dnnlab.errors import ConfigError, DnnlabError
 
+STUDY_VARIANTS = (*VARIANTS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
+SEARCH_LR_GONE = (
+    "--search-lr (the 3-epoch grid) is gone: exercise8 now searches every variant's learning "
+    "rate by default (docs/search.md); --lr-from-book keeps the book's rates"
+)
+
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -27,14 +33,65 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-size", type=int, help="keep only the first N training images")
 
 
-def _search_arguments(p: argparse.ArgumentParser) -> None:
+def _search_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """The learning-rate search's options (``defaults=False``: unset ones stay ``None``)."""
+
+    def default(value):
+        return value if defaults else None
+
     p.add_argument(
-        "--search-lr",
-        action="store_true",
-        help="tune the learning rate first: a short grid 1e-5..1e-2 picked by validation loss "
-        "(one-cycle: the LR range test); reused once stored",
+        "--trials",
+        type=int,
+        default=default(5),
+        help="learning-rate search: candidates per constant-rate variant (5), the book's rate "
+        "first, the others log-uniform over 1e-5..0.1, each trained like the run itself (up to "
+        "its 100 epochs, early stopping with patience 20) on the first seed, never on the test "
+        "set; one-cycle tries half as many (rounded up: 3) full 15-epoch cycles around its LR "
+        "range test's peak. Expected cost: 0.7x to 1x the training of a 3-seed study",
     )
-    p.add_argument("--samples", type=int, default=10, help="MC Dropout samples (10)")
+    p.add_argument(
+        "--first-rung",
+        type=int,
+        default=default(9),
+        help="learning-rate search: epoch of the first rung (9); candidates are judged at "
+        "epochs 9, 27, 81 (x3 each), where the best third of the candidates so far (at "
+        "least the best one) go on and the others are pruned",
+    )
+    p.add_argument(
+        "--storage",
+        help="the searches' Optuna storage URL (default: a SQLite file OUT/lr-search.db); "
+        "postgresql://... for workers on several machines (scripts/postgres starts one)",
+    )
+
+
+def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """The options that define an exercise 8 study."""
+
+    def default(value):
+        return value if defaults else None
+
+    p.add_argument(
+        "--seeds", type=int, default=default(1), help="seeds per variant: 42, 43, ... (1)"
+    )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(STUDY_VARIANTS),
+        metavar="NAME",
+        help=f"variants to study (all: {', '.join(STUDY_VARIANTS)})",
+    )
+    p.add_argument(
+        "--lr-from-book",
+        action="store_true",
+        default=default(False),
+        help="keep the book's learning rates (one-cycle: the LR range test's peak) "
+        "instead of searching each variant's",
+    )
+    p.add_argument(
+        "--search-lr", action="store_true", help=argparse.SUPPRESS
+    )  # gone: a one-line error says so
+    p.add_argument("--samples", type=int, default=default(10), help="MC Dropout samples (10)")
+    _search_arguments(p, defaults=defaults)
 
 
 def _out_argument(p: argparse.ArgumentParser) -> None:
@@ -64,16 +121,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--init", help="kernel initializer (he_normal)")
     run.add_argument("--depth", type=int, help="hidden layers (20)")
     run.add_argument("--width", type=int, help="units per hidden layer (100)")
+    run.add_argument(
+        "--search-lr",
+        action="store_true",
+        help="search the learning rate first, as exercise8 does (the same search, reused)",
+    )
+    run.add_argument("--samples", type=int, default=10, help="MC Dropout samples (10)")
     _search_arguments(run)
     _data_arguments(run)
     _out_argument(run)
     run.add_argument("--force", action="store_true", help="train again even if already stored")
 
-    study = sub.add_parser("exercise8", help="the whole exercise 8 study and its report")
-    study.add_argument("--seeds", type=int, default=1, help="seeds per variant: 42, 43, ... (1)")
-    _search_arguments(study)
+    study = sub.add_parser(
+        "exercise8",
+        help="the whole exercise 8 study (each variant's learning rate searched) and its report",
+    )
+    _study_arguments(study)
     _data_arguments(study)
     _out_argument(study)
+
+    worker = sub.add_parser(
+        "worker",
+        help="work on the exercise 8 study in --out alongside other workers, until it is done",
+        description="Take the study's pending work (search candidates first, then runs whose "
+        "rate is known) until the study is complete. Start any number, on this machine or on "
+        "others sharing --out (with --storage postgresql://... for the searches). Without "
+        "study options the study in OUT/study.json is joined; with them they must agree.",
+    )
+    _study_arguments(worker, defaults=False)
+    _data_arguments(worker)
+    _out_argument(worker)
+
+    prog = sub.add_parser(
+        "progress",
+        help="the study in --out: searches, runs done / to do, what each worker does, an ETA",
+    )
+    prog.add_argument("--storage", help="the searches' storage URL if it holds a password")
+    _out_argument(prog)
 
     find = sub.add_parser("lr-find", help="LR range test for a variant: plot and suggestion")
     find.add_argument("variant", choices=list(VARIANTS))
@@ -161,8 +245,13 @@ def _verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+def _log(message: str) -> None:
+    print(f"dnnlab: {message}", flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from dnnlab.lab import run_variant
+    from dnnlab.search import Budget
 
     positive_int("--samples", args.samples)
     run = run_variant(
@@ -172,6 +261,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         check_md5=not args.no_md5,
         seed=args.seed,
         search_lr=args.search_lr,
+        storage=args.storage,
+        budget=Budget(trials=args.trials, first_rung=args.first_rung),
+        log=_log,
         samples=args.samples,
         force=args.force,
         verbose=_verbosity(),
@@ -189,22 +281,57 @@ def cmd_run(args: argparse.Namespace) -> None:
     print_summary(run)
 
 
+def _study_settings(args: argparse.Namespace) -> dict:
+    """The study options given on the command line (unset ones are ``None``)."""
+    if args.search_lr:
+        raise ConfigError(SEARCH_LR_GONE)
+    for flag in ("seeds", "samples", "trials", "first_rung"):
+        if getattr(args, flag) is not None:
+            positive_int(f"--{flag.replace('_', '-')}", getattr(args, flag))
+    sizes = {"validation_size": args.validation_size, "train_size": args.train_size}
+    return {
+        "variants": tuple(args.variants) if args.variants else None,
+        "seeds": args.seeds,
+        "samples": args.samples,
+        "lr": None if args.lr_from_book is None else ("book" if args.lr_from_book else "search"),
+        "trials": args.trials,
+        "first_rung": args.first_rung,
+        "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
+    }
+
+
 def cmd_exercise8(args: argparse.Namespace) -> None:
     from dnnlab.lab import run_exercise8
 
-    positive_int("--seeds", args.seeds)
-    positive_int("--samples", args.samples)
     run_exercise8(
         args.out,
         data_dir=args.data_dir,
-        seeds=args.seeds,
-        search_lr=args.search_lr,
-        samples=args.samples,
         check_md5=not args.no_md5,
+        storage=args.storage,
         verbose=_verbosity(),
-        overrides={"validation_size": args.validation_size, "train_size": args.train_size},
+        log=_log,
+        **_study_settings(args),
     )
     _print_report(args.out)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from dnnlab.lab import run_worker
+
+    settings = _study_settings(args)
+    runs = run_worker(
+        args.out,
+        data_dir=args.data_dir,
+        check_md5=not args.no_md5,
+        storage=args.storage,
+        verbose=_verbosity(),
+        log=_log,
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+    print(
+        f"dnnlab: the study is complete ({len(runs)} runs); dnnlab report --out {args.out} "
+        "writes its report"
+    )
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:
@@ -289,9 +416,67 @@ def cmd_runs(args: argparse.Namespace) -> None:
         print(f"dnnlab: skipped {skipped}", file=sys.stderr)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def print_progress(p: dict) -> None:
+    study, runs = p["study"], p["runs"]
+    mode = "searched" if study["lr"] == "search" else "the book's"
+    print(
+        f"study       {len(study['variants'])} variants x {study['seeds']} seeds, "
+        f"learning rates {mode}; searches in {p['storage']}"
+    )
+    for name, v in p["variants"].items():
+        rate = f"{v['chosen']:.3g}" if v["chosen"] is not None else "pending"
+        line = f"  {name:<14} rate {rate} ({v['rule']}; book {v['book']:.3g})"
+        if "range_test" in v:
+            line += ", range test to do"
+        if "search" in v:
+            s = v["search"]
+            line += (
+                f", search {s['done']}/{s['candidates']} candidates done, "
+                f"{s['queued']} queued, {s['running']} running"
+            )
+        r = v["runs"]
+        line += f"; runs {r['done']}/{sum(r.values())} done"
+        print(line)
+    print(
+        f"runs        {runs['done']} done, {runs['running']} running, {runs['to_do']} to do, "
+        f"{runs['waiting_for_rate']} waiting for their rate (of {runs['total']})"
+    )
+    if not p["epochs_left"]:
+        print("ETA         nothing left to train")
+    elif p["eta_seconds"] is None:
+        print(
+            f"ETA         unknown until an epoch is measured (~{p['epochs_left']:.0f} epochs left)"
+        )
+    else:
+        print(
+            f"ETA         about {_duration(p['eta_seconds'])}: ~{p['epochs_left']:.0f} training "
+            f"epochs left at a median {p['seconds_per_epoch']:.2f} s/epoch, shared by "
+            f"{max(1, len({w['worker'] for w in p['workers']}))} worker(s)"
+        )
+    at_work = len({w["worker"] for w in p["workers"]})
+    print(f"workers     {at_work or 'none'} at work")
+    for w in p["workers"]:
+        print(f"  {w['worker']}: {w['doing']}, epoch {w['epoch']}")
+
+
+def cmd_progress(args: argparse.Namespace) -> None:
+    from dnnlab.lab import study_progress
+
+    print_progress(study_progress(args.out, args.storage))
+
+
 COMMANDS = {
     "run": cmd_run,
     "exercise8": cmd_exercise8,
+    "worker": cmd_worker,
+    "progress": cmd_progress,
     "lr-find": cmd_lr_find,
     "questions": cmd_questions,
     "report": cmd_report,

@@ -11,11 +11,12 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dnnlab.data import SplitCache
-from dnnlab.experiments import exercise8, exercise8_report
+from dnnlab.experiments import exercise8, exercise8_progress, exercise8_report, exercise8_worker
 from dnnlab.experiments import questions as qs
 from dnnlab.experiments.exercise8_report import Glance
 from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
@@ -163,6 +164,7 @@ def run_variant(
     **options: Any,
 ):
     """One variant's run (:func:`dnnlab.experiments.exercise8.run_variant`)."""
+    options["log"] = _say(options.get("log"))
     return exercise8.run_variant(name, out, SplitCache(data_dir, check_md5), **options)
 
 
@@ -183,12 +185,57 @@ def run_exercise8(
     *,
     data_dir: str | os.PathLike | None = None,
     check_md5: bool = True,
-    **options: Any,
+    storage: str | None = None,
+    verbose: int | str = 2,
+    log: Callable[[str], None] | None = None,
+    **settings: Any,
 ) -> list:
-    """The exercise 8 study (:func:`dnnlab.experiments.exercise8.run_study`), then the report."""
-    runs = exercise8.run_study(out, SplitCache(data_dir, check_md5), **options)
+    """The exercise 8 study defined by ``settings``, worked here until complete, then the report.
+
+    ``settings``: see :func:`dnnlab.experiments.exercise8_worker.study_with`. Any
+    ``dnnlab worker`` started on the same ``out`` shares the work.
+    """
+    study = exercise8_worker.study_with(settings)
+    exercise8.write_plan(out, study, storage)
+    runs = exercise8_worker.work(
+        out, study, SplitCache(data_dir, check_md5), storage=storage, verbose=verbose, log=_say(log)
+    )
     build_report(out)
     return runs
+
+
+def run_worker(
+    out: Path,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    check_md5: bool = True,
+    storage: str | None = None,
+    verbose: int | str = 2,
+    log: Callable[[str], None] | None = None,
+    **settings: Any,
+) -> list:
+    """Work on the exercise 8 study in ``out`` with any other workers until it is complete.
+
+    ``settings`` may define the study if ``out`` holds none yet; otherwise they
+    must agree with it (:func:`dnnlab.experiments.exercise8_worker.join_study`).
+    """
+    study, storage = exercise8_worker.join_study(out, settings, storage)
+    return exercise8_worker.work(
+        out, study, SplitCache(data_dir, check_md5), storage=storage, verbose=verbose, log=_say(log)
+    )
+
+
+def study_progress(out: Path, storage: str | None = None) -> dict[str, Any]:
+    """Where the exercise 8 study in ``out`` stands (:func:`.exercise8_progress.progress`)."""
+    return exercise8_progress.progress(out, storage)
+
+
+def _say(log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """``log``, with Optuna's own messages (a line per trial) silenced: ours say more."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return log or (lambda _: None)
 
 
 def run_questions(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +41,8 @@ def learning_curves(history: Sequence[dict], path: Path, *, title: str = "") -> 
 
 def save_figure(fig, path: Path) -> None:
     """Write ``fig`` to ``path`` atomically (temporary name, then rename) and close it."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    # A name of its own: two processes may draw the same report at once.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)

@@ -34,6 +34,7 @@ import io
 import json
 import os
 import re
+import secrets
 import sys
 import time
 import traceback
@@ -76,9 +77,10 @@ MOVE_AWAY = "move it out of this folder or delete it; the run is trained again w
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A name of its own: two threads or processes may write the same file at once.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "x", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -2,42 +2,70 @@
 
 Fair by construction (Google's Deep Learning Tuning Playbook): the scientific
 parameter is the variant (architecture / normalization / schedule); the
-learning rate is a nuisance parameter, set per variant by its :class:`Variant`'s
-rule (the book's rate, a short grid picked by validation loss with
-``search_lr``, the 1cycle peak from the LR range test), once, on the first
-seed; everything else is fixed at the book's values. Each variant runs with
-seeds 42, 43, ...; the same seed gives every variant the same data order, so
-comparisons pair by seed.
+learning rate is a nuisance parameter, tuned for each variant by its own
+search (:mod:`dnnlab.search`) on validation loss over full early-stopped
+training, once, on the first seed; everything else is fixed at the book's
+values. ``lr="book"`` keeps the book's rates instead, for comparison. Each
+variant runs with seeds 42, 43, ...; the same seed gives every variant the
+same data order, so comparisons pair by seed.
 
 Behaviour follows each variant's record, never its name: which config it
 trains, which variant it changes (the comparison that judges the step), the
 book's numbers, its learning-rate rule, and the steps that follow training
 (MC Dropout on a trained model).
 
+A study is data (:class:`Study`), and so is what it needs: a range test for
+1cycle, one learning-rate search per trained config, then the runs at the
+chosen rates. :mod:`dnnlab.experiments.exercise8_worker` hands that work out
+to any number of processes; everything here is one step of it.
+
 Everything is stored under ``out`` and reused, so a killed study resumes where
-it stopped: ``out/study.json`` (the plan: which run ids make the study), one
+it stopped: ``out/study.json`` (the plan: the study's settings, each variant's
+rate with the rule that gave it, and the run ids that make the study), one
 folder per run directly in ``out`` (as ``dnnlab run`` stores them),
-``out/lr-search`` (grid runs, which never touch the test set), ``out/lr-find``
-(range tests) and ``out/timing`` (BN's per-epoch cost, measured interleaved).
+``out/lr-search.db`` (the searches' Optuna storage, unless another is named),
+``out/lr-search/`` (each finished search's record), ``out/lr-find`` (range
+tests) and ``out/timing`` (BN's per-epoch cost, measured interleaved).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from dnnlab.config import RunConfig, variant_config
+from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
-from dnnlab.errors import DnnlabError
-from dnnlab.runs import StoredRun, atomic_write_json, execute
+from dnnlab.errors import ConfigError, DnnlabError
+from dnnlab.runs import StoredRun, atomic_write_json, execute, list_runs
+from dnnlab.search import (
+    Budget,
+    SearchError,
+    default_storage,
+    describe_storage,
+    design_of,
+    search_learning_rate,
+    search_record,
+    take_part,
+    train_in_process,
+)
 
 FIRST_SEED = 42
-LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
-GRID_EPOCHS = 3
 MC_SAMPLES = 10
-PLAN_FORMAT = 2
+PLAN_FORMAT = 3
+LR_MODES = ("search", "book")
+# The search's budget per constant-rate variant: 5 candidates (the book's rate first, then one
+# per decade of 1e-5 ... 0.1), each trained up to the run's own epochs (100, early-stopped
+# with patience 20), judged at epochs 9, 27 and 81, where the best third go on. Expected to
+# cost 0.7x to 1x the training of a 3-seed study: docs/search.md, "The budget".
+SEARCH_BUDGET = Budget(trials=5, first_rung=9, reduction=3)
+# 1cycle's candidates: the range test's peak first, the others from a tenth of it to 3 times it.
+PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,8 @@ class Variant:
     variant reads; ``changes`` is the variant it takes one step from (judged
     against it) and ``step`` says what the step is; ``book`` is the book's
     validation accuracy (2nd, 3rd edition, %); ``lr_rule`` is where its rate comes
-    from without ``search_lr`` (``"book"`` or ``"range-test-peak"``); ``after`` are
+    from with the book's rates (``"book"`` or ``"range-test-peak"``), and so where
+    its search starts (:func:`lr_rule`); ``after`` are
     the steps run on a trained model (``"mc-dropout"``): a variant with ``after``
     is a way of predicting, not of training.
     """
@@ -105,49 +134,165 @@ STUDY = ("baseline", "batchnorm", "selu", "alpha-dropout", "mc-dropout", "one-cy
 TRAINED = tuple(dict.fromkeys(VARIANTS[v].trains for v in STUDY))  # each config once
 
 
-def grid_search(
-    variant: str,
-    splits: SplitCache,
-    out: Path,
-    overrides: dict | None = None,
-    *,
-    grid=LR_GRID,
-    epochs=GRID_EPOCHS,
-    verbose=0,
-) -> dict:
-    """Train ``variant`` for ``epochs`` at each learning rate of ``grid``; pick the lowest val_loss.
+RULES = {
+    "book": "the book's rate",
+    "range-test-peak": "the LR range test's 1cycle peak (the rate at the lowest smoothed loss)",
+    "search": "searched on validation loss, the book's rate as first candidate",
+    "search-around-peak": (
+        "searched on validation loss around the LR range test's 1cycle peak, "
+        "the peak as first candidate, full cycles (no pruning)"
+    ),
+    "user": "given by the user",
+}
 
-    ``overrides`` (the user's settings for the run being tuned) apply to every
-    grid point, except its learning rate and its short epoch budget. The grid
-    runs are ordinary stored runs under ``out/lr-search`` (reused on restart)
-    that never touch the test set.
+
+def lr_rule(variant: Variant, mode: str) -> str:
+    """Where ``variant``'s rate comes from: its own rule with ``mode="book"``, else a search.
+
+    The search of a constant-rate variant starts from the book's rate over the
+    whole range (1e-5 ... 0.1). 1cycle's starts from the LR range test's peak
+    and stays within a decade of it, each candidate a full cycle: mid-cycle
+    losses rank peaks by how hot they still run, not by where they end, so
+    pruning on them would favour small peaks; the range test finds the region
+    in one epoch, so a handful of full cycles around it suffice.
     """
-    fixed = {k: v for k, v in (overrides or {}).items() if k not in ("lr", "epochs")}
-    results = []
-    for lr in grid:
-        config = variant_config(variant, seed=FIRST_SEED, **fixed, lr=lr, epochs=epochs)
-        run = execute(
-            config,
-            splits.loader(config.data),
-            out / "lr-search",
-            verbose=verbose,
-            evaluate_test=False,
+    if mode == "book":
+        return variant.lr_rule
+    return "search" if variant.lr_rule == "book" else "search-around-peak"
+
+
+@dataclass(frozen=True)
+class Study:
+    """An exercise 8 study: variants, seeds, MC samples, how rates are set, the search budget.
+
+    ``lr`` is ``"search"`` (each variant's rate searched, the default) or
+    ``"book"`` (the book's rates; 1cycle's peak from the range test).
+    ``overrides`` (flat settings, :data:`dnnlab.config.OVERRIDES`) apply to every
+    run and search, e.g. ``train_size`` for a quick look on a subset; never a
+    learning rate, which is what the study settles per variant.
+    """
+
+    variants: tuple[str, ...] = STUDY
+    seeds: int = 1
+    samples: int = MC_SAMPLES
+    lr: str = "search"
+    budget: Budget = SEARCH_BUDGET
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown or not self.variants:
+            raise ConfigError(
+                f"unknown variants {unknown}; choose from: {', '.join(VARIANTS)}"
+                if unknown
+                else "a study needs at least one variant"
+            )
+        chosen = set(self.variants)
+        object.__setattr__(self, "variants", tuple(v for v in VARIANTS if v in chosen))
+        positive_int("seeds", self.seeds)
+        positive_int("MC Dropout samples", self.samples)
+        if self.lr not in LR_MODES:
+            raise ConfigError(f"unknown learning-rate mode {self.lr!r}; choose one of {LR_MODES}")
+        overrides = {k: v for k, v in self.overrides.items() if v is not None}
+        if {"lr", "learning_rate"} & set(overrides):
+            raise ConfigError(
+                "a study settles each variant's learning rate itself: drop the rate, "
+                "or train one variant at a given rate with dnnlab run VARIANT --lr RATE"
+            )
+        object.__setattr__(self, "overrides", overrides)
+        for trains in self.trained:  # bad settings fail now, before anything is trained
+            self.config(trains)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(FIRST_SEED, FIRST_SEED + self.seeds))
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The configs the study trains, each once (mc-dropout reads alpha-dropout's runs)."""
+        return tuple(dict.fromkeys(VARIANTS[v].trains for v in self.variants))
+
+    def config(self, trains: str, seed: int = FIRST_SEED, lr: float | None = None) -> RunConfig:
+        """The run config of ``trains`` at ``seed`` and rate ``lr`` (``None``: the book's)."""
+        return variant_config(trains, seed=seed, **{**self.overrides, "lr": lr})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variants": list(self.variants),
+            "seeds": self.seeds,
+            "samples": self.samples,
+            "lr": self.lr,
+            "budget": dataclasses.asdict(self.budget),
+            "overrides": dict(self.overrides),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Study:
+        return cls(
+            variants=tuple(d["variants"]),
+            seeds=d["seeds"],
+            samples=d["samples"],
+            lr=d["lr"],
+            budget=Budget(**d["budget"]),
+            overrides=d["overrides"],
         )
-        results.append(
-            {
-                "learning_rate": lr,
-                "status": run.summary["status"],
-                "best_val_loss": run.summary["best_val_loss"],
-                "best_val_accuracy": run.summary["best_val_accuracy"],
-            }
-        )
-    finite = [r for r in results if r["best_val_loss"] is not None]
-    chosen = min(finite, key=lambda r: r["best_val_loss"])["learning_rate"] if finite else None
-    return {
-        "rule": f"lowest validation loss after {epochs} epochs",
-        "grid": results,
-        "chosen": chosen,
-    }
+
+
+@dataclass(frozen=True)
+class LrSearch:
+    """One trained config's learning-rate search, as :mod:`dnnlab.search` takes it."""
+
+    trains: str
+    base: RunConfig
+    budget: Budget
+    start: tuple[float, ...]
+
+    @property
+    def design(self) -> dict[str, Any]:
+        return design_of(self.base, self.budget, self.base.seed, self.start)
+
+    @property
+    def name(self) -> str:
+        """Its study name: the config and a hash of the design.
+
+        A storage shared by several output folders keeps different searches
+        apart and lets identical ones (same config, budget, seed) be one.
+        """
+        blob = json.dumps(self.design, sort_keys=True).encode()
+        return f"exercise8-{self.trains}-{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+def peak_trials(budget: Budget) -> int:
+    """1cycle's candidates: half the budget's, rounded up, at least 2 (the range test has
+    found the region; each candidate is a full cycle)."""
+    return max(2, (budget.trials + 1) // 2)
+
+
+def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
+    """The search for ``trains``' rate; 1cycle's needs its range-test ``peak``."""
+    base = study.config(trains)
+    if lr_rule(VARIANTS[trains], "search") == "search":
+        return LrSearch(trains, base, study.budget, (base.train.learning_rate,))
+    if peak is None:
+        raise ValueError(f"the {trains} search starts from the range test's peak")
+    max_epochs = study.budget.max_epochs or base.train.epochs
+    budget = dataclasses.replace(
+        study.budget,
+        trials=peak_trials(study.budget),
+        first_rung=max_epochs,  # no rung below the last epoch: every candidate a full cycle
+        low=peak / PEAK_BELOW,
+        high=peak * PEAK_ABOVE,
+    )
+    return LrSearch(trains, base, budget, (peak,))
+
+
+def search_storage(out: Path, storage: str | None) -> str:
+    """The searches' storage URL: ``storage``, else the SQLite file inside ``out``."""
+    return storage or default_storage(out)
+
+
+def range_test_path(out: Path, config: RunConfig) -> Path:
+    return out / "lr-find" / f"{config.run_id}.json"
 
 
 def find_peak_lr(
@@ -159,7 +304,7 @@ def find_peak_lr(
 
     fixed = {k: v for k, v in (overrides or {}).items() if k != "lr"}
     config = variant_config(variant, seed=FIRST_SEED, **fixed)
-    path = out / "lr-find" / f"{config.run_id}.json"
+    path = range_test_path(out, config)
     if path.exists():
         return json.loads(path.read_text())
     result = range_test(config, splits.loader(config.data)()).to_dict()
@@ -167,6 +312,216 @@ def find_peak_lr(
     lr_finder(result, path.with_suffix(".png"))
     atomic_write_json(path, result)
     return result
+
+
+def stored_peak(study: Study, trains: str, out: Path) -> float | None:
+    """The 1cycle peak of ``trains``' stored range test; ``None`` if it has not run yet."""
+    from dnnlab.lr_search import suggest_peak
+
+    path = range_test_path(out, study.config(trains))
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text())
+    peak = suggest_peak(found["lrs"], found["smoothed"])[0]
+    if not math.isfinite(peak):
+        raise DnnlabError(
+            f"the LR range test in {path} found no finite loss, so no 1cycle peak: "
+            "look at its curve, delete it and run again"
+        )
+    return peak
+
+
+def search_record_path(out: Path, search: LrSearch) -> Path:
+    return out / "lr-search" / f"{search.name}.json"
+
+
+def finished_search(search: LrSearch, out: Path, storage: str) -> dict | None:
+    """The search's record once every candidate has ended (kept in ``out/lr-search``), else None."""
+    path = search_record_path(out, search)
+    if path.exists():
+        return json.loads(path.read_text())
+    try:
+        record = search_record(storage, search.name)
+    except SearchError:  # not created yet
+        return None
+    if not record["finished"]:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, record)  # the same content, whoever writes it
+    return record
+
+
+def rate_entry(study: Study, trains: str, out: Path, storage: str) -> dict[str, Any]:
+    """What is known of ``trains``' rate: ``rule``, ``book``, ``chosen`` (None while pending).
+
+    With a range test, ``range_test`` holds its file and peak; with a search,
+    ``search`` holds its study name and record file. Reads stored results only.
+    """
+    rule = lr_rule(VARIANTS[trains], study.lr)
+    base = study.config(trains)
+    entry: dict[str, Any] = {"rule": rule, "book": base.train.learning_rate, "chosen": None}
+    if rule == "book":
+        return {**entry, "chosen": entry["book"]}
+    peak = None
+    if rule in ("range-test-peak", "search-around-peak"):
+        peak = stored_peak(study, trains, out)
+        entry["range_test"] = {
+            "file": str(range_test_path(out, base).relative_to(out)),
+            "peak": peak,
+        }
+        if peak is None or rule == "range-test-peak":
+            return {**entry, "chosen": peak}
+    search = lr_search(study, trains, peak)
+    entry["search"] = {
+        "study": search.name,
+        "record": str(search_record_path(out, search).relative_to(out)),
+    }
+    record = finished_search(search, out, storage)
+    if record is None:
+        return entry
+    if record["chosen"] is None:
+        raise DnnlabError(
+            f"every candidate of the {trains} learning-rate search diverged or was pruned "
+            f"(record: {search_record_path(out, search)}): widen it or use --lr-from-book"
+        )
+    return {**entry, "chosen": record["chosen"]}
+
+
+def needs_range_test(study: Study, trains: str, out: Path) -> bool:
+    rule = lr_rule(VARIANTS[trains], study.lr)
+    return (
+        rule in ("range-test-peak", "search-around-peak")
+        and stored_peak(study, trains, out) is None
+    )
+
+
+def _search_arguments(
+    search: LrSearch, splits: SplitCache, log: Callable[[str], None] | None
+) -> dict[str, Any]:
+    """What :mod:`dnnlab.search` takes for ``search``; trials never touch the test set."""
+    say = (lambda m: log(f"search {search.trains}: {m}")) if log else None
+    return {
+        "base_config": search.base,
+        "fit_trial": train_in_process(splits.loader(search.base.data)),
+        "study_name": search.name,
+        "budget": search.budget,
+        "start": search.start,
+        "log": say,
+    }
+
+
+def search_part(
+    search: LrSearch,
+    splits: SplitCache,
+    storage: str,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Train the queued candidates of ``search`` here (:func:`~dnnlab.search.take_part`)."""
+    return take_part(storage=storage, **_search_arguments(search, splits, log))
+
+
+def settle_rate(
+    study: Study,
+    trains: str,
+    splits: SplitCache,
+    out: Path,
+    storage: str,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """``trains``' rate entry, running its range test and its search here first if needed."""
+    entry = rate_entry(study, trains, out, storage)
+    if entry["chosen"] is not None:
+        return entry
+    if needs_range_test(study, trains, out):
+        find_peak_lr(trains, splits, out, dict(study.overrides))
+    peak = stored_peak(study, trains, out)
+    entry = rate_entry(study, trains, out, storage)
+    if entry["chosen"] is None:
+        search = lr_search(study, trains, peak)
+        search_learning_rate(storage=storage, **_search_arguments(search, splits, log))
+        entry = rate_entry(study, trains, out, storage)
+    return entry
+
+
+def plan(study: Study, out: Path, storage: str | None) -> dict[str, Any]:
+    """The study's plan from what is stored: settings, each config's rate, the runs known so far.
+
+    ``runs`` lists, per trained config whose rate is known, the run id of
+    every seed (trained or not yet); the report reads exactly these runs.
+    """
+    url = search_storage(out, storage)
+    rates = {t: rate_entry(study, t, out, url) for t in study.trained}
+    return {
+        "format": PLAN_FORMAT,
+        "study": study.to_dict(),
+        "seeds": study.seed_list,
+        "storage": None if storage is None else describe_storage(storage),
+        "lr": rates,
+        "runs": {
+            t: [study.config(t, seed, rates[t]["chosen"]).run_id for seed in study.seed_list]
+            for t in study.trained
+            if rates[t]["chosen"] is not None
+        },
+    }
+
+
+def write_plan(out: Path, study: Study, storage: str | None) -> dict[str, Any]:
+    """Write ``out/study.json`` (atomically) from what is stored now; return it."""
+    current = plan(study, out, storage)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "study.json", current)
+    return current
+
+
+def read_plan(out: Path) -> dict[str, Any] | None:
+    try:
+        stored = json.loads((out / "study.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+# What a study's outcome may not depend on: who trained what, in which order, how fast.
+HISTORY_TIMINGS = ("seconds", "elapsed")
+OUTCOME_KEYS = ("status", "epochs_run", "best_epoch", "best_val_loss", "test_accuracy")
+
+
+def outcome(out: Path) -> dict[str, Any]:
+    """A study's results without timings: per run its summary and history, per search its record.
+
+    Two studies with the same settings must give equal outcomes however many
+    workers trained them and wherever they were interrupted
+    (``scripts/compare_studies.py`` and ``tests/test_worker.py`` compare them).
+    """
+    runs = {}
+    for run in list_runs(out):
+        history = [{k: v for k, v in r.items() if k not in HISTORY_TIMINGS} for r in run.history]
+        kept = {k: run.summary.get(k) for k in (*OUTCOME_KEYS, "mc_dropout")}
+        runs[run.config.run_id] = {**kept, "history": history}
+    stored = read_plan(out) or {}
+    searches = {}
+    for name, entry in stored.get("lr", {}).items():
+        if "search" in entry:
+            record = json.loads((out / entry["search"]["record"]).read_text())
+            trials = [
+                {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
+                for t in record["trials"]
+            ]
+            searches[name] = {"chosen": record["chosen"], "trials": trials}
+    return {
+        "runs": runs,
+        "searches": searches,
+        "plan_runs": stored.get("runs"),
+        "lr": stored.get("lr"),
+    }
+
+
+def mc_pending(run: StoredRun, samples: int = MC_SAMPLES) -> bool:
+    """Whether a finished run still lacks MC Dropout scores with ``samples`` samples."""
+    done = run.summary.get("mc_samples") == samples and "test" in run.summary.get("mc_dropout", {})
+    return not done and run.summary["status"] == "finished"
 
 
 def attach_mc_dropout(
@@ -183,8 +538,7 @@ def attach_mc_dropout(
 
     from dnnlab.uncertainty import evaluate_mc
 
-    done = run.summary.get("mc_samples") == samples and "test" in run.summary.get("mc_dropout", {})
-    if done or run.summary["status"] != "finished":
+    if not mc_pending(run, samples):
         return run
     splits = load()
     model = keras.models.load_model(run.path / "model.keras")
@@ -206,60 +560,6 @@ def attach_mc_dropout(
     return StoredRun(path=run.path, config=run.config, summary=summary)
 
 
-def _record_search(out: Path, name: str, record: dict) -> None:
-    path = out / "lr-search.json"
-    searches = json.loads(path.read_text()) if path.exists() else {}
-    atomic_write_json(path, {**searches, name: record})
-
-
-def learning_rate(
-    variant: Variant,
-    splits: SplitCache,
-    out: Path,
-    overrides: dict,
-    *,
-    search_lr: bool = False,
-) -> float | None:
-    """The rate ``variant`` trains with: the user's, the range test's, the grid's or the book's.
-
-    ``None`` means the book's (the config's default). Searches are stored in
-    ``out`` and reused; their record is kept in ``out/lr-search.json``.
-    """
-    if overrides.get("lr") is not None:
-        return overrides["lr"]
-    if variant.lr_rule == "range-test-peak":
-        from dnnlab.lr_search import suggest_peak
-
-        found = find_peak_lr(variant.trains, splits, out, overrides)
-        peak, rule = suggest_peak(found["lrs"], found["smoothed"])
-        _record_search(out, variant.trains, {"rule": f"LR range test: {rule}", "chosen": peak})
-        return peak
-    if not search_lr:
-        return None
-    record = grid_search(variant.trains, splits, out, overrides)
-    if record["chosen"] is None:
-        raise DnnlabError(f"every learning rate of the grid diverged for {variant.name}")
-    _record_search(out, variant.trains, record)
-    return record["chosen"]
-
-
-def variant_run_config(
-    name: str,
-    splits: SplitCache,
-    out: Path,
-    *,
-    seed: int = FIRST_SEED,
-    search_lr: bool = False,
-    **overrides,
-) -> RunConfig:
-    """The config a variant's run trains with, its learning rate settled first."""
-    if name not in VARIANTS:
-        raise DnnlabError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
-    variant = VARIANTS[name]
-    lr = learning_rate(variant, splits, out, overrides, search_lr=search_lr)
-    return variant_config(variant.trains, seed=seed, **{**overrides, "lr": lr})
-
-
 def run_variant(
     name: str,
     out: Path,
@@ -270,10 +570,32 @@ def run_variant(
     samples: int = MC_SAMPLES,
     force: bool = False,
     verbose: int | str = 2,
+    storage: str | None = None,
+    budget: Budget = SEARCH_BUDGET,
+    log: Callable[[str], None] | None = None,
     **overrides,
 ) -> StoredRun:
-    """Train (or reuse) one variant's run, then its after-training steps."""
-    config = variant_run_config(name, splits, out, seed=seed, search_lr=search_lr, **overrides)
+    """Train (or reuse) one variant's run, then its after-training steps.
+
+    Its rate: ``lr`` if given; else with ``search_lr`` the study's search for
+    this variant (run here, or reused: the same search as ``dnnlab exercise8``
+    with the same settings, in the same storage); else the book's (1cycle: the
+    range test's peak).
+    """
+    if name not in VARIANTS:
+        raise DnnlabError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
+    variant = VARIANTS[name]
+    lr = overrides.pop("lr", None)
+    if lr is None:
+        study = Study(
+            variants=(name,),
+            lr="search" if search_lr else "book",
+            budget=budget,
+            overrides=overrides,
+        )
+        url = search_storage(out, storage)
+        lr = settle_rate(study, variant.trains, splits, out, url, log=log)["chosen"]
+    config = variant_config(variant.trains, seed=seed, **{**overrides, "lr": lr})
     run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
     if "mc-dropout" in after_steps(config.variant):
         run = attach_mc_dropout(run, splits.loader(config.data), samples)
@@ -284,6 +606,15 @@ def after_steps(trains: str) -> tuple[str, ...]:
     """The after-training steps that any variant asks of the runs of config ``trains``."""
     steps = (s for v in VARIANTS.values() if v.trains == trains for s in v.after)
     return tuple(dict.fromkeys(steps))
+
+
+def batchnorm_timing_done(out: Path, baseline: RunConfig, batchnorm: RunConfig) -> bool:
+    """Whether ``out/timing/batchnorm.json`` holds the timing of these two configs."""
+    try:
+        stored = json.loads((out / "timing" / "batchnorm.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return stored.get("run_ids") == {"baseline": baseline.run_id, "batchnorm": batchnorm.run_id}
 
 
 def measure_batchnorm_cost(
@@ -300,10 +631,8 @@ def measure_batchnorm_cost(
 
     path = out / "timing" / "batchnorm.json"
     ids = {"baseline": baseline.run_id, "batchnorm": batchnorm.run_id}
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("run_ids") == ids:
-            return stored
+    if batchnorm_timing_done(out, baseline, batchnorm):
+        return json.loads(path.read_text())
     arms = {
         "baseline": epoch_arm(baseline, splits(baseline.data)),
         "batchnorm": epoch_arm(batchnorm, splits(batchnorm.data)),
@@ -312,54 +641,3 @@ def measure_batchnorm_cost(
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, result)
     return result
-
-
-def run_study(
-    out: Path,
-    splits: SplitCache,
-    *,
-    seeds: int = 1,
-    search_lr: bool = False,
-    samples: int = MC_SAMPLES,
-    verbose: int | str = 2,
-    variants: tuple[str, ...] = STUDY,
-    overrides: dict | None = None,
-) -> list[StoredRun]:
-    """Run (or reuse) every variant for ``seeds`` seeds, MC Dropout, and BN's timing.
-
-    Seeds are the outer loop, so an interrupted study has every variant at the
-    same number of seeds, give or take one. ``overrides`` apply to every run
-    (e.g. ``validation_size`` / ``train_size`` for a quick look on a subset).
-    The plan (the run ids that make the study) is written to ``out/study.json``
-    as each run is settled, so the report reads exactly this study's runs.
-    """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    plan: dict = {
-        "format": PLAN_FORMAT,
-        "variants": list(variants),
-        "seeds": list(range(FIRST_SEED, FIRST_SEED + seeds)),
-        "search_lr": search_lr,
-        "mc_samples": samples,
-        "overrides": overrides,
-        "runs": {},
-    }
-    runs = []
-    for seed in plan["seeds"]:
-        for name in dict.fromkeys(VARIANTS[v].trains for v in variants):
-            run = run_variant(
-                name,
-                out,
-                splits,
-                seed=seed,
-                search_lr=search_lr,
-                samples=samples,
-                verbose=verbose,
-                **overrides,
-            )
-            plan["runs"].setdefault(name, []).append(run.config.run_id)
-            atomic_write_json(out / "study.json", plan)
-            runs.append(run)
-    by_name = {r.config.variant: r.config for r in runs}
-    if "baseline" in by_name and "batchnorm" in by_name:
-        measure_batchnorm_cost(out, splits, by_name["baseline"], by_name["batchnorm"])
-    return runs

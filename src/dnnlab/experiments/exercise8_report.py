@@ -1,7 +1,7 @@
 """The exercise 8 section of the report: judge, tell and draw from the stored runs only.
 
 Which runs make the study: those named in ``out/study.json`` (the plan
-:func:`~dnnlab.experiments.exercise8.run_study` writes); without a plan, for
+:func:`~dnnlab.experiments.exercise8.write_plan` writes); without a plan, for
 each variant the largest group of runs sharing one config apart from the seed.
 Runs of other configs in the same folder (another learning rate, ``--epochs``,
 ``--activation swish``) are listed apart, never averaged in; diverged runs are
@@ -85,7 +85,13 @@ def select_runs(out: Path) -> dict[str, Any]:
         for name in [*order, *sorted(set(study) - set(order))]
         if name in study
     }
-    return {"study": study, "others": others, "diverged": diverged, "planned": plan is not None}
+    return {
+        "study": study,
+        "others": others,
+        "diverged": diverged,
+        "planned": plan is not None,
+        "plan": plan,
+    }
 
 
 def _values(runs: list[StoredRun], key: str) -> list[float]:
@@ -150,7 +156,31 @@ def _reach(runs: list[StoredRun], target: float | None, field: str) -> list[floa
     return [first_reaching(r.history, target, field=field) for r in runs]
 
 
-def results_table(study: dict[str, list[StoredRun]], target: float | None) -> Table:
+RULE_WORDS = {
+    "book": "book",
+    "range-test-peak": "range test",
+    "search": "searched",
+    "search-around-peak": "searched around the range test's peak",
+}
+
+
+def rate_cell(rates: list[float], entry: dict[str, Any] | None) -> str:
+    """The rates a variant's runs trained with, how they were set, and the book's beside them."""
+    shown = ", ".join(f"{lr:.3g}" for lr in rates)
+    if entry is None:
+        return shown
+    how = RULE_WORDS.get(entry["rule"], entry["rule"])
+    if entry["rule"] == "book":
+        return f"{shown} ({how})"
+    return f"{shown} ({how}; book {entry['book']:.3g})"
+
+
+def results_table(
+    study: dict[str, list[StoredRun]],
+    target: float | None,
+    rates: dict[str, dict[str, Any]] | None = None,
+) -> Table:
+    """One row per variant; ``rates`` (the plan's) says how each learning rate was set."""
     rows = []
     for name in STUDY:
         variant = VARIANTS[name]
@@ -176,7 +206,7 @@ def results_table(study: dict[str, list[StoredRun]], target: float | None) -> Ta
                 name,
                 variant.step,
                 str(len(values)),
-                ", ".join(f"{lr:.3g}" for lr in lrs)
+                rate_cell(lrs, (rates or {}).get(variant.trains))
                 if trained
                 else f"({variant.trains} runs, {runs[0].summary.get('mc_samples')} samples)",
                 _pct([v["test"] for v in values.values()]),
@@ -508,6 +538,153 @@ def one_cycle_blocks(study: dict[str, list[StoredRun]]) -> list[Block]:
     ]
 
 
+LR_PART = "(b) learning rates"
+
+
+def _outcome(trial: dict[str, Any]) -> str:
+    if trial["state"] == "pruned":
+        return f"pruned at epoch {trial['pruned_at']}"
+    if trial["state"] == "diverged":
+        return f"diverged in epoch {trial['epochs']}"
+    return trial["state"]  # complete (early stopping or the last epoch), or still pending
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def trials_table(record: dict[str, Any], first: str) -> Table:
+    """A search's candidates in order; ``first`` names what the first candidate is."""
+    rows = []
+    for t in record["trials"]:
+        rate = f"{t['learning_rate']:.3g}"
+        if t["candidate"] == record["chosen_candidate"]:
+            rate = f"**{rate}** (chosen)"
+        if t["candidate"] == 0:
+            rate += f" ({first})"
+        loss = t.get("best_val_loss")
+        rows.append(
+            (
+                str(t["candidate"]),
+                rate,
+                _outcome(t),
+                str(t.get("epochs", "–")),
+                str(t.get("best_epoch") or "–"),
+                "–" if loss is None else f"{loss:.4f}",
+                "–" if t.get("seconds") is None else f"{t['seconds']:.0f}",
+            )
+        )
+    return Table(
+        (
+            "candidate",
+            "learning rate",
+            "outcome",
+            "epochs trained",
+            "best epoch",
+            "best val loss",
+            "seconds",
+        ),
+        tuple(rows),
+    )
+
+
+def search_blocks(
+    out: Path,
+    study: dict[str, list[StoredRun]],
+    rates: dict[str, dict[str, Any]],
+    glance: list[Glance],
+) -> list[Block]:
+    """Each variant's learning-rate search: its candidates, the choice beside the book's, cost."""
+    records = {}
+    for trains, entry in rates.items():
+        path = out / entry.get("search", {}).get("record", "-")
+        if path.is_file():
+            records[trains] = json.loads(path.read_text())
+    if not records:
+        return []
+    epochs = sum(r["cost"]["epochs"] for r in records.values())
+    seconds = sum(r["cost"]["seconds"] for r in records.values())
+    lost = sum(r["cost"]["lost_epochs"] for r in records.values())
+    runs = [r for name in records for r in study.get(name, [])]
+    run_epochs = sum(r.summary.get("epochs_run") or 0 for r in runs)
+    run_seconds = sum(r.summary.get("total_seconds") or 0.0 for r in runs)
+    ratio = f"{epochs / run_epochs:.2f}×" if run_epochs else "–"
+    cost = (
+        f"The searches trained {epochs} epochs in {_minutes(seconds)} (waits at rungs "
+        f"excluded); the study's {len(runs)} runs of the same variants trained {run_epochs} "
+        f"epochs in {_minutes(run_seconds)}: the searches cost {ratio} the study's epochs "
+        "(minutes depend on how busy the machine was; epochs do not)."
+    )
+    if lost:
+        cost += (
+            f" Not counted: {lost} epochs of attempts abandoned when a worker died or gave a "
+            "candidate back (per variant below)."
+        )
+    blocks: list[Block] = [
+        Heading("Exercise 8 (b): each variant's learning rate, searched", 3, "e8-lr-search"),
+        Para(
+            "The exercise says to search for the right learning rate each time the model "
+            "changes. Each variant's search trains candidates like the runs themselves (same "
+            "config and epochs, early stopping on validation loss), on the first seed, and "
+            "never touches the test set; bad candidates are pruned at the rungs (successive "
+            "halving: at each rung, only the best third of the candidates so far go on) and "
+            "the rate chosen is the one with the lowest validation loss among completed "
+            "candidates. The book's rate is the first candidate (1cycle: the LR range test's "
+            "peak, with full cycles only). " + cost
+        ),
+    ]
+    words = []
+    for trains, record in records.items():
+        entry = rates[trains]
+        chosen, book = record["chosen"], entry["book"]
+        first = "the book's" if entry["rule"] == "search" else "range-test peak"
+        if chosen is None:
+            verdict = "no candidate completed: no rate chosen"
+        elif chosen == book:
+            verdict = "the book's rate"
+        else:
+            verdict = f"{chosen / book:.3g}× the book's {book:.3g}"
+        words.append(f"{trains} {chosen:.3g}" if chosen is not None else f"{trains} –")
+        c = record["cost"]
+        text = (
+            f"Chosen: **{chosen:.3g}** ({verdict}); book: {book:.3g}. "
+            if chosen is not None
+            else f"No rate chosen; book: {book:.3g}. "
+        )
+        text += (
+            f"{len(record['trials'])} candidates of up to {record['max_epochs']} epochs, "
+            + (
+                f"rungs at epochs {', '.join(map(str, record['rungs']))}"
+                if record["rungs"]
+                else "no rungs (every candidate trained in full)"
+            )
+            + "; cost "
+            f"{c['epochs']} epochs, {_minutes(c['seconds'])}"
+        )
+        if c["lost_epochs"]:
+            text += (
+                f", plus {c['lost_epochs']} epochs of attempts abandoned when a worker died "
+                f"or gave a candidate back ({_minutes(c['lost_seconds'])} from their start "
+                "until they were declared dead)"
+            )
+        blocks += [
+            Heading(f"{trains}: learning rate {verdict}", 4, f"e8-lr-{trains}"),
+            Para(text + "."),
+            trials_table(record, first),
+        ]
+    glance.append(
+        (
+            LR_PART,
+            "each variant's learning rate, searched (the book's in brackets)",
+            None,
+            "; ".join(f"{w} ({rates[t]['book']:.3g})" for w, t in zip(words, records, strict=True))
+            + f"; cost {ratio} the study's epochs",
+            "e8-lr-search",
+        )
+    )
+    return blocks
+
+
 def figures(study: dict[str, list[StoredRun]], out: Path) -> list[Block]:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -600,8 +777,9 @@ def section(out: Path) -> tuple[list[Glance], list[Block]]:
                 "exercise-8",
             )
         )
+    rates = (selected["plan"] or {}).get("lr", {})
     body = [
-        results_table(study, target),
+        results_table(study, target, rates),
         *comparison_blocks(study, glance),
         *batchnorm_blocks(study, out, glance),
         *selu_blocks(study, out, glance),
@@ -609,16 +787,7 @@ def section(out: Path) -> tuple[list[Glance], list[Block]]:
         *one_cycle_blocks(study),
         *figures(study, out),
     ]
-    search = out / "lr-search.json"
-    if search.exists():
-        chosen = json.loads(search.read_text())
-        body += [
-            Heading("Learning rates chosen by search", 3, "e8-lr-search"),
-            Table(
-                ("variant", "chosen", "rule"),
-                tuple((v, f"{s['chosen']:g}", s["rule"]) for v, s in chosen.items()),
-            ),
-        ]
-    order = list(dict.fromkeys(["(a–b) baseline", *PARTS.values()]))
+    body[1:1] = search_blocks(out, study, rates, glance)
+    order = list(dict.fromkeys(["(a–b) baseline", LR_PART, *PARTS.values()]))
     glance.sort(key=lambda g: order.index(g[0]) if g[0] in order else len(order))
     return glance, [*head, *body, *apart_blocks(selected)]

@@ -1,0 +1,235 @@
+"""dnnlab worker: processes sharing one exercise 8 study train each run and candidate once.
+
+The study (tiny fake data): the baseline, 2 seeds, its learning rate searched
+over 3 candidates of up to 3 epochs with a rung at epoch 1. The reference is
+the same study run by one process (``dnnlab exercise8``'s code); workers are
+real ``dnnlab worker`` processes.
+
+Run as a script (``python tests/test_worker.py WORKER-ARGS...``) this module
+is one worker: it logs every training (``trial`` or ``run``, run id, pid) to
+``$WORKER_LOG``, sleeps ``$EPOCH_SLEEP`` seconds after each epoch, waits for
+``$WORKER_READY`` (``folder:count``) so that all start together, and runs
+``dnnlab worker WORKER-ARGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import write_fake_cifar
+from dnnlab.claims import partials
+from dnnlab.cli import main
+from dnnlab.experiments.exercise8 import Study, outcome, write_plan
+from dnnlab.lab import run_exercise8, study_progress
+from dnnlab.search import Budget
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = Budget(trials=3, first_rung=1)
+OVERRIDES = {"validation_size": 24, "epochs": 3, "depth": 2, "width": 8}
+STUDY = Study(variants=("baseline",), seeds=2, budget=BUDGET, overrides=OVERRIDES)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_fake_cifar(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sequential(data_root, tmp_path_factory) -> Path:
+    """The study run by one process, as ``dnnlab exercise8`` runs it."""
+    out = tmp_path_factory.mktemp("sequential")
+    run_exercise8(
+        out,
+        data_dir=data_root,
+        check_md5=False,
+        verbose=0,
+        variants=STUDY.variants,
+        seeds=STUDY.seeds,
+        budget=BUDGET,
+        overrides=OVERRIDES,
+    )
+    return out
+
+
+def _workers(out: Path, data_root: Path, n: int, *extra: str, epoch_sleep: float = 0.0):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "WORKER_LOG": str(out / "trained.log"),
+        "EPOCH_SLEEP": str(epoch_sleep),
+        "WORKER_READY": f"{out / 'ready'}:{n}",
+    }
+    args = ["--out", str(out), "--data-dir", str(data_root), "--no-md5", *extra]
+    return [
+        subprocess.Popen(
+            [sys.executable, __file__, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+
+
+def _finish(proc, timeout=300) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out + "\n".join(line for line in err.splitlines() if "arning" not in line)
+
+
+def _trained(out: Path) -> list[tuple[str, str, int]]:
+    lines = (out / "trained.log").read_text().splitlines()
+    return [(kind, run_id, int(pid)) for kind, run_id, pid in (line.split() for line in lines)]
+
+
+def _check_once_each(out: Path, procs) -> list[tuple[str, str, int]]:
+    trained = _trained(out)
+    names = [(kind, run_id) for kind, run_id, _ in trained]
+    assert len(names) == len(set(names)), "something was trained twice"
+    assert {pid for *_, pid in trained} == {p.pid for p in procs}  # every worker took part
+    kinds = [kind for kind, *_ in trained]
+    # search candidates first; a run only once its rate is known (all candidates ended)
+    assert kinds == ["trial"] * BUDGET.trials + ["run"] * STUDY.seeds
+    return trained
+
+
+def test_two_workers_train_each_run_and_candidate_once_and_match_the_sequential_study(
+    sequential, data_root, tmp_path, capsys
+):
+    out = tmp_path / "study"
+    write_plan(out, STUDY, None)  # the study, defined; the workers join it
+    procs = _workers(out, data_root, 2)
+    outputs = [_finish(p) for p in procs]
+    assert all("the study is complete (2 runs)" in o for o in outputs)
+    _check_once_each(out, procs)
+    assert outcome(out) == outcome(sequential)
+    assert not partials(out)  # no claim left behind
+    progress = study_progress(out)
+    assert progress["runs"] == {
+        "total": 2,
+        "done": 2,
+        "running": 0,
+        "to_do": 0,
+        "waiting_for_rate": 0,
+    }
+    assert progress["workers"] == [] and progress["epochs_left"] == 0
+    assert main(["progress", "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "search 3/3 candidates done" in shown and "runs 2/2 done" in shown
+    assert "nothing left to train" in shown and "workers     none at work" in shown
+
+
+def test_a_worker_killed_mid_run_is_taken_over_and_the_results_are_unchanged(
+    sequential, data_root, tmp_path
+):
+    out = tmp_path / "study"
+    write_plan(out, STUDY, None)
+    procs = _workers(out, data_root, 2, epoch_sleep=0.5)
+    deadline = time.monotonic() + 240
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        claimed = [p for p in partials(out) if p.live and p.owner and p.owner.epoch >= 1]
+        if claimed:
+            victim = claimed[0]
+        time.sleep(0.05)
+    assert victim is not None, "no run got under way"
+    progress = study_progress(out)  # while it trains: the run, its worker and epoch
+    doing = {w["doing"]: w for w in progress["workers"]}
+    assert doing[f"run {victim.run_id}"]["worker"].endswith(f":{victim.owner.pid}")
+    os.kill(victim.owner.pid, signal.SIGKILL)
+    killed = next(p for p in procs if p.pid == victim.owner.pid)
+    killed.communicate(timeout=30)
+    survivor = next(p for p in procs if p is not killed)
+    _finish(survivor)
+    trained = _trained(out)
+    # (a candidate's trial at the chosen rate has the seed-42 run's config, hence its id)
+    again = [pid for kind, run_id, pid in trained if (kind, run_id) == ("run", victim.run_id)]
+    assert again == [killed.pid, survivor.pid]  # cut short, then taken over by the other
+    others = [(k, r) for k, r, _ in trained if (k, r) != ("run", victim.run_id)]
+    assert len(others) == len(set(others)) == BUDGET.trials + STUDY.seeds - 1
+    assert outcome(out) == outcome(sequential)  # the resumed run included
+
+
+def _pg_ctl() -> str | None:
+    found = shutil.which("pg_ctl")
+    return found or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
+
+
+@pytest.mark.skipif(_pg_ctl() is None, reason="PostgreSQL (pg_ctl) is not installed")
+def test_two_workers_on_postgresql_match_the_sequential_study(sequential, data_root, tmp_path):
+    pytest.importorskip("psycopg", reason="pip install 'dnnlab[postgres]'")
+    script = str(ROOT / "scripts" / "postgres")
+    folder = tempfile.mkdtemp(prefix="dnnlab-pg-")  # the server's user must reach it
+    try:
+        started = subprocess.run(
+            ["bash", script, "start", folder], capture_output=True, text=True, timeout=120
+        )
+        assert started.returncode == 0, started.stderr
+        storage = started.stdout.strip().splitlines()[-1]
+        out = tmp_path / "study"
+        write_plan(out, STUDY, storage)
+        assert json.loads((out / "study.json").read_text())["storage"] == storage
+        procs = _workers(out, data_root, 2)  # no --storage: the study's (no password in it)
+        for p in procs:
+            _finish(p)
+        _check_once_each(out, procs)
+        assert outcome(out) == outcome(sequential)
+        assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
+    finally:
+        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_path, capsys):
+    assert main(["worker", "--out", str(tmp_path / "empty")]) == 2
+    assert "no study in" in capsys.readouterr().err
+    assert main(["worker", "--out", str(sequential), "--seeds", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seeds 2 (not 3)" in err[0]
+    assert main(["worker", "--out", str(sequential), "--storage", "sqlite:////tmp/x.db"]) == 2
+    assert "drop --storage" in capsys.readouterr().err
+
+
+def _main(args: list[str]) -> int:
+    """One worker of the tests above: log each training, slow each epoch, then run it."""
+    import keras
+
+    import dnnlab.train
+
+    real, log = dnnlab.train.train, os.environ["WORKER_LOG"]
+    pause = float(os.environ.get("EPOCH_SLEEP") or 0)
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(pause)
+
+    def logged(config, splits, *, evaluate_test=True, callbacks=(), **kwargs):
+        with open(log, "a") as f:
+            f.write(f"{'run' if evaluate_test else 'trial'} {config.run_id} {os.getpid()}\n")
+        callbacks = [*callbacks, Slow()]
+        return real(config, splits, evaluate_test=evaluate_test, callbacks=callbacks, **kwargs)
+
+    dnnlab.train.train = logged
+    folder, count = os.environ["WORKER_READY"].rsplit(":", 1)
+    Path(folder).mkdir(exist_ok=True)
+    (Path(folder) / str(os.getpid())).touch()
+    while len(list(Path(folder).iterdir())) < int(count):
+        time.sleep(0.05)
+    return main(["worker", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
