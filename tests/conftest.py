@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +84,32 @@ def tiny_config() -> RunConfig:
         train=TrainConfig(learning_rate=1e-3, epochs=3, patience=2, batch_size=16),
         data=DataConfig(validation_size=24),
     )
+
+
+def _pg_ctl() -> str | None:
+    found = shutil.which("pg_ctl")
+    return found or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL started by ``scripts/postgres`` for the session: its URL.
+
+    Skipped where PostgreSQL (``pg_ctl``) or its client (``psycopg``) is missing.
+    """
+    if _pg_ctl() is None:
+        pytest.skip("PostgreSQL (pg_ctl) is not installed")
+    pytest.importorskip("psycopg", reason="pip install 'dnnlab[postgres]'")
+    script = str(Path(__file__).resolve().parents[1] / "scripts" / "postgres")
+    folder = tempfile.mkdtemp(prefix="dnnlab-pg-")  # the server's user must reach it
+    try:
+        started = subprocess.run(
+            ["bash", script, "start", folder], capture_output=True, text=True, timeout=120
+        )
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip().splitlines()[-1]
+        assert url.startswith("postgresql://")
+        yield url
+    finally:
+        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)

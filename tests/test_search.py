@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -482,35 +480,19 @@ def test_a_killed_worker_is_taken_over_and_the_result_is_unchanged(sequential_cu
     assert record["trials"][1]["attempts"] == 2 and record["cost"]["lost_epochs"] >= 1
 
 
-def _pg_ctl() -> str | None:
-    found = shutil.which("pg_ctl")
-    return found or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
-
-
-@pytest.mark.skipif(_pg_ctl() is None, reason="PostgreSQL (pg_ctl) is not installed")
-def test_two_processes_on_postgresql_match_the_sequential_search(sequential_curve, tmp_path):
-    pytest.importorskip("psycopg", reason="pip install 'dnnlab[postgres]'")
-    script = str(ROOT / "scripts" / "postgres")
-    folder = tempfile.mkdtemp(prefix="dnnlab-pg-")  # the server's user must reach it
-    try:
-        started = subprocess.run(
-            ["bash", script, "start", folder], capture_output=True, text=True, timeout=120
-        )
-        assert started.returncode == 0, started.stderr
-        storage = started.stdout.strip().splitlines()[-1]
-        assert storage.startswith("postgresql://")
-        procs = _workers("curve", storage, tmp_path, epoch_sleep=0.2)
-        records = [_finish(p) for p in procs]
-        trained = _trained(tmp_path)
-        assert sorted(r for r, _ in trained) == sorted(
-            t["learning_rate"] for t in sequential_curve["trials"]
-        )
-        assert {pid for _, pid in trained} == {p.pid for p in procs}
-        assert records[0] == records[1] == search_record(storage, "toy")
-        assert outcome(records[0]) == outcome(sequential_curve)
-    finally:
-        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+def test_two_processes_on_postgresql_match_the_sequential_search(
+    sequential_curve, postgres_url, tmp_path
+):
+    storage = postgres_url
+    procs = _workers("curve", storage, tmp_path, epoch_sleep=0.2)
+    records = [_finish(p) for p in procs]
+    trained = _trained(tmp_path)
+    assert sorted(r for r, _ in trained) == sorted(
+        t["learning_rate"] for t in sequential_curve["trials"]
+    )
+    assert {pid for _, pid in trained} == {p.pid for p in procs}
+    assert records[0] == records[1] == search_record(storage, "toy")
+    assert outcome(records[0]) == outcome(sequential_curve)
 
 
 def _main(fit_name: str, storage: str, study: str, trained_log: str) -> None:

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -163,34 +161,18 @@ def test_a_worker_killed_mid_run_is_taken_over_and_the_results_are_unchanged(
     assert outcome(out) == outcome(sequential)  # the resumed run included
 
 
-def _pg_ctl() -> str | None:
-    found = shutil.which("pg_ctl")
-    return found or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
-
-
-@pytest.mark.skipif(_pg_ctl() is None, reason="PostgreSQL (pg_ctl) is not installed")
-def test_two_workers_on_postgresql_match_the_sequential_study(sequential, data_root, tmp_path):
-    pytest.importorskip("psycopg", reason="pip install 'dnnlab[postgres]'")
-    script = str(ROOT / "scripts" / "postgres")
-    folder = tempfile.mkdtemp(prefix="dnnlab-pg-")  # the server's user must reach it
-    try:
-        started = subprocess.run(
-            ["bash", script, "start", folder], capture_output=True, text=True, timeout=120
-        )
-        assert started.returncode == 0, started.stderr
-        storage = started.stdout.strip().splitlines()[-1]
-        out = tmp_path / "study"
-        write_plan(out, STUDY, storage)
-        assert json.loads((out / "study.json").read_text())["storage"] == storage
-        procs = _workers(out, data_root, 2)  # no --storage: the study's (no password in it)
-        for p in procs:
-            _finish(p)
-        _check_once_each(out, procs)
-        assert outcome(out) == outcome(sequential)
-        assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
-    finally:
-        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+def test_two_workers_on_postgresql_match_the_sequential_study(
+    sequential, data_root, postgres_url, tmp_path
+):
+    out = tmp_path / "study"
+    write_plan(out, STUDY, postgres_url)
+    assert json.loads((out / "study.json").read_text())["storage"] == postgres_url
+    procs = _workers(out, data_root, 2)  # no --storage: the study's (no password in it)
+    for p in procs:
+        _finish(p)
+    _check_once_each(out, procs)
+    assert outcome(out) == outcome(sequential)
+    assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
 
 
 def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_path, capsys):
