@@ -16,13 +16,18 @@ epochs, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from dnnlab import stats
 from dnnlab.experiments.exercise8 import STUDY, VARIANTS
-from dnnlab.experiments.exercise8_report import select_runs, variant_values
+from dnnlab.experiments.exercise8_report import (
+    chosen_trial,
+    search_cost,
+    search_records,
+    select_runs,
+    variant_values,
+)
 from dnnlab.timing import LOAD_ALLOWANCE
 
 
@@ -81,34 +86,27 @@ def main() -> int:
             f"| {_pct(db['mean'])} ± {_pct(db['std'])} | {_pct(ds['mean'])} ± {_pct(ds['std'])} "
             f"| {diff} | {'yes' if clears else 'no'} ({_pct(ds['mean'])} vs {_pct(bar)}) |"
         )
-    plan = selected["searched"]["plan"]
-    cost = {"epochs": 0, "seconds": 0.0, "lost_epochs": 0, "lost_seconds": 0.0, "again": 0}
-    twice = []  # (variant, candidate seconds / first-seed run seconds, same best val_loss)
     study = selected["searched"]["study"]
-    for trains, entry in (plan.get("lr") or {}).items():
-        if "search" in entry:
-            record = json.loads((args.searched / entry["search"]["record"]).read_text())
-            for key in ("epochs", "seconds", "lost_epochs", "lost_seconds"):
-                cost[key] += record["cost"][key]
-            chosen = [t for t in record["trials"] if t["learning_rate"] == record["chosen"]]
-            cost["again"] += sum(t["epochs"] for t in chosen)
-            first = min(study.get(trains, []), key=lambda r: r.config.seed, default=None)
-            if chosen and first is not None and first.summary.get("total_seconds"):
-                same = chosen[0]["best_val_loss"] == first.summary.get("best_val_loss")
-                twice.append((trains, chosen[0]["seconds"] / first.summary["total_seconds"], same))
-    runs = [r for runs in selected["searched"]["study"].values() for r in runs]
-    run_epochs = sum(r.summary.get("epochs_run") or 0 for r in runs)
-    run_seconds = sum(r.summary.get("total_seconds") or 0.0 for r in runs)
-    ratio = cost["epochs"] / run_epochs if run_epochs else float("inf")
+    records = search_records(args.searched, selected["searched"]["plan"].get("lr") or {})
+    cost = search_cost(records, study)
+    twice = []  # (variant, candidate seconds / first-seed run seconds, same best val_loss)
+    for trains, record in records.items():
+        chosen = chosen_trial(record)
+        first = min(study.get(trains, []), key=lambda r: r.config.seed, default=None)
+        if chosen and first is not None and first.summary.get("total_seconds"):
+            same = chosen["best_val_loss"] == first.summary.get("best_val_loss")
+            twice.append((trains, chosen["seconds"] / first.summary["total_seconds"], same))
+    ratio = float("inf") if cost["ratio"] is None else cost["ratio"]
+    run_seconds = cost["run_seconds"]
     minutes_ratio = cost["seconds"] / run_seconds if run_seconds else float("inf")
     ok &= ratio <= 1.0
     print()
     print(
         f"Searches: {cost['epochs']} epochs in {cost['seconds'] / 60:.1f} min of training; "
-        f"the searched study's {len(runs)} runs: {run_epochs} epochs in "
+        f"the searched study's {cost['runs']} runs: {cost['run_epochs']} epochs in "
         f"{run_seconds / 60:.1f} min; ratio {ratio:.2f}x in epochs, {minutes_ratio:.2f}x in "
-        f"minutes. Of the searches' epochs, {cost['again']} were the chosen candidates, "
-        "which each variant's first-seed run trains again. Not counted: "
+        f"minutes. Of the searches' epochs, {cost['chosen_epochs']} were the chosen "
+        "candidates, which each variant's first-seed run trains again. Not counted: "
         f"{cost['lost_epochs']} epochs of attempts abandoned when a process died "
         f"({cost['lost_seconds'] / 60:.1f} min from their start until they were declared dead)."
     )

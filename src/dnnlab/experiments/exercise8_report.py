@@ -588,6 +588,48 @@ def trials_table(record: dict[str, Any], first: str) -> Table:
     )
 
 
+def search_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The stored record of each trained config's search (``study.json``'s ``lr`` entries)."""
+    records = {}
+    for trains, entry in rates.items():
+        path = out / entry.get("search", {}).get("record", "-")
+        if path.is_file():
+            records[trains] = json.loads(path.read_text())
+    return records
+
+
+def chosen_trial(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The search's chosen candidate (None if none completed)."""
+    return next((t for t in record["trials"] if t["candidate"] == record["chosen_candidate"]), None)
+
+
+def search_cost(
+    records: dict[str, dict[str, Any]], study: dict[str, list[StoredRun]]
+) -> dict[str, Any]:
+    """The searches' cost beside the study's runs of the same configs, in epochs and seconds.
+
+    ``epochs`` / ``seconds``: the candidates' own training (waits at rungs excluded);
+    ``lost_*``: attempts abandoned when a worker died (their seconds run until it was
+    declared dead); ``chosen_epochs``: the chosen candidates', which the first-seed runs
+    train again; ``ratio``: ``epochs / run_epochs`` (None without runs).
+    """
+    runs = [r for name in records for r in study.get(name, [])]
+    cost = {
+        key: sum(r["cost"][key] for r in records.values())
+        for key in ("epochs", "seconds", "lost_epochs", "lost_seconds")
+    }
+    chosen = [chosen_trial(r) for r in records.values()]
+    run_epochs = sum(r.summary.get("epochs_run") or 0 for r in runs)
+    return {
+        **cost,
+        "chosen_epochs": sum(t["epochs"] for t in chosen if t is not None),
+        "runs": len(runs),
+        "run_epochs": run_epochs,
+        "run_seconds": sum(r.summary.get("total_seconds") or 0.0 for r in runs),
+        "ratio": cost["epochs"] / run_epochs if run_epochs else None,
+    }
+
+
 def search_blocks(
     out: Path,
     study: dict[str, list[StoredRun]],
@@ -595,30 +637,22 @@ def search_blocks(
     glance: list[Glance],
 ) -> list[Block]:
     """Each variant's learning-rate search: its candidates, the choice beside the book's, cost."""
-    records = {}
-    for trains, entry in rates.items():
-        path = out / entry.get("search", {}).get("record", "-")
-        if path.is_file():
-            records[trains] = json.loads(path.read_text())
+    records = search_records(out, rates)
     if not records:
         return []
-    epochs = sum(r["cost"]["epochs"] for r in records.values())
-    seconds = sum(r["cost"]["seconds"] for r in records.values())
-    lost = sum(r["cost"]["lost_epochs"] for r in records.values())
-    runs = [r for name in records for r in study.get(name, [])]
-    run_epochs = sum(r.summary.get("epochs_run") or 0 for r in runs)
-    run_seconds = sum(r.summary.get("total_seconds") or 0.0 for r in runs)
-    ratio = f"{epochs / run_epochs:.2f}×" if run_epochs else "–"
+    total = search_cost(records, study)
+    ratio = "–" if total["ratio"] is None else f"{total['ratio']:.2f}×"
     cost = (
-        f"The searches trained {epochs} epochs in {_minutes(seconds)} (waits at rungs "
-        f"excluded); the study's {len(runs)} runs of the same variants trained {run_epochs} "
-        f"epochs in {_minutes(run_seconds)}: the searches cost {ratio} the study's epochs "
-        "(minutes depend on how busy the machine was; epochs do not)."
+        f"The searches trained {total['epochs']} epochs in {_minutes(total['seconds'])} "
+        f"(waits at rungs excluded); the study's {total['runs']} runs of the same variants "
+        f"trained {total['run_epochs']} epochs in {_minutes(total['run_seconds'])}: the "
+        f"searches cost {ratio} the study's epochs (minutes depend on how busy the machine "
+        "was; epochs do not)."
     )
-    if lost:
+    if total["lost_epochs"]:
         cost += (
-            f" Not counted: {lost} epochs of attempts abandoned when a worker died or gave a "
-            "candidate back (per variant below)."
+            f" Not counted: {total['lost_epochs']} epochs of attempts abandoned when a worker died "
+            "or gave a candidate back (per variant below)."
         )
     blocks: list[Block] = [
         Heading("Exercise 8 (b): each variant's learning rate, searched", 3, "e8-lr-search"),
