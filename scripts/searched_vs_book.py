@@ -20,11 +20,10 @@ import sys
 from pathlib import Path
 
 from dnnlab import stats
-from dnnlab.experiments.exercise8 import STUDY, VARIANTS
+from dnnlab.experiments.exercise8 import STUDY, VARIANTS, search_records
 from dnnlab.experiments.exercise8_report import (
     chosen_trial,
     search_cost,
-    search_records,
     select_runs,
     variant_values,
 )

@@ -483,6 +483,16 @@ def read_plan(out: Path) -> dict[str, Any] | None:
     return stored if isinstance(stored, dict) else None
 
 
+def search_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The stored record of each trained config's search (``study.json``'s ``lr`` entries)."""
+    records = {}
+    for trains, entry in rates.items():
+        path = out / entry.get("search", {}).get("record", "-")
+        if path.is_file():
+            records[trains] = json.loads(path.read_text())
+    return records
+
+
 # What a study's outcome may not depend on: who trained what, in which order, how fast.
 HISTORY_TIMINGS = ("seconds", "elapsed")
 OUTCOME_KEYS = ("status", "epochs_run", "best_epoch", "best_val_loss", "test_accuracy")
@@ -502,14 +512,12 @@ def outcome(out: Path) -> dict[str, Any]:
         runs[run.config.run_id] = {**kept, "history": history}
     stored = read_plan(out) or {}
     searches = {}
-    for name, entry in stored.get("lr", {}).items():
-        if "search" in entry:
-            record = json.loads((out / entry["search"]["record"]).read_text())
-            trials = [
-                {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
-                for t in record["trials"]
-            ]
-            searches[name] = {"chosen": record["chosen"], "trials": trials}
+    for name, record in search_records(out, stored.get("lr", {})).items():
+        trials = [
+            {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
+            for t in record["trials"]
+        ]
+        searches[name] = {"chosen": record["chosen"], "trials": trials}
     return {
         "runs": runs,
         "searches": searches,

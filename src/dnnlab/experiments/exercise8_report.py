@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnlab import stats
-from dnnlab.experiments.exercise8 import STUDY, VARIANTS, Variant
+from dnnlab.experiments.exercise8 import STUDY, VARIANTS, Variant, search_records
 from dnnlab.plots import compare_curves, layer_stats
 from dnnlab.report import Block, Figure, Heading, Para, Table
 from dnnlab.runs import StoredRun, list_runs
@@ -586,16 +586,6 @@ def trials_table(record: dict[str, Any], first: str) -> Table:
         ),
         tuple(rows),
     )
-
-
-def search_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The stored record of each trained config's search (``study.json``'s ``lr`` entries)."""
-    records = {}
-    for trains, entry in rates.items():
-        path = out / entry.get("search", {}).get("record", "-")
-        if path.is_file():
-            records[trains] = json.loads(path.read_text())
-    return records
 
 
 def chosen_trial(record: dict[str, Any]) -> dict[str, Any] | None:
