@@ -134,18 +134,6 @@ STUDY = ("baseline", "batchnorm", "selu", "alpha-dropout", "mc-dropout", "one-cy
 TRAINED = tuple(dict.fromkeys(VARIANTS[v].trains for v in STUDY))  # each config once
 
 
-RULES = {
-    "book": "the book's rate",
-    "range-test-peak": "the LR range test's 1cycle peak (the rate at the lowest smoothed loss)",
-    "search": "searched on validation loss, the book's rate as first candidate",
-    "search-around-peak": (
-        "searched on validation loss around the LR range test's 1cycle peak, "
-        "the peak as first candidate, full cycles (no pruning)"
-    ),
-    "user": "given by the user",
-}
-
-
 def lr_rule(variant: Variant, mode: str) -> str:
     """Where ``variant``'s rate comes from: its own rule with ``mode="book"``, else a search.
 
