@@ -128,6 +128,14 @@ class Context:
     load_splits: Callable[..., Any]  # (DataConfig) -> Splits, loaded once per DataConfig
     seeds: int = 3
     verbose: int | str = 0
+    # Sizes that replace every question's own (``train_size``, ``validation_size``), for quick
+    # runs on small real data; stored with the measurements.
+    data_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.data_sizes:
+            load, sizes = self.load_splits, dict(self.data_sizes)
+            self.load_splits = lambda config: load(dataclasses.replace(config, **sizes))
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,7 @@ def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -
             "id": question.id,
             "settings": settings,
             "seeds": ctx.seeds,
+            "data_sizes": ctx.data_sizes,
             "seconds": time.perf_counter() - started,
             "measurements": numbers,
         }
@@ -289,14 +298,18 @@ def run_questions(
     force: bool = False,
     rejudge: bool = False,
     verbose: int | str = 0,
+    data_sizes: dict[str, int | None] | None = None,
     progress: Callable[[str], None] = print,
 ) -> list[dict]:
     """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
     With ``rejudge`` only questions whose measurements are stored are judged
     again; the others are named in the progress lines, never trained.
+    ``data_sizes`` (``train_size``, ``validation_size``; None: the question's own)
+    replace every question's data sizes for measurements made now.
     """
     results = []
+    sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
     for q in select(ids):
         had = stored_measurements(out, q.id) is not None
         if rejudge and not had:
@@ -306,7 +319,9 @@ def run_questions(
         record = answer(
             q,
             out,
-            lambda folder: Context(folder, load_splits, seeds=seeds, verbose=verbose),
+            lambda folder: Context(
+                folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes
+            ),
             force=force,
             rejudge=rejudge,
         )
