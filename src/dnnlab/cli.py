@@ -367,6 +367,7 @@ def cmd_questions(args: argparse.Namespace) -> None:
         seeds=args.seeds,
         force=args.force,
         rejudge=args.rejudge,
+        data_sizes={"validation_size": args.validation_size, "train_size": args.train_size},
     )
     _print_skipped_questions(args.out)
     print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")

@@ -95,10 +95,27 @@ def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
             Para(f"Data: {r['data']}."),
         ]
         for c in r["claims"]:
+            source = f" Threshold from: {c['source']}." if c.get("source") else ""
+            adjusted = f" {c['fdr']}." if c.get("fdr") else ""
             blocks += [
-                Para(f"**{c['verdict']}** — {c['text']}. Rule: {c['rule']}."),
+                Para(f"**{c['verdict']}** — {c['text']}. Rule: {c['rule']}.{source}{adjusted}"),
                 *evidence_blocks(c["evidence"]),
             ]
+        if r.get("facts"):
+            blocks.append(
+                Para(
+                    "**Checked facts** (true or false by construction, so no test and no "
+                    "verdict; not counted among the claims):"
+                )
+            )
+            for f in r["facts"]:
+                blocks += [
+                    Para(
+                        f"*fact, {f['outcome']}* — {f['text']}. Why it is fixed: {f['why']}. "
+                        f"Checked: {f['check']}."
+                    ),
+                    *evidence_blocks(f["evidence"]),
+                ]
         blocks += [Figure(folder / name, f"{r['id']}: {name}") for name in r["figures"]]
     return glance, blocks
 

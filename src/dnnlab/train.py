@@ -241,21 +241,55 @@ def _checkpointing(checkpoint: Path | None, model: keras.Model, **state):
     return [resume.EpochCheckpoint(checkpoint, resume_from=found, **state)], found
 
 
-def epoch_arm(config: RunConfig, splits: Splits) -> Callable[[], None]:
+def epoch_arm(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray) -> Callable[[], None]:
     """One training epoch of a fresh ``config`` net (no validation), as a timing arm.
 
     The net is built and compiled here, seeded by the config; each call trains it
-    one more epoch on ``splits``' training set. For :func:`dnnlab.timing.interleave`,
-    whose warm-up round pays the compilation.
+    one more epoch on ``x_train``. For :func:`dnnlab.timing.interleave`, whose
+    warm-up round pays the compilation. The one "train a fresh net for one epoch"
+    arm of every speed claim (:func:`epoch_timing`).
     """
     keras.utils.set_random_seed(config.seed)
-    steps = math.ceil(len(splits.x_train) / config.train.batch_size)
-    net = compile_for_training(build_model(config.model, splits.input_shape), config.train, steps)
+    steps = math.ceil(len(x_train) / config.train.batch_size)
+    net = compile_for_training(build_model(config.model, x_train.shape[1:]), config.train, steps)
 
     def one_epoch() -> None:
-        net.fit(splits.x_train, splits.y_train, batch_size=config.train.batch_size, verbose=0)
+        net.fit(x_train, y_train, batch_size=config.train.batch_size, epochs=1, verbose=0)
 
     return one_epoch
+
+
+def epoch_arms(
+    configs: dict[str, dict], x_train: np.ndarray, y_train: np.ndarray
+) -> dict[str, Callable[[], None]]:
+    """:func:`epoch_arm` per named config (as :meth:`RunConfig.to_dict`): the timing factory."""
+    return {
+        name: epoch_arm(RunConfig.from_dict(d), x_train, y_train) for name, d in configs.items()
+    }
+
+
+def epoch_timing(
+    configs: dict[str, RunConfig],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    reference: str,
+    **protocol: Any,
+) -> dict[str, Any]:
+    """One training epoch of each config's fresh net, interleaved, timed single-threaded.
+
+    :func:`dnnlab.timing.isolated` on :func:`epoch_arms`: a subprocess with one
+    XLA thread pinned to one core; ``protocol`` goes to :func:`dnnlab.timing.interleave`.
+    """
+    from dnnlab import timing
+
+    return timing.isolated(
+        "dnnlab.train:epoch_arms",
+        {"configs": {name: c.to_dict() for name, c in configs.items()}},
+        {"x_train": x_train, "y_train": y_train},
+        reference=reference,
+        **protocol,
+    )
 
 
 def train(

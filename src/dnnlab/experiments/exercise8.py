@@ -616,24 +616,30 @@ def batchnorm_timing_done(out: Path, baseline: RunConfig, batchnorm: RunConfig) 
 def measure_batchnorm_cost(
     out: Path, splits: SplitCache, baseline: RunConfig, batchnorm: RunConfig
 ) -> dict:
-    """BN's cost per epoch, timed interleaved on CPU time (:func:`dnnlab.timing.interleave`).
+    """BN's cost per epoch, timed interleaved on CPU time (:func:`dnnlab.train.epoch_timing`).
 
     Fresh baseline and BN nets of the study's configs, one training epoch each
     per round, alternating, so a busy machine slows both alike; stored in
     ``out/timing/batchnorm.json`` with the configs it timed, and reused.
     """
-    from dnnlab.timing import interleave
-    from dnnlab.train import epoch_arm
+    from dnnlab.train import epoch_timing
 
     path = out / "timing" / "batchnorm.json"
     ids = {"baseline": baseline.run_id, "batchnorm": batchnorm.run_id}
     if batchnorm_timing_done(out, baseline, batchnorm):
         return json.loads(path.read_text())
-    arms = {
-        "baseline": epoch_arm(baseline, splits(baseline.data)),
-        "batchnorm": epoch_arm(batchnorm, splits(batchnorm.data)),
-    }
-    result = {"run_ids": ids, **interleave(arms, reference="baseline", min_rounds=4, max_rounds=10)}
+    if baseline.data != batchnorm.data:
+        raise ValueError("BN's cost per epoch is timed on one data set: give both arms the same")
+    data = splits(baseline.data)
+    timed = epoch_timing(
+        {"baseline": baseline, "batchnorm": batchnorm},
+        data.x_train,
+        data.y_train,
+        reference="baseline",
+        min_rounds=4,
+        max_rounds=10,
+    )
+    result = {"run_ids": ids, **timed}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, result)
     return result
