@@ -141,7 +141,6 @@ def step_blocks(result: dict[str, Any]) -> list[Block]:
         fact = facts.get((c["numbers"]["variant"], c["numbers"]["compared_with"]))
         rows.append(
             (
-                c["part"],
                 c["text"],
                 KIND_LABEL.get(c["kind"], c["kind"]),
                 _differs(fact) if fact else "–",
@@ -161,7 +160,6 @@ def step_blocks(result: dict[str, Any]) -> list[Block]:
         ),
         Table(
             (
-                "part",
                 "claim (B = first, A = second)",
                 "comparison",
                 "the configs differ in",
