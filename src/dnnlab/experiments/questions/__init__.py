@@ -27,7 +27,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -240,11 +240,14 @@ def run_questions(
     rejudge: bool = False,
     verbose: int | str = 0,
     progress: Callable[[str], None] = print,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
     With ``rejudge`` only questions whose measurements are stored are judged
     again; the others are named in the progress lines, never trained.
+    ``settings`` maps question ids to settings that replace their defaults
+    (the quick tour's, :mod:`dnnlab.tour`).
     """
     results = []
     for q in select(ids):
@@ -259,6 +262,7 @@ def run_questions(
             lambda folder: Context(folder, load_splits, seeds=seeds, verbose=verbose),
             force=force,
             rejudge=rejudge,
+            settings=(settings or {}).get(q.id),
         )
         verdicts = ", ".join(
             f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]
