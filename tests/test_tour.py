@@ -33,7 +33,7 @@ def test_a_tour_lives_in_its_own_folder_and_its_report_says_it_is_a_tour(tmp_pat
     where = lab.workplace(tmp_path, quick=True)
     assert where == tmp_path / "tour" and tour.is_tour(where) and not tour.is_tour(tmp_path)
     text = lab.build_report(where).markdown.read_text()
-    assert text.startswith(f"# {lab.TITLE} (quick tour)")
+    assert text.startswith(f"# {lab.TITLE} (quick tour, not the study)")
     assert "A quick tour, not the study." in text
     plain = lab.build_report(tmp_path).markdown.read_text()
     assert "quick tour" not in plain

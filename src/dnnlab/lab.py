@@ -160,7 +160,7 @@ def build_report(out: Path) -> Report:
     q_glance, questions = question_blocks(out)
     tour_note = [Para(tour.NOTE)] if tour.is_tour(out) else []
     blocks = [
-        Heading(f"{TITLE} (quick tour)" if tour_note else TITLE, 1),
+        Heading(f"{TITLE} (quick tour, not the study)" if tour_note else TITLE, 1),
         *tour_note,
         *glance_blocks([*e8_glance, *q_glance]),
         *e8,

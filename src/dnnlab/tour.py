@@ -122,9 +122,9 @@ def is_tour(out: Path) -> bool:
 
 
 NOTE = (
-    "**A quick tour, not the study.** These numbers come from `--quick`: every part of "
+    "**A quick tour, not the study.** These numbers come from --quick: every part of "
     f"exercise 8 on {TRAIN_IMAGES:,} training images for at most 6 epochs with 1 seed, every "
     f"question on {QUESTION_IMAGES:,} images with {QUESTION_SEEDS} seeds and a few epochs. "
     "The code, the rules and the report are the study's; the verdicts below are not answers "
-    "to the chapter's questions. Run without `--quick` for the study."
+    "to the chapter's questions. Run without --quick for the study."
 )
