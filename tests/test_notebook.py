@@ -50,7 +50,9 @@ def test_the_notebook_runs_on_tiny_data_with_figures_and_tables_inline(fake_root
     code = [c for c in nb.cells if c.cell_type == "code"]
     outputs = [_outputs(c) for c in code]
     by_source = {c.source.splitlines()[-1]: o for c, o in zip(code, outputs, strict=True)}
-    assert "<table" in by_source["lab.list_runs(where)"]["text/html"]  # the runs, as a table
+    study = by_source["lab.list_runs(where)"]
+    assert "exercise 8" in study.get("text/plain", "")  # the progress bar (text or widget)
+    assert "<table" in study["text/html"]  # the runs, as a table
     assert "baseline-seed42-" in by_source["lab.list_runs(where)"]["text/html"]
     assert "<table" in by_source["lab.study_progress(where)"]["text/html"]
     assert "image/png" in by_source['plots.compare_curves(by_variant, x="epoch")']
