@@ -39,10 +39,10 @@ import sys
 import time
 import traceback
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnnlab import claims
 from dnnlab.config import RunConfig
@@ -55,6 +55,9 @@ from dnnlab.errors import (
     StorageError,
     UnreadableRun,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 FORMAT = 2
 REUSABLE = ("finished", "diverged")
@@ -128,6 +131,41 @@ class StoredRun:
     @property
     def history(self) -> list[dict]:
         return read_history(self.path / "history.csv")
+
+    def _repr_html_(self) -> str:
+        """The run's one-screen summary, as a notebook shows it."""
+        return html_table(
+            {k: self.summary.get(k) for k in SUMMARY_SHOWN} | {"stored in": str(self.path)}
+        )
+
+
+SUMMARY_SHOWN = (
+    "run_id",
+    "status",
+    "epochs_run",
+    "best_epoch",
+    "best_val_loss",
+    "best_val_accuracy",
+    "test_accuracy",
+    "seconds_per_epoch",
+    "total_seconds",
+)
+
+
+def html_table(rows: dict[str, Any]) -> str:
+    """A two-column HTML table of ``rows`` (numbers to 4 significant digits), escaped."""
+    import html
+
+    def cell(v: Any) -> str:
+        text = "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+        return html.escape(text)
+
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k.replace('_', ' '))}</th>"
+        f"<td style='text-align:left'>{cell(v)}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<table>{body}</table>"
 
 
 def _json(path: Path, what: str) -> Any:
@@ -349,6 +387,7 @@ def execute(
     verbose: int | str = "auto",
     wait: bool = True,
     evaluate_test: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
@@ -360,6 +399,8 @@ def execute(
     work. A run whose process died resumes after its last completed epoch.
     ``evaluate_test=False`` leaves the test set untouched (runs that only serve
     to choose something, like a learning rate, must never look at it).
+    ``callbacks`` (Keras callbacks) are passed to ``fit`` beside dnnlab's own
+    when the run trains here; a stored run is returned without calling them.
 
     An exception while training stores the run as ``"failed"`` (with the error,
     unless that would replace a good stored run) and is then raised again. A
@@ -379,7 +420,14 @@ def execute(
         with _released_on_error(claim):  # its owner died after finishing it, before renaming it
             return _commit(claim, final)
     return _train_and_store(
-        config, splits, claim, final, good=stored, verbose=verbose, evaluate_test=evaluate_test
+        config,
+        splits,
+        claim,
+        final,
+        good=stored,
+        verbose=verbose,
+        evaluate_test=evaluate_test,
+        callbacks=callbacks,
     )
 
 
@@ -418,6 +466,7 @@ def _train_and_store(
     good: StoredRun | None,
     verbose: int | str,
     evaluate_test: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
 ) -> StoredRun:
     from dnnlab.plots import learning_curves
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams, write_result
@@ -437,7 +486,10 @@ def _train_and_store(
                 splits,
                 verbose=verbose,
                 on_epoch=save_history,
-                callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
+                callbacks=[
+                    TensorBoardLog(partial / "tensorboard", flat_hparams(config)),
+                    *callbacks,
+                ],
                 checkpoint=partial / CHECKPOINT,
                 evaluate_test=evaluate_test,
             )

@@ -34,7 +34,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -635,6 +635,7 @@ def run_variant(
     storage: str | None = None,
     budget: Budget = SEARCH_BUDGET,
     log: Callable[[str], None] | None = None,
+    callbacks: Sequence = (),
     **overrides,
 ) -> StoredRun:
     """Train (or reuse) one variant's run, then its after-training steps.
@@ -642,10 +643,11 @@ def run_variant(
     Its rate: ``lr`` if given; else with ``search_lr`` the study's search for
     this variant (run here, or reused: the same search as ``dnnlab exercise8``
     with the same settings, in the same storage); else the book's (1cycle: the
-    range test's peak).
+    range test's peak). ``callbacks`` (Keras callbacks) go to the run's ``fit``,
+    not to the search's candidates.
     """
     if name not in VARIANTS:
-        raise DnnlabError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
     variant = VARIANTS[name]
     lr = overrides.pop("lr", None)
     if lr is None:
@@ -658,7 +660,9 @@ def run_variant(
         url = search_storage(out, storage)
         lr = settle_rate(study, variant.trains, splits, out, url, log=log)["chosen"]
     config = variant_config(variant.trains, seed=seed, **{**overrides, "lr": lr})
-    run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
+    run = execute(
+        config, splits.loader(config.data), out, force=force, verbose=verbose, callbacks=callbacks
+    )
     if "mc-dropout" in after_steps(config.variant):
         run = attach_mc_dropout(run, splits.loader(config.data), samples)
     return run

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,12 @@ def step(
     *,
     verbose: int | str = 2,
     log: Callable[[str], None] = _quiet,
+    callbacks: Sequence = (),
 ) -> bool:
-    """Do the first piece of work that nobody holds; ``False`` if there was none."""
+    """Do the first piece of work that nobody holds; ``False`` if there was none.
+
+    ``callbacks`` (Keras callbacks) go to the study's runs, not to search candidates.
+    """
     for trains in study.trained:
         if needs_range_test(study, trains, out):
             with _held(out / "lr-find", trains) as mine:
@@ -126,7 +130,12 @@ def step(
             if run is None:
                 try:  # the run's claim: another live worker may hold it
                     run = execute(
-                        config, splits.loader(config.data), out, verbose=verbose, wait=False
+                        config,
+                        splits.loader(config.data),
+                        out,
+                        verbose=verbose,
+                        wait=False,
+                        callbacks=callbacks,
                     )
                 except RunClaimed:
                     continue
@@ -211,18 +220,24 @@ def work(
     verbose: int | str = 2,
     log: Callable[[str], None] = _quiet,
     poll_seconds: float = POLL_SECONDS,
+    callbacks: Sequence = (),
+    on_step: Callable[[], None] | None = None,
 ) -> list[StoredRun]:
     """Do the study's work with any other workers until it is complete; its runs, in order.
 
     ``storage`` is the searches' storage URL (default: ``out/lr-search.db``).
     ``out/study.json`` is rewritten after each piece of work, from what is
-    stored, so it always says what the study has settled so far.
+    stored, so it always says what the study has settled so far, and
+    ``on_step`` (if given) is called then: a progress display can read it.
+    ``callbacks`` (Keras callbacks) go to the study's runs.
     """
     url = search_storage(out, storage)
     write_plan(out, study, storage)
     while True:
-        did = step(out, study, splits, url, verbose=verbose, log=log)
+        did = step(out, study, splits, url, verbose=verbose, log=log, callbacks=callbacks)
         write_plan(out, study, storage)
+        if on_step is not None:
+            on_step()
         if did:
             continue
         if complete(out, study, url):
