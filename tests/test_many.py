@@ -1,0 +1,123 @@
+"""Many runs in one vmapped program match their sequential runs (within float tolerance)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
+from dnnlab.many import groups, shared_settings, train_many
+from dnnlab.train import train
+
+# Rounding only: the batched program sums in another order than fit's, so values part in
+# the last bits and the gap grows slowly with the steps taken.
+TOLERANCE = 2e-4
+COMPARED = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+@pytest.fixture
+def splits(fake_root):
+    return data.load_splits(
+        DataConfig(validation_size=24), fake_root, check_md5=False, download=False
+    )
+
+
+def _config(seed: int, lr: float = 1e-3, **model) -> RunConfig:
+    return RunConfig(
+        seed=seed,
+        model=ModelConfig(**{"depth": 2, "width": 16, **model}),
+        train=TrainConfig(learning_rate=lr, epochs=4, patience=2, batch_size=16),
+        data=DataConfig(validation_size=24),
+    )
+
+
+def _assert_same_run(many, one):
+    assert len(many.history) == len(one.history)
+    for a, b in zip(many.history, one.history, strict=True):
+        assert a["epoch"] == b["epoch"]
+        for key in COMPARED:
+            assert a[key] == pytest.approx(b[key], rel=TOLERANCE, abs=TOLERANCE), (a["epoch"], key)
+    for key in ("status", "best_epoch", "epochs_run", "evaluated_epoch", "diverged_epoch"):
+        assert many.summary[key] == one.summary[key], key
+    assert many.summary["test_accuracy"] == pytest.approx(one.summary["test_accuracy"], abs=1e-6)
+    assert many.summary["test_loss"] == pytest.approx(one.summary["test_loss"], rel=TOLERANCE)
+    for w_many, w_one in zip(many.model.get_weights(), one.model.get_weights(), strict=True):
+        np.testing.assert_allclose(w_many, w_one, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {},
+        {"batch_norm": True, "input_batch_norm": True},
+        {"activation": "selu", "kernel_initializer": "lecun_normal", "dropout": "alpha",
+         "dropout_rate": 0.2, "dropout_placement": "output"},
+    ],
+    ids=["plain", "batchnorm", "alpha-dropout"],
+)
+def test_members_match_their_sequential_runs(splits, model):
+    configs = [_config(1, 1e-3, **model), _config(2, 3e-3, **model), _config(3, 3e-4, **model)]
+    many = train_many(configs, splits)
+    for config, outcome in zip(configs, many, strict=True):
+        assert outcome.summary["group_size"] == 3
+        assert outcome.summary["learning_rate"] == config.train.learning_rate
+        _assert_same_run(outcome, train(config, splits, verbose=0))
+
+
+def test_each_member_stops_early_by_itself(splits):
+    # Random validation labels: members overfit, and each stops when its own patience runs out.
+    rng = np.random.default_rng(0)
+    noisy = data.Splits(**{**splits.__dict__, "y_valid": rng.integers(0, 10, len(splits.y_valid))})
+    configs = [
+        dataclasses.replace(
+            _config(seed, lr, width=64),
+            train=TrainConfig(learning_rate=lr, epochs=30, patience=3, batch_size=8),
+        )
+        for seed, lr in ((1, 3e-3), (2, 1e-2), (3, 1e-4))
+    ]
+    many = train_many(configs, noisy)
+    lengths = {outcome.summary["epochs_run"] for outcome in many}
+    assert len(lengths) > 1  # not all the same length: each stopped on its own
+    for config, outcome in zip(configs, many, strict=True):
+        _assert_same_run(outcome, train(config, noisy, verbose=0))
+
+
+def test_one_cycle_final_weights_and_schedule(splits):
+    configs = [
+        RunConfig(
+            variant="1cycle",
+            seed=seed,
+            model=ModelConfig(depth=2, width=16),
+            train=TrainConfig(
+                optimizer="sgd", learning_rate=0.05, schedule="one-cycle", epochs=3,
+                batch_size=16, restore_best=False,
+            ),
+            data=DataConfig(validation_size=24),
+        )
+        for seed in (5, 6)
+    ]
+    for config, outcome in zip(configs, train_many(configs, splits), strict=True):
+        _assert_same_run(outcome, train(config, splits, verbose=0))
+
+
+def test_a_diverging_member_is_marked_and_the_others_go_on(splits):
+    # SGD at an absurd rate on raw pixels: the weights overflow to inf, the loss to NaN.
+    configs = [
+        dataclasses.replace(c, train=dataclasses.replace(c.train, optimizer="sgd"))
+        for c in (_config(1, 1e-4), _config(1, 1e4))
+    ]
+    ok, bad = train_many(configs, splits)
+    assert bad.summary["status"] == "diverged" and bad.summary["test_accuracy"] is None
+    assert bad.summary["diverged_epoch"] == train(configs[1], splits, verbose=0).summary[
+        "diverged_epoch"
+    ]
+    _assert_same_run(ok, train(configs[0], splits, verbose=0))
+
+
+def test_grouping_keys():
+    a, b = _config(1, 1e-3), _config(2, 3e-3)
+    assert shared_settings(a) == shared_settings(b)  # seed and a constant rate may differ
+    wide = _config(1, width=32)
+    assert groups([a, wide, b]) == [[0, 2], [1]]
+    with pytest.raises(ValueError, match="differ only in seed"):
+        train_many([a, wide], None)
