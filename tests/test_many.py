@@ -50,8 +50,13 @@ def _assert_same_run(many, one):
     [
         {},
         {"batch_norm": True, "input_batch_norm": True},
-        {"activation": "selu", "kernel_initializer": "lecun_normal", "dropout": "alpha",
-         "dropout_rate": 0.2, "dropout_placement": "output"},
+        {
+            "activation": "selu",
+            "kernel_initializer": "lecun_normal",
+            "dropout": "alpha",
+            "dropout_rate": 0.2,
+            "dropout_placement": "output",
+        },
     ],
     ids=["plain", "batchnorm", "alpha-dropout"],
 )
@@ -89,8 +94,12 @@ def test_one_cycle_final_weights_and_schedule(splits):
             seed=seed,
             model=ModelConfig(depth=2, width=16),
             train=TrainConfig(
-                optimizer="sgd", learning_rate=0.05, schedule="one-cycle", epochs=3,
-                batch_size=16, restore_best=False,
+                optimizer="sgd",
+                learning_rate=0.05,
+                schedule="one-cycle",
+                epochs=3,
+                batch_size=16,
+                restore_best=False,
             ),
             data=DataConfig(validation_size=24),
         )
@@ -108,9 +117,10 @@ def test_a_diverging_member_is_marked_and_the_others_go_on(splits):
     ]
     ok, bad = train_many(configs, splits)
     assert bad.summary["status"] == "diverged" and bad.summary["test_accuracy"] is None
-    assert bad.summary["diverged_epoch"] == train(configs[1], splits, verbose=0).summary[
-        "diverged_epoch"
-    ]
+    assert (
+        bad.summary["diverged_epoch"]
+        == train(configs[1], splits, verbose=0).summary["diverged_epoch"]
+    )
     _assert_same_run(ok, train(configs[0], splits, verbose=0))
 
 

@@ -50,8 +50,8 @@ from dnnlab.data import Splits
 from dnnlab.models import activation_stats, build_model
 from dnnlab.train import (
     LAYER_STATS_SAMPLES,
-    VALIDATION_BATCH_SIZE,
     TEST_BATCH_SIZE,
+    VALIDATION_BATCH_SIZE,
     TrainOutcome,
     compile_for_training,
     run_summary,
@@ -176,7 +176,7 @@ class Program:
         self._evaluate: dict[tuple[int, int], Callable] = {}
 
     def evaluate(self, weights, metrics, x, y, batch_size: int) -> dict[str, jax.Array]:
-        """Mean loss and accuracy of every member on ``(x, y)``, as ``model.evaluate`` batches it."""
+        """Mean loss and accuracy of every member on ``(x, y)``, batched as ``model.evaluate``."""
         key = (len(x), batch_size)
         if key not in self._evaluate:
             full, rest = divmod(len(x), batch_size)
@@ -330,5 +330,7 @@ def _finish(members, program, metrics0, splits, evaluate_test, total) -> list[Tr
             summary["test_loss"] = float(test["loss"][k])
             summary["test_accuracy"] = float(test["accuracy"][k])
         stats = {"start": m.start_stats, "end": activation_stats(m.model, probe)}
-        outcomes.append(TrainOutcome(model=m.model, history=m.rows, summary=summary, layer_stats=stats))
+        outcomes.append(
+            TrainOutcome(model=m.model, history=m.rows, summary=summary, layer_stats=stats)
+        )
     return outcomes
