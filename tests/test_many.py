@@ -131,3 +131,30 @@ def test_grouping_keys():
     assert groups([a, wide, b]) == [[0, 2], [1]]
     with pytest.raises(ValueError, match="differ only in seed"):
         train_many([a, wide], None)
+
+
+def test_execute_many_stores_each_run_as_execute_does(splits, tmp_path):
+    from dnnlab import runs
+
+    configs = [_config(1), _config(2, 3e-3), _config(3, width=8)]
+    loads = []
+
+    def load():
+        loads.append(1)
+        return splits
+
+    stored = runs.execute_many(configs, load, tmp_path)
+    assert [r.config for r in stored] == configs
+    assert stored[0].summary["group_size"] == 2 and stored[2].summary["group_size"] == 1
+    for run in stored:
+        again = runs.read_run(tmp_path / run.config.run_id)  # a whole run folder, checked
+        assert len(again.history) == again.summary["epochs_run"] == 4
+        assert any((run.path / "tensorboard" / "validation").iterdir())
+        one = train(run.config, splits, verbose=0)
+        for a, b in zip(again.history, one.history, strict=True):
+            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=TOLERANCE)
+    # Stored runs are reused: nothing is loaded or trained the second time.
+    assert [r.summary for r in runs.execute_many(configs, load, tmp_path)] == [
+        r.summary for r in stored
+    ]
+    assert loads == [1]

@@ -39,7 +39,7 @@ import sys
 import time
 import traceback
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -402,6 +402,14 @@ def _released_on_error(claim: claims.Claim):
         raise
 
 
+def _history_saver(claim: claims.Claim) -> Callable[[list[dict]], None]:
+    def save_history(rows: list[dict]) -> None:
+        atomic_write_text(claim.path / "history.csv", history_csv(rows))
+        claim.beat(epoch=len(rows))
+
+    return save_history
+
+
 def _train_and_store(
     config: RunConfig,
     splits: Splits,
@@ -412,16 +420,10 @@ def _train_and_store(
     verbose: int | str,
     evaluate_test: bool,
 ) -> StoredRun:
-    from dnnlab.plots import learning_curves
-    from dnnlab.tensorboard import TensorBoardLog, flat_hparams, write_result
+    from dnnlab.tensorboard import TensorBoardLog, flat_hparams
     from dnnlab.train import train
 
     partial = claim.path
-
-    def save_history(rows: list[dict]) -> None:
-        atomic_write_text(partial / "history.csv", history_csv(rows))
-        claim.beat(epoch=len(rows))
-
     with _released_on_error(claim):
         atomic_write_json(partial / "config.json", config.to_dict())
         try:
@@ -429,7 +431,7 @@ def _train_and_store(
                 config,
                 splits,
                 verbose=verbose,
-                on_epoch=save_history,
+                on_epoch=_history_saver(claim),
                 callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
                 checkpoint=partial / CHECKPOINT,
                 evaluate_test=evaluate_test,
@@ -439,18 +441,107 @@ def _train_and_store(
         except Exception as exc:
             failure, details = exc, traceback.format_exc()
         else:
-            failure = details = None
-            save_history(outcome.history)
-            atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
-            if outcome.summary["status"] == "finished":
-                outcome.model.save(partial / "model.keras")
-            learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
-            summary = {**outcome.summary, "format": FORMAT}
-            write_result(partial / "tensorboard", summary)
-            atomic_write_json(partial / "summary.json", summary)  # last: it marks the run complete
-            return _commit(claim, final)
+            return _store(config, claim, final, outcome)
     _store_failure(config, claim, final, failure, details, good=good)
     raise failure
+
+
+def _store(config: RunConfig, claim: claims.Claim, final: Path, outcome) -> StoredRun:
+    """Write a trained run's files into its claim (summary last), then commit it."""
+    from dnnlab.plots import learning_curves
+    from dnnlab.tensorboard import write_result
+
+    partial = claim.path
+    _history_saver(claim)(outcome.history)
+    atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
+    if outcome.summary["status"] == "finished":
+        outcome.model.save(partial / "model.keras")
+    learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
+    summary = {**outcome.summary, "format": FORMAT}
+    write_result(partial / "tensorboard", summary)
+    atomic_write_json(partial / "summary.json", summary)  # last: it marks the run complete
+    return _commit(claim, final)
+
+
+def execute_many(
+    configs: Sequence[RunConfig],
+    load_splits: Callable[[], Splits],
+    out: Path,
+    *,
+    force: bool = False,
+    evaluate_test: bool = True,
+    verbose: int | str = 0,
+) -> list[StoredRun]:
+    """:func:`execute` for each of ``configs``, training the missing runs together.
+
+    Runs that share an architecture (:func:`dnnlab.many.groups`) train as the
+    members of one compiled program (:func:`dnnlab.many.train_many`); each is
+    stored in its own folder exactly as :func:`execute` stores it (its history
+    written after every epoch, TensorBoard curves at the end). A run another
+    live process trains, or one whose dead owner left an epoch checkpoint to
+    resume, is left out of the group and goes through :func:`execute` (which
+    waits for it, or resumes it). A group interrupted before it ends trains
+    again from its first epoch: members keep no checkpoints.
+    """
+    from dnnlab.many import groups, train_many
+    from dnnlab.tensorboard import TensorBoardLog, flat_hparams
+
+    done: dict[str, StoredRun] = {}
+    todo = []
+    for config in configs:
+        stored = _reusable(out / config.run_id)
+        if stored is not None and not force:
+            done[config.run_id] = stored
+        elif config.run_id not in {c.run_id for c in todo}:
+            todo.append(config)
+    splits = load_splits() if todo else None
+    later: list[RunConfig] = []
+    for group in groups(todo):
+        held: list[tuple[RunConfig, claims.Claim]] = []
+        for config in (todo[i] for i in group):
+            try:
+                claim = _claim(config, out, force, wait=False)
+            except RunClaimed:
+                later.append(config)
+                continue
+            if isinstance(claim, StoredRun):
+                done[config.run_id] = claim
+            elif (claim.path / CHECKPOINT).exists() or load_run(claim.path) is not None:
+                claim.abandon(keep=True)  # something to resume or adopt: execute() does that
+                later.append(config)
+            else:
+                held.append((config, claim))
+        if not held:
+            continue
+        with contextlib.ExitStack() as stack:
+            for config, claim in held:
+                stack.enter_context(_released_on_error(claim))
+                atomic_write_json(claim.path / "config.json", config.to_dict())
+            savers = [_history_saver(claim) for _, claim in held]
+
+            def save_history(i: int, rows: list[dict], savers=savers) -> None:
+                savers[i](rows)
+
+            outcomes = train_many(
+                [config for config, _ in held],
+                splits,
+                evaluate_test=evaluate_test,
+                on_epoch=save_history,
+            )
+            for (config, claim), outcome in zip(held, outcomes, strict=True):
+                log = TensorBoardLog(claim.path / "tensorboard", flat_hparams(config))
+                log.replay(outcome.history)
+                done[config.run_id] = _store(config, claim, out / config.run_id, outcome)
+    for config in later:
+        done[config.run_id] = execute(
+            config,
+            lambda: splits or load_splits(),
+            out,
+            force=force,
+            verbose=verbose,
+            evaluate_test=evaluate_test,
+        )
+    return [done[config.run_id] for config in configs]
 
 
 def _store_failure(
