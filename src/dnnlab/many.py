@@ -106,14 +106,22 @@ class _Member:
     rows: list[dict]
     active: bool = True
     diverged_epoch: int | None = None
+    stopped_by: str | None = None
     best: list[np.ndarray] | None = None  # trainable + non-trainable values at the best epoch
     final: list[np.ndarray] | None = None  # the same at the last epoch it trained
 
 
-def _prepare(config: RunConfig, splits: Splits, steps_per_epoch: int) -> _Member:
+def _prepare(
+    config: RunConfig,
+    splits: Splits,
+    steps_per_epoch: int,
+    prepare: Callable[[keras.Model], None] | None,
+) -> _Member:
     """Build member ``config`` exactly as :func:`dnnlab.train.train` builds its run."""
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, splits.input_shape)
+    if prepare is not None:
+        prepare(model)
     start = activation_stats(model, splits.x_valid[:LAYER_STATS_SAMPLES])
     trainable = compile_for_training(model, config.train, steps_per_epoch)
     rng = np.random.RandomState()
@@ -220,7 +228,8 @@ def train_many(
     splits: Splits,
     *,
     evaluate_test: bool = True,
-    on_epoch: Callable[[int, list[dict]], None] | None = None,
+    on_epoch: Callable[[int, list[dict]], bool | None] | None = None,
+    prepare: Sequence[Callable[[keras.Model], None] | None] | None = None,
 ) -> list[TrainOutcome]:
     """Train ``configs`` (one shared architecture, see :func:`shared_settings`) as one program.
 
@@ -228,7 +237,10 @@ def train_many(
     :func:`dnnlab.train.train` returns it (restored best model, history, summary
     with ``group_size``, layer statistics), the test set evaluated once per
     finished member when ``evaluate_test``. ``on_epoch(i, rows)`` is called
-    after each epoch a member trains, with its rows so far.
+    after each epoch member ``i`` trains, with its rows so far; if it returns
+    True, that member stops there (``summary["stopped_by"] = "on_epoch"``), as
+    a callback setting ``stop_training`` stops ``fit``. ``prepare[i]`` may change
+    member ``i``'s freshly built model (its initial weights), as in ``train``.
     """
     if not configs:
         return []
@@ -242,7 +254,10 @@ def train_many(
     train = configs[0].train
     n_train = len(splits.x_train)
     steps_per_epoch = math.ceil(n_train / train.batch_size)
-    members = [_prepare(c, splits, steps_per_epoch) for c in configs]
+    prepare = prepare or [None] * len(configs)
+    members = [
+        _prepare(c, splits, steps_per_epoch, p) for c, p in zip(configs, prepare, strict=True)
+    ]
     template = members[0].trainable
     program = Program(template, train.batch_size, n_train)
     metrics0 = _stack([_values(m.trainable.metrics_variables) for m in members])
@@ -284,6 +299,8 @@ def train_many(
             if diverged:
                 m.diverged_epoch = epoch + 1
             stop = m.stopper.epoch_end(epoch, row["val_loss"]) or diverged
+            if on_epoch is not None and on_epoch(i, m.rows) and not stop:
+                stop, m.stopped_by = True, "on_epoch"
             if m.stopper.keep_weights or stop or epoch + 1 == train.epochs:
                 current = _take(trainable, i) + _take(non_trainable, i)
                 if m.stopper.keep_weights:
@@ -291,8 +308,6 @@ def train_many(
                 m.final = current
             if stop:
                 m.active = False
-            if on_epoch is not None:
-                on_epoch(i, m.rows)
     total = time.perf_counter() - started
     return _finish(members, program, metrics0, splits, evaluate_test, total)
 
@@ -327,6 +342,8 @@ def _finish(members, program, metrics0, splits, evaluate_test, total) -> list[Tr
             m.config, m.rows, diverged_epoch=m.diverged_epoch, total_seconds=total
         )
         summary["group_size"] = len(members)
+        if m.stopped_by:
+            summary["stopped_by"] = m.stopped_by
         if test is not None and i in finished:
             k = finished.index(i)
             summary["test_loss"] = float(test["loss"][k])

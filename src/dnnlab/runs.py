@@ -478,7 +478,8 @@ def execute_many(
     force: bool = False,
     evaluate_test: bool = True,
     verbose: int | str = 0,
-) -> list[StoredRun]:
+    wait: bool = True,
+) -> list[StoredRun | None]:
     """:func:`execute` for each of ``configs``, training the missing runs together.
 
     Runs that share an architecture (:func:`dnnlab.many.groups`) train as the
@@ -488,7 +489,9 @@ def execute_many(
     live process trains, or one whose dead owner left an epoch checkpoint to
     resume, is left out of the group and goes through :func:`execute` (which
     waits for it, or resumes it). A group interrupted before it ends trains
-    again from its first epoch: members keep no checkpoints.
+    again from its first epoch: members keep no checkpoints. With
+    ``wait=False`` a run another live process holds is not waited for: its
+    place in the returned list is ``None``.
     """
     from dnnlab.many import groups, train_many
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams
@@ -540,15 +543,18 @@ def execute_many(
                 log.replay(outcome.history)
                 done[config.run_id] = _store(config, claim, out / config.run_id, outcome)
     for config in later:
-        done[config.run_id] = execute(
-            config,
-            lambda: splits or load_splits(),
-            out,
-            force=force,
-            verbose=verbose,
-            evaluate_test=evaluate_test,
-        )
-    return [done[config.run_id] for config in configs]
+        # wait=False: a run another live process trains is not ours to wait for.
+        with contextlib.suppress(RunClaimed):
+            done[config.run_id] = execute(
+                config,
+                lambda: splits or load_splits(),
+                out,
+                force=force,
+                verbose=verbose,
+                evaluate_test=evaluate_test,
+                wait=wait,
+            )
+    return [done.get(config.run_id) for config in configs]
 
 
 def _store_failure(
