@@ -158,3 +158,29 @@ def test_execute_many_stores_each_run_as_execute_does(splits, tmp_path):
         r.summary for r in stored
     ]
     assert loads == [1]
+
+
+def test_a_study_together_matches_the_study_one_by_one(fake_root, tmp_path):
+    from dnnlab.lab import run_exercise8
+
+    tiny = {"validation_size": 24, "epochs": 3, "depth": 2, "width": 8}
+    settings = dict(
+        data_dir=fake_root,
+        check_md5=False,
+        verbose=0,
+        lr="book",
+        seeds=2,
+        variants=("baseline", "alpha-dropout"),
+        overrides=tiny,
+    )
+    apart = run_exercise8(tmp_path / "apart", **settings)
+    together = run_exercise8(tmp_path / "together", together=True, **settings)
+    assert [r.config for r in together] == [r.config for r in apart]
+    for a, b in zip(together, apart, strict=True):
+        assert a.summary["group_size"] == 2 and "group_size" not in b.summary
+        assert a.summary["epochs_run"] == b.summary["epochs_run"]
+        assert a.summary["test_accuracy"] == pytest.approx(b.summary["test_accuracy"], abs=1e-6)
+        for x, y in zip(a.history, b.history, strict=True):
+            assert x["val_loss"] == pytest.approx(y["val_loss"], rel=TOLERANCE)
+    [alpha] = [r for r in together if r.config.variant == "alpha-dropout" and r.config.seed == 42]
+    assert alpha.summary["mc_samples"] == 10  # the after-training steps ran on grouped runs

@@ -92,6 +92,13 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
         "--search-lr", action="store_true", help=argparse.SUPPRESS
     )  # gone: a one-line error says so
     p.add_argument("--samples", type=int, default=default(10), help="MC Dropout samples (10)")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        default=default(False),
+        help="train each variant's seeds as one compiled program (jax.vmap; equal to one "
+        "by one within rounding, faster; per-run seconds are then the group's)",
+    )
     _search_arguments(p, defaults=defaults)
 
 
@@ -302,6 +309,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
         "lr": None if args.lr_from_book is None else ("book" if args.lr_from_book else "search"),
         "trials": args.trials,
         "first_rung": args.first_rung,
+        "together": args.together,
         "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
     }
 

@@ -232,6 +232,7 @@ class Study:
     lr: str = "search"
     budget: Budget = SEARCH_BUDGET
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    together: bool = False  # each variant's seeds trained as one program (dnnlab.many)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -278,6 +279,7 @@ class Study:
             "lr": self.lr,
             "budget": dataclasses.asdict(self.budget),
             "overrides": dict(self.overrides),
+            "together": self.together,
         }
 
     @classmethod
@@ -289,6 +291,7 @@ class Study:
             lr=d["lr"],
             budget=Budget(**d["budget"]),
             overrides=d["overrides"],
+            together=d.get("together", False),
         )
 
 

@@ -54,7 +54,7 @@ from dnnlab.experiments.exercise8 import (
     search_storage,
     write_plan,
 )
-from dnnlab.runs import REUSABLE, StoredRun, execute, load_run
+from dnnlab.runs import REUSABLE, StoredRun, execute, execute_many, load_run
 from dnnlab.search import describe_storage
 
 POLL_SECONDS = 2.0
@@ -117,6 +117,8 @@ def step(
             if search_part(search, splits, url, log=log):
                 return True
     rates = _rates(study, out, url)
+    if study.together and _train_together(out, study, splits, rates, verbose=verbose, log=log):
+        return True
     for seed in study.seed_list:
         for trains in study.trained:
             if rates[trains] is None:
@@ -142,6 +144,37 @@ def step(
                 log("timing BN's per-epoch cost")
                 measure_batchnorm_cost(out, splits, *timing)
                 return True
+    return False
+
+
+def _train_together(
+    out: Path,
+    study: Study,
+    splits: SplitCache,
+    rates: dict[str, float | None],
+    *,
+    verbose: int | str,
+    log: Callable[[str], None],
+) -> bool:
+    """Train the missing seeds of the first variant that has some as one program; True if any."""
+    for trains in study.trained:
+        if rates[trains] is None:
+            continue
+        configs = [study.config(trains, seed, rates[trains]) for seed in study.seed_list]
+        missing = [c for c in configs if _stored(out, c.run_id) is None]
+        if not missing:
+            continue
+        runs = execute_many(
+            missing, splits.loader(missing[0].data), out, verbose=verbose, wait=False
+        )
+        trained = [run for run in runs if run is not None]
+        for run in trained:
+            log(
+                f"run {run.config.run_id}: {run.summary['status']} (with {len(missing) - 1} others)"
+            )
+            _after(run, study, splits)
+        if trained:
+            return True
     return False
 
 
