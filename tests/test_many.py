@@ -184,3 +184,26 @@ def test_a_study_together_matches_the_study_one_by_one(fake_root, tmp_path):
             assert x["val_loss"] == pytest.approx(y["val_loss"], rel=TOLERANCE)
     [alpha] = [r for r in together if r.config.variant == "alpha-dropout" and r.config.seed == 42]
     assert alpha.summary["mc_samples"] == 10  # the after-training steps ran on grouped runs
+
+
+def test_questions_fit_many_matches_fit_in_order(splits):
+    from dnnlab.experiments.questions import Context
+    from dnnlab.experiments.questions.common import fit, fit_many
+
+    ctx = Context(folder=None, load_splits=lambda _data: splits, seeds=1, verbose=0)
+    data_config = DataConfig(validation_size=24)
+    runs = [
+        {
+            "model": ModelConfig(depth=2, width=width),
+            "train_config": TrainConfig(learning_rate=1e-3, epochs=3, batch_size=16),
+            "data": data_config,
+            "seed": seed,
+        }
+        for seed in (1, 2)
+        for width in (8, 16)
+    ]
+    many = fit_many(ctx, runs)
+    assert [o.summary["group_size"] for o in many] == [2, 2, 2, 2]
+    for run, outcome in zip(runs, many, strict=True):
+        assert outcome.model.get_layer("dense_1").units == run["model"].width
+        _assert_same_run(outcome, fit(ctx, **run))
