@@ -34,17 +34,14 @@ def _timed(fn):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(variant: str, members: int, epochs: int, splits, data_config) -> dict:
+def measure(variant: str, members: int, splits, overrides: dict) -> dict:
     import dnnlab
     from dnnlab.many import train_many
     from dnnlab.train import train
 
     configs = [
-        dnnlab.variant_config(variant, seed=42 + i, epochs=epochs, patience=1000)
+        dnnlab.variant_config(variant, seed=42 + i, patience=1000, **overrides)
         for i in range(members)
-    ]
-    configs = [
-        dnnlab.RunConfig(**{**c.__dict__, "data": data_config}) for c in configs
     ]
     sequential, seq_wall, seq_cpu = _timed(lambda: [train(c, splits, verbose=0) for c in configs])
     many, many_wall, many_cpu = _timed(lambda: train_many(configs, splits))
@@ -57,6 +54,7 @@ def measure(variant: str, members: int, epochs: int, splits, data_config) -> dic
         abs(m.summary["test_accuracy"] - s.summary["test_accuracy"])
         for m, s in zip(many, sequential, strict=True)
     )
+
     def steady(outcome) -> float:  # an epoch after the first, which also compiles
         return statistics.median(row["cpu_seconds"] for row in outcome.history[1:])
 
@@ -65,7 +63,6 @@ def measure(variant: str, members: int, epochs: int, splits, data_config) -> dic
         # CPU seconds of one epoch after the first: K sequential epochs vs one group epoch
         "sequential_epoch_cpu": sum(steady(s) for s in sequential),
         "many_epoch_cpu": steady(many[0]),
-        "epochs": epochs,
         "sequential_wall": seq_wall,
         "sequential_cpu": seq_cpu,
         "many_wall": many_wall,
@@ -100,22 +97,28 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--members", type=int, nargs="+", default=[1, 3, 5, 10])
+    parser.add_argument("--depth", type=int, default=None, help="hidden layers (the variant's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="(the variant's)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     import dnnlab
     from dnnlab import data
 
-    base = dnnlab.variant_config(args.variant)
-    data_config = dnnlab.DataConfig(
-        **{**base.data.__dict__, "train_size": args.train_size}
-    )
-    splits = data.load_splits(data_config, args.data_dir, download=False)
+    overrides = {
+        "epochs": args.epochs,
+        "train_size": args.train_size,
+        "depth": args.depth,
+        "batch_size": args.batch_size,
+    }
+    base = dnnlab.variant_config(args.variant, **overrides)
+    splits = data.load_splits(base.data, args.data_dir, download=False)
     load = os.getloadavg()
-    rows = [measure(args.variant, k, args.epochs, splits, data_config) for k in args.members]
+    rows = [measure(args.variant, k, splits, overrides) for k in args.members]
     after = os.getloadavg()
     print(
-        f"{args.variant}, {args.train_size} training images, {args.epochs} epochs, "
+        f"{args.variant}: {base.model.depth} x {base.model.width}, batch "
+        f"{base.train.batch_size}, {args.train_size} training images, {args.epochs} epochs, "
         f"load average {load[0]:.1f} before, {after[0]:.1f} after\n"
     )
     print(table(rows))
