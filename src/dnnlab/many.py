@@ -57,6 +57,9 @@ from dnnlab.train import (
     run_summary,
 )
 
+# When at most this share of the program's members still trains, the rest are dropped from it.
+SHRINK_AT = 0.75
+
 
 def shared_settings(config: RunConfig) -> tuple:
     """What members of one program must share: everything but the seed (and a constant rate)."""
@@ -267,27 +270,30 @@ def train_many(
     x, y = jnp.asarray(splits.x_train), jnp.asarray(splits.y_train)
     xv, yv = jnp.asarray(splits.x_valid), jnp.asarray(splits.y_valid)
     iterations = 0
+    slots = list(range(len(members)))  # the member each row of the stacked state belongs to
     for epoch in range(train.epochs):
-        if not any(m.active for m in members):
+        if not slots:
             break
         epoch_start, cpu_epoch_start = time.perf_counter(), time.process_time()
-        perms = np.stack([m.rng.permutation(n_train) for m in members]).astype(np.int32)
+        perms = np.stack([members[j].rng.permutation(n_train) for j in slots]).astype(np.int32)
+        metrics = [a[: len(slots)] for a in metrics0]
         carried = (trainable, non_trainable, optimizer)
-        logs, carried = program.epoch(carried, metrics0, x, y, perms)
+        logs, carried = program.epoch(carried, metrics, x, y, perms)
         trainable, non_trainable, optimizer = carried
-        val = program.evaluate((trainable, non_trainable), metrics0, xv, yv, VALIDATION_BATCH_SIZE)
+        val = program.evaluate((trainable, non_trainable), metrics, xv, yv, VALIDATION_BATCH_SIZE)
         logs, val = jax.device_get((logs, val))
         iterations += steps_per_epoch
         now, cpu_now = time.perf_counter(), time.process_time()
-        for i, m in enumerate(members):
+        for s, j in enumerate(slots):
+            m = members[j]
             if not m.active:
                 continue
             row = {
                 "epoch": epoch + 1,
-                "loss": float(logs["loss"][i]),
-                "accuracy": float(logs["accuracy"][i]),
-                "val_loss": float(val["loss"][i]),
-                "val_accuracy": float(val["accuracy"][i]),
+                "loss": float(logs["loss"][s]),
+                "accuracy": float(logs["accuracy"][s]),
+                "val_loss": float(val["loss"][s]),
+                "val_accuracy": float(val["accuracy"][s]),
                 "learning_rate": _learning_rate(m, iterations),
                 "seconds": now - epoch_start,
                 "elapsed": now - started,
@@ -299,15 +305,24 @@ def train_many(
             if diverged:
                 m.diverged_epoch = epoch + 1
             stop = m.stopper.epoch_end(epoch, row["val_loss"]) or diverged
-            if on_epoch is not None and on_epoch(i, m.rows) and not stop:
+            if on_epoch is not None and on_epoch(j, m.rows) and not stop:
                 stop, m.stopped_by = True, "on_epoch"
             if m.stopper.keep_weights or stop or epoch + 1 == train.epochs:
-                current = _take(trainable, i) + _take(non_trainable, i)
+                current = _take(trainable, s) + _take(non_trainable, s)
                 if m.stopper.keep_weights:
                     m.best = current
                 m.final = current
             if stop:
                 m.active = False
+        live = [s for s, j in enumerate(slots) if members[j].active]
+        if len(live) <= SHRINK_AT * len(slots):
+            # Stopped members would go on costing a share of every step: drop them (the
+            # smaller program compiles once; at most a few times as members stop).
+            keep = np.asarray(live, dtype=np.int32)
+            trainable, non_trainable, optimizer = (
+                [a[keep] for a in part] for part in (trainable, non_trainable, optimizer)
+            )
+            slots = [slots[s] for s in live]
     total = time.perf_counter() - started
     return _finish(members, program, metrics0, splits, evaluate_test, total)
 
