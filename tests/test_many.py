@@ -207,3 +207,26 @@ def test_questions_fit_many_matches_fit_in_order(splits):
     for run, outcome in zip(runs, many, strict=True):
         assert outcome.model.get_layer("dense_1").units == run["model"].width
         _assert_same_run(outcome, fit(ctx, **run))
+
+
+def test_on_epoch_can_stop_one_member(splits):
+    configs = [_config(1), _config(2)]
+    seen = []
+
+    def hook(i, rows, stopping):
+        seen.append((i, len(rows), stopping))
+        return i == 1 and len(rows) == 2
+
+    first, second = train_many(configs, splits, on_epoch=hook)
+    assert second.summary["epochs_run"] == 2 and second.summary["stopped_by"] == "on_epoch"
+    assert first.summary["epochs_run"] == 4 and "stopped_by" not in first.summary
+    assert seen[:4] == [(0, 1, False), (1, 1, False), (0, 2, False), (1, 2, False)]
+    # the stopped member is what its run stopped after two epochs would be
+    _assert_same_run(
+        second,
+        train(
+            dataclasses.replace(configs[1], train=dataclasses.replace(configs[1].train, epochs=2)),
+            splits,
+            verbose=0,
+        ),
+    )

@@ -231,7 +231,7 @@ def train_many(
     splits: Splits,
     *,
     evaluate_test: bool = True,
-    on_epoch: Callable[[int, list[dict]], bool | None] | None = None,
+    on_epoch: Callable[[int, list[dict], bool], bool | None] | None = None,
     prepare: Sequence[Callable[[keras.Model], None] | None] | None = None,
 ) -> list[TrainOutcome]:
     """Train ``configs`` (one shared architecture, see :func:`shared_settings`) as one program.
@@ -239,10 +239,12 @@ def train_many(
     Returns one :class:`~dnnlab.train.TrainOutcome` per config, in order, each as
     :func:`dnnlab.train.train` returns it (restored best model, history, summary
     with ``group_size``, layer statistics), the test set evaluated once per
-    finished member when ``evaluate_test``. ``on_epoch(i, rows)`` is called
-    after each epoch member ``i`` trains, with its rows so far; if it returns
-    True, that member stops there (``summary["stopped_by"] = "on_epoch"``), as
-    a callback setting ``stop_training`` stops ``fit``. ``prepare[i]`` may change
+    finished member when ``evaluate_test``. ``on_epoch(i, rows, stopping)`` is
+    called after each epoch member ``i`` trains, with its rows so far and
+    whether it stops there anyway (early stopping, divergence), as a Keras
+    callback sees ``model.stop_training``; if it returns True, the member stops
+    there (``summary["stopped_by"] = "on_epoch"``), as a callback setting
+    ``stop_training`` stops ``fit``. Members are called in their order. ``prepare[i]`` may change
     member ``i``'s freshly built model (its initial weights), as in ``train``.
     """
     if not configs:
@@ -305,7 +307,7 @@ def train_many(
             if diverged:
                 m.diverged_epoch = epoch + 1
             stop = m.stopper.epoch_end(epoch, row["val_loss"]) or diverged
-            if on_epoch is not None and on_epoch(j, m.rows) and not stop:
+            if on_epoch is not None and on_epoch(j, m.rows, stop) and not stop:
                 stop, m.stopped_by = True, "on_epoch"
             if m.stopper.keep_weights or stop or epoch + 1 == train.epochs:
                 current = _take(trainable, s) + _take(non_trainable, s)

@@ -479,6 +479,7 @@ def execute_many(
     evaluate_test: bool = True,
     verbose: int | str = 0,
     wait: bool = True,
+    on_epoch: Callable[[RunConfig, list[dict], bool], bool | None] | None = None,
 ) -> list[StoredRun | None]:
     """:func:`execute` for each of ``configs``, training the missing runs together.
 
@@ -491,7 +492,9 @@ def execute_many(
     waits for it, or resumes it). A group interrupted before it ends trains
     again from its first epoch: members keep no checkpoints. With
     ``wait=False`` a run another live process holds is not waited for: its
-    place in the returned list is ``None``.
+    place in the returned list is ``None``. ``on_epoch(config, rows, stopping)``
+    sees each grouped run's epochs as :func:`dnnlab.many.train_many`'s hook does
+    (True stops that run there).
     """
     from dnnlab.many import groups, train_many
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams
@@ -529,8 +532,9 @@ def execute_many(
                 atomic_write_json(claim.path / "config.json", config.to_dict())
             savers = [_history_saver(claim) for _, claim in held]
 
-            def save_history(i: int, rows: list[dict], savers=savers) -> None:
+            def save_history(i: int, rows: list[dict], stopping: bool, savers=savers, held=held):
                 savers[i](rows)
+                return on_epoch(held[i][0], rows, stopping) if on_epoch else None
 
             outcomes = train_many(
                 [config for config, _ in held],
