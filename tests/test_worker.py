@@ -175,6 +175,30 @@ def test_two_workers_on_postgresql_match_the_sequential_study(
     assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
+def test_exercise8_with_two_pinned_workers_matches_one_process(
+    sequential, data_root, tmp_path, capsys
+):
+    out = tmp_path / "pinned"
+    run_exercise8(
+        out,
+        data_dir=data_root,
+        check_md5=False,
+        verbose=0,
+        workers=2,
+        variants=STUDY.variants,
+        seeds=STUDY.seeds,
+        budget=BUDGET,
+        overrides=OVERRIDES,
+    )
+    shown = capsys.readouterr().out
+    for cpu in sorted(os.sched_getaffinity(0))[:2]:
+        assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}, XLA single-threaded" in shown
+        assert f"[cpu {cpu}] dnnlab: the study is complete (2 runs)" in shown
+    assert outcome(out) == outcome(sequential)
+    assert (out / "report.html").is_file() and not partials(out)
+
+
 def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_path, capsys):
     assert main(["worker", "--out", str(tmp_path / "empty")]) == 2
     assert "no study in" in capsys.readouterr().err
