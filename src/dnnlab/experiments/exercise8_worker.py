@@ -50,6 +50,7 @@ from dnnlab.experiments.exercise8 import (
     needs_range_test,
     rate_entry,
     read_plan,
+    reuse_candidate,
     search_part,
     search_storage,
     write_plan,
@@ -114,7 +115,7 @@ def step(
         entry = rate_entry(study, trains, out, url)
         if entry["chosen"] is None and "search" in entry:
             search = lr_search(study, trains, entry.get("range_test", {}).get("peak"))
-            if search_part(search, splits, url, log=log):
+            if search_part(search, splits, url, log=log, out=out):
                 return True
     rates = _rates(study, out, url)
     for seed in study.seed_list:
@@ -125,12 +126,16 @@ def step(
             run = _stored(out, config.run_id)
             if run is None:
                 try:  # the run's claim: another live worker may hold it
-                    run = execute(
-                        config, splits.loader(config.data), out, verbose=verbose, wait=False
-                    )
+                    run = reuse_candidate(study, trains, config, out, url, splits)
+                    how = "the chosen search candidate, its test set evaluated now"
+                    if run is None:
+                        run = execute(
+                            config, splits.loader(config.data), out, verbose=verbose, wait=False
+                        )
+                        how = "trained"
                 except RunClaimed:
                     continue
-                log(f"run {config.run_id}: {run.summary['status']}")
+                log(f"run {config.run_id}: {run.summary['status']} ({how})")
                 _after(run, study, splits)
                 return True
             if _after(run, study, splits):
