@@ -116,6 +116,27 @@ def stored_numbers(out: Path) -> dict:
     return numbers
 
 
+def differences(names: tuple[str, ...], numbers: list[dict]) -> str:
+    """Where the arms' stored numbers part: per arm and seed, the first epoch that differs."""
+    found = []
+    for name, got in zip(names[1:], numbers[1:], strict=True):
+        for seed in sorted(set(got) | set(numbers[0])):
+            a, b = numbers[0].get(seed), got.get(seed)
+            if a == b:
+                continue
+            if a is None or b is None:
+                found.append(f"{name} seed {seed}: missing in one arm")
+                continue
+            epoch = next(
+                (i + 1 for i, (x, y) in enumerate(zip(a[0], b[0], strict=False)) if x != y), None
+            )
+            found.append(
+                f"{name} vs {names[0]}, seed {seed}: first differing epoch {epoch}, "
+                f"test accuracy {a[1]} vs {b[1]}"
+            )
+    return "; ".join(found)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir")
@@ -145,6 +166,8 @@ def main() -> None:
                 numbers.append(stored_numbers(out))
                 shutil.rmtree(out)
             same.append(all(n == numbers[0] for n in numbers))
+            if not same[-1]:
+                print(f"round {r + 1}: {differences(order, numbers)}", file=sys.stderr)
             rows.append({"round": r + 1, **got})
             print(f"round {r + 1}: {json.dumps(got)}", file=sys.stderr, flush=True)
     load = os.getloadavg()
