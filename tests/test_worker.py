@@ -30,7 +30,7 @@ from dnnlab.cli import main
 from dnnlab.data import SplitCache
 from dnnlab.experiments.exercise8 import Study, candidates_folder, outcome, read_plan, write_plan
 from dnnlab.lab import run_exercise8, study_progress
-from dnnlab.runs import TIMING_FIELDS, execute, read_run
+from dnnlab.runs import TIMING_FIELDS, execute, promote, read_run
 from dnnlab.search import Budget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +209,16 @@ def test_the_seed_42_run_is_the_chosen_candidates_training_bit_for_bit(
         keras.models.load_model(r.path / "model.keras").get_weights() for r in (reused, fresh)
     ]
     assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+    # nothing else is promoted: another length, a run with its test score, another config
+    def never():
+        raise AssertionError("the data were loaded")
+
+    assert promote(candidate.path, config, never, tmp_path / "x", epochs=99) is None
+    assert promote(fresh.path, config, never, tmp_path / "x") is None
+    other = STUDY.config("baseline", 43, record["chosen"])
+    assert promote(candidate.path, other, never, tmp_path / "x") is None
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")

@@ -8,6 +8,8 @@ A worker takes, each time, the first piece of work it can, in this order:
 3. the runs whose rate is known, seeds outer and variants inner as a
    sequential study trains them (:func:`dnnlab.runs.execute`: the run's
    partial folder is its claim), each followed by MC Dropout where asked;
+   the first seed's run of a searched variant is not trained but made from
+   the chosen candidate the search stored (:func:`.exercise8.reuse_candidate`);
 4. BN's per-epoch timing, once every run is stored.
 
 Range tests, MC Dropout and the timing are claimed like runs
