@@ -102,6 +102,19 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
     _search_arguments(p, defaults=defaults)
 
 
+def _workers_argument(p: argparse.ArgumentParser) -> None:
+    from dnnlab.pinned import default_workers
+
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes sharing the work, each pinned to its own core with XLA single-threaded "
+        f"(default here: {default_workers()}; 1: all in this process); the results are the "
+        "same (docs/benchmarks.md measures the speed)",
+    )
+
+
 def _out_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", type=Path, help="folder for runs and reports (runs/)")
 
@@ -145,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
+    _workers_argument(study)
     study.add_argument(
         "--rejudge",
         action="store_true",
@@ -162,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         "study options the study in OUT/study.json is joined; with them they must agree.",
     )
     _study_arguments(worker, defaults=False)
+    worker.add_argument(
+        "--cpu",
+        type=int,
+        help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
+        "starts its workers)",
+    )
     _data_arguments(worker)
     _out_argument(worker)
 
@@ -335,12 +355,18 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         storage=args.storage,
         verbose=_verbosity(),
         log=_log,
+        workers=args.workers,
         **_study_settings(args),
     )
     _print_report(args.out)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    if args.cpu is not None:
+        from dnnlab.pinned import pin
+
+        pin(args.cpu)  # before the library below imports JAX
+        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
     from dnnlab.lab import run_worker
 
     settings = _study_settings(args)

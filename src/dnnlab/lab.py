@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dnnlab import data, pinned
 from dnnlab.data import SplitCache
 from dnnlab.errors import DnnlabError
 from dnnlab.experiments import (
@@ -244,20 +245,37 @@ def run_exercise8(
     storage: str | None = None,
     verbose: int | str = 2,
     log: Callable[[str], None] | None = None,
+    workers: int = 1,
     **settings: Any,
 ) -> list:
-    """The exercise 8 study defined by ``settings``, worked here until complete, then the report.
+    """The exercise 8 study defined by ``settings``, worked until complete, then the report.
 
     ``settings``: see :func:`dnnlab.experiments.exercise8_worker.study_with`. Any
-    ``dnnlab worker`` started on the same ``out`` shares the work.
+    ``dnnlab worker`` started on the same ``out`` shares the work. With
+    ``workers`` above 1 the work is done by that many ``dnnlab worker``
+    processes, each pinned to its own core (:func:`dnnlab.pinned.run`),
+    and this process only waits for them; the results are the same
+    (every run and candidate is seeded by its config).
     """
+    pinned.check_count(workers)
     study = exercise8_worker.study_with(settings)
     exercise8.write_plan(out, study, storage)
+    if workers > 1:
+        argv = ["worker", "--out", str(out), *_data_argv(data_dir, check_md5)]
+        pinned.run([*argv, *(["--storage", storage] if storage else [])], workers)
     runs = exercise8_worker.work(
         out, study, SplitCache(data_dir, check_md5), storage=storage, verbose=verbose, log=_say(log)
     )
     build_report(out)
     return runs
+
+
+def _data_argv(data_dir: str | os.PathLike | None, check_md5: bool) -> list[str]:
+    """The data options for worker processes: the CIFAR-10 folder found (or fetched) once, here."""
+    folder = data.locate(data_dir, check_md5=check_md5)
+    if check_md5:
+        data.verify(folder)
+    return ["--data-dir", str(folder), *([] if check_md5 else ["--no-md5"])]
 
 
 def run_worker(

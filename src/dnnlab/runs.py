@@ -35,6 +35,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
 import time
 import traceback
@@ -349,6 +350,8 @@ def execute(
     verbose: int | str = "auto",
     wait: bool = True,
     evaluate_test: bool = True,
+    callbacks: Sequence[Any] = (),
+    resume: bool = True,
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
@@ -359,7 +362,11 @@ def execute(
     :class:`~dnnlab.errors.RunClaimed` at once, so a worker can take other
     work. A run whose process died resumes after its last completed epoch.
     ``evaluate_test=False`` leaves the test set untouched (runs that only serve
-    to choose something, like a learning rate, must never look at it).
+    to choose something, like a learning rate, must never look at it; one
+    chosen later becomes a run with its test score by :func:`promote`).
+    ``callbacks`` go to ``model.fit``. ``resume=False`` trains from the first
+    epoch whatever an interrupted attempt left, and writes no checkpoint (for
+    callbacks that must see every epoch, like a search's rungs).
 
     An exception while training stores the run as ``"failed"`` (with the error,
     unless that would replace a good stored run) and is then raised again. A
@@ -379,7 +386,15 @@ def execute(
         with _released_on_error(claim):  # its owner died after finishing it, before renaming it
             return _commit(claim, final)
     return _train_and_store(
-        config, splits, claim, final, good=stored, verbose=verbose, evaluate_test=evaluate_test
+        config,
+        splits,
+        claim,
+        final,
+        good=stored,
+        verbose=verbose,
+        evaluate_test=evaluate_test,
+        callbacks=callbacks,
+        resume=resume,
     )
 
 
@@ -426,12 +441,16 @@ def _train_and_store(
     good: StoredRun | None,
     verbose: int | str,
     evaluate_test: bool,
+    callbacks: Sequence[Any] = (),
+    resume: bool = True,
 ) -> StoredRun:
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams
     from dnnlab.train import train
 
     partial = claim.path
     with _released_on_error(claim):
+        if not resume:
+            _clear(claim)
         atomic_write_json(partial / "config.json", config.to_dict())
         try:
             outcome = train(
@@ -439,8 +458,11 @@ def _train_and_store(
                 splits,
                 verbose=verbose,
                 on_epoch=_history_saver(claim),
-                callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
-                checkpoint=partial / CHECKPOINT,
+                callbacks=[
+                    TensorBoardLog(partial / "tensorboard", flat_hparams(config)),
+                    *callbacks,
+                ],
+                checkpoint=partial / CHECKPOINT if resume else None,
                 evaluate_test=evaluate_test,
             )
         except (ClaimLost, OSError):
@@ -559,6 +581,72 @@ def execute_many(
                 wait=wait,
             )
     return [done.get(config.run_id) for config in configs]
+
+
+def _clear(claim: claims.Claim) -> None:
+    """Empty the claim's folder of what an earlier owner left (its claim file stays)."""
+    for entry in claim.path.iterdir():
+        if entry.name == claims.CLAIM_FILE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def promote(
+    source: Path,
+    config: RunConfig,
+    load_splits: Callable[[], Splits],
+    out: Path,
+    *,
+    epochs: int | None = None,
+    note: dict[str, Any] | None = None,
+) -> StoredRun | None:
+    """Store the run at ``source``, trained without its test score, as ``config``'s run in ``out``.
+
+    For a search candidate that turned out to be the chosen one: its training
+    is the run's training (same config, same seed, bit for bit), so it is not
+    repeated. Its files are copied into the run's claim, the test set is
+    evaluated now, once, on the stored model (:func:`dnnlab.train.test_scores`,
+    the computation :func:`dnnlab.train.train` does), and the run is committed
+    with ``note`` added to its summary. Returns ``None``, touching nothing, if
+    ``source`` holds no finished run of ``config`` (of ``epochs`` epochs, if
+    given) without a test score. Raises :class:`~dnnlab.errors.RunClaimed`
+    if a live process holds the run.
+    """
+    import keras
+
+    from dnnlab.tensorboard import write_result
+    from dnnlab.train import test_scores
+
+    candidate = load_run(source)
+    if (
+        candidate is None
+        or candidate.config != config
+        or candidate.summary.get("status") != "finished"
+        or candidate.summary.get("test_accuracy") is not None
+        or (epochs is not None and candidate.summary.get("epochs_run") != epochs)
+    ):
+        return None
+    final = out / config.run_id
+    claim = _claim(config, out, force=False, wait=False)
+    if isinstance(claim, StoredRun):
+        return claim
+    with _released_on_error(claim):
+        _clear(claim)
+        for entry in candidate.path.iterdir():
+            if entry.is_dir():
+                shutil.copytree(entry, claim.path / entry.name)
+            else:
+                shutil.copy2(entry, claim.path / entry.name)
+        model = keras.models.load_model(claim.path / "model.keras")
+        loss, accuracy = test_scores(model, config, load_splits())
+        scores = {"test_loss": loss, "test_accuracy": accuracy}
+        summary = {**candidate.summary, **scores, **(note or {})}
+        write_result(claim.path / "tensorboard", summary)
+        atomic_write_json(claim.path / "summary.json", summary)
+        return _commit(claim, final)
 
 
 def _store_failure(

@@ -307,6 +307,24 @@ def epoch_timing(
     )
 
 
+def _evaluate(trainable: keras.Model, splits: Splits) -> tuple[float, float]:
+    loss, accuracy = trainable.evaluate(
+        splits.x_test, splits.y_test, batch_size=TEST_BATCH_SIZE, verbose=0
+    )
+    return float(loss), float(accuracy)
+
+
+def test_scores(model: keras.Model, config: RunConfig, splits: Splits) -> tuple[float, float]:
+    """Test loss and accuracy of a trained ``model`` (a stored run's): what :func:`train` reports.
+
+    The same computation as at the end of :func:`train` (the logits view,
+    compiled as for training, evaluated in batches of 1,024), so a run trained
+    without its test score and scored later has the numbers it would have had.
+    """
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
+    return _evaluate(compile_for_training(model, config.train, steps_per_epoch), splits)
+
+
 def train(
     config: RunConfig,
     splits: Splits,
@@ -370,10 +388,7 @@ def train(
     status = summary["status"]
     if status == "finished" and evaluate_test:
         # The test set is touched here, once, with the evaluated weights.
-        test_loss, test_accuracy = trainable.evaluate(
-            splits.x_test, splits.y_test, batch_size=TEST_BATCH_SIZE, verbose=0
-        )
-        summary["test_loss"], summary["test_accuracy"] = float(test_loss), float(test_accuracy)
+        summary["test_loss"], summary["test_accuracy"] = _evaluate(trainable, splits)
     return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)
 
 

@@ -42,9 +42,17 @@ from typing import Any
 from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
-from dnnlab.runs import TIMING_FIELDS, StoredRun, atomic_write_json, execute, list_runs
+from dnnlab.runs import (
+    TIMING_FIELDS,
+    StoredRun,
+    atomic_write_json,
+    execute,
+    list_runs,
+    promote,
+)
 from dnnlab.search import (
     Budget,
+    FitTrial,
     SearchError,
     default_storage,
     describe_storage,
@@ -452,14 +460,80 @@ def needs_range_test(study: Study, trains: str, out: Path) -> bool:
     )
 
 
+def candidates_folder(out: Path) -> Path:
+    """Where search candidates are stored as runs without a test score (:func:`stored_fit`)."""
+    return out / "lr-search" / "candidates"
+
+
+def stored_fit(splits: SplitCache, out: Path) -> FitTrial:
+    """A ``fit_trial`` that stores each candidate as a run without a test score.
+
+    A candidate (stored in :func:`candidates_folder`) has the first seed's run
+    config at its rate, so the chosen candidate's training is that run's, bit
+    for bit: :func:`reuse_candidate` makes it the run instead of training it
+    again. Every attempt trains from the first epoch (``resume=False``: the
+    search's rungs must see every epoch), as candidates always have.
+    """
+
+    def fit(config: RunConfig, callbacks: list) -> list[dict]:
+        run = execute(
+            config,
+            splits.loader(config.data),
+            candidates_folder(out),
+            force=True,
+            verbose=0,
+            evaluate_test=False,
+            callbacks=callbacks,
+            resume=False,
+        )
+        return run.history
+
+    return fit
+
+
+def reuse_candidate(
+    study: Study, trains: str, config: RunConfig, out: Path, storage: str, splits: SplitCache
+) -> StoredRun | None:
+    """``config``'s run made from the chosen search candidate, if it is that candidate's config.
+
+    The candidate's stored training becomes the run and the test set is
+    evaluated now, once, after the choice (:func:`dnnlab.runs.promote`);
+    ``None`` if there is no such candidate (another seed, the book's rate,
+    a candidate trained before candidates were stored). Raises
+    :class:`~dnnlab.errors.RunClaimed` if another process holds the run.
+    """
+    entry = rate_entry(study, trains, out, storage)
+    if "search" not in entry or entry["chosen"] is None:
+        return None
+    record = json.loads((out / entry["search"]["record"]).read_text())
+    chosen = next(t for t in record["trials"] if t["candidate"] == record["chosen_candidate"])
+    return promote(
+        candidates_folder(out) / config.run_id,
+        config,
+        splits.loader(config.data),
+        out,
+        epochs=chosen["epochs"],
+        note={"trained_as": {"search": entry["search"]["study"], "candidate": chosen["candidate"]}},
+    )
+
+
 def _search_arguments(
-    search: LrSearch, splits: SplitCache, log: Callable[[str], None] | None
+    search: LrSearch, splits: SplitCache, log: Callable[[str], None] | None, out: Path | None = None
 ) -> dict[str, Any]:
-    """What :mod:`dnnlab.search` takes for ``search``; trials never touch the test set."""
+    """What :mod:`dnnlab.search` takes for ``search``; trials never touch the test set.
+
+    With ``out`` the candidates are stored as runs there (:func:`stored_fit`),
+    else trained in memory only.
+    """
     say = (lambda m: log(f"search {search.trains}: {m}")) if log else None
+    fit = (
+        train_in_process(splits.loader(search.base.data))
+        if out is None
+        else stored_fit(splits, out)
+    )
     return {
         "base_config": search.base,
-        "fit_trial": train_in_process(splits.loader(search.base.data)),
+        "fit_trial": fit,
         "study_name": search.name,
         "budget": search.budget,
         "start": search.start,
@@ -473,9 +547,13 @@ def search_part(
     storage: str,
     *,
     log: Callable[[str], None] | None = None,
+    out: Path | None = None,
 ) -> int:
-    """Train the queued candidates of ``search`` here (:func:`~dnnlab.search.take_part`)."""
-    return take_part(storage=storage, **_search_arguments(search, splits, log))
+    """Train the queued candidates of ``search`` here (:func:`~dnnlab.search.take_part`).
+
+    With ``out`` each candidate is stored as a run without a test score (:func:`stored_fit`).
+    """
+    return take_part(storage=storage, **_search_arguments(search, splits, log, out))
 
 
 def settle_rate(

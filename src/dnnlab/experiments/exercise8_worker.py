@@ -8,6 +8,8 @@ A worker takes, each time, the first piece of work it can, in this order:
 3. the runs whose rate is known, seeds outer and variants inner as a
    sequential study trains them (:func:`dnnlab.runs.execute`: the run's
    partial folder is its claim), each followed by MC Dropout where asked;
+   the first seed's run of a searched variant is not trained but made from
+   the chosen candidate the search stored (:func:`.exercise8.reuse_candidate`);
 4. BN's per-epoch timing, once every run is stored.
 
 Range tests, MC Dropout and the timing are claimed like runs
@@ -50,6 +52,7 @@ from dnnlab.experiments.exercise8 import (
     needs_range_test,
     rate_entry,
     read_plan,
+    reuse_candidate,
     search_part,
     search_storage,
     write_plan,
@@ -114,7 +117,7 @@ def step(
         entry = rate_entry(study, trains, out, url)
         if entry["chosen"] is None and "search" in entry:
             search = lr_search(study, trains, entry.get("range_test", {}).get("peak"))
-            if search_part(search, splits, url, log=log):
+            if search_part(search, splits, url, log=log, out=out):
                 return True
     rates = _rates(study, out, url)
     if study.together and _train_together(out, study, splits, rates, verbose=verbose, log=log):
@@ -127,12 +130,16 @@ def step(
             run = _stored(out, config.run_id)
             if run is None:
                 try:  # the run's claim: another live worker may hold it
-                    run = execute(
-                        config, splits.loader(config.data), out, verbose=verbose, wait=False
-                    )
+                    run = reuse_candidate(study, trains, config, out, url, splits)
+                    how = "the chosen search candidate, its test set evaluated now"
+                    if run is None:
+                        run = execute(
+                            config, splits.loader(config.data), out, verbose=verbose, wait=False
+                        )
+                        how = "trained"
                 except RunClaimed:
                     continue
-                log(f"run {config.run_id}: {run.summary['status']}")
+                log(f"run {config.run_id}: {run.summary['status']} ({how})")
                 _after(run, study, splits)
                 return True
             if _after(run, study, splits):
