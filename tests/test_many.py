@@ -230,3 +230,43 @@ def test_on_epoch_can_stop_one_member(splits):
             verbose=0,
         ),
     )
+
+
+def test_a_search_with_candidates_together_decides_as_one_by_one(tmp_path):
+    from dnnlab.search import (
+        default_storage,
+        search_learning_rate,
+        train_in_process,
+        train_many_in_process,
+    )
+    from test_search import FAST, TOY_BUDGET, outcome, toy_config, toy_splits
+
+    splits = toy_splits()
+    apart = search_learning_rate(
+        toy_config(),
+        train_in_process(splits),
+        default_storage(tmp_path / "a"),
+        "toy",
+        TOY_BUDGET,
+        **FAST,
+    )
+    together = search_learning_rate(
+        toy_config(),
+        None,
+        default_storage(tmp_path / "b"),
+        "toy",
+        TOY_BUDGET,
+        fit_trials=train_many_in_process(splits),
+        **FAST,
+    )
+    a, b = outcome(apart), outcome(together)
+    assert b["chosen"] == a["chosen"] and b["epochs"] == a["epochs"]
+    for x, y in zip(a["trials"], b["trials"], strict=True):
+        assert (y["state"], y["epochs"], y["pruned_at"], y["best_epoch"]) == (
+            x["state"],
+            x["epochs"],
+            x["pruned_at"],
+            x["best_epoch"],
+        )
+        if x["best_val_loss"] is not None:
+            assert y["best_val_loss"] == pytest.approx(x["best_val_loss"], rel=TOLERANCE)
