@@ -270,3 +270,28 @@ def test_a_search_with_candidates_together_decides_as_one_by_one(tmp_path):
         )
         if x["best_val_loss"] is not None:
             assert y["best_val_loss"] == pytest.approx(x["best_val_loss"], rel=TOLERANCE)
+
+
+def test_a_searched_study_together_chooses_as_one_by_one(fake_root, tmp_path):
+    from dnnlab.lab import run_exercise8
+    from dnnlab.search import Budget
+
+    tiny = {"validation_size": 24, "epochs": 3, "depth": 2, "width": 8}
+    settings = dict(
+        data_dir=fake_root,
+        check_md5=False,
+        verbose=0,
+        seeds=2,
+        variants=("baseline",),
+        budget=Budget(trials=3, first_rung=1),
+        overrides=tiny,
+    )
+    apart = run_exercise8(tmp_path / "apart", **settings)
+    together = run_exercise8(tmp_path / "together", together=True, **settings)
+    assert [r.config for r in together] == [r.config for r in apart]  # the same chosen rate
+    for a, b in zip(together, apart, strict=True):
+        assert a.summary["test_accuracy"] == pytest.approx(b.summary["test_accuracy"], abs=1e-6)
+    # the chosen candidate is the first seed's run, trained in the search's program
+    first = together[0]
+    assert first.config.seed == 42 and first.summary["group_size"] == 3
+    assert together[1].summary["group_size"] == 1  # seed 43 alone: 42 was the candidate

@@ -502,6 +502,7 @@ def execute_many(
     verbose: int | str = 0,
     wait: bool = True,
     on_epoch: Callable[[RunConfig, list[dict], bool], bool | None] | None = None,
+    resume: bool = True,
 ) -> list[StoredRun | None]:
     """:func:`execute` for each of ``configs``, training the missing runs together.
 
@@ -516,7 +517,8 @@ def execute_many(
     ``wait=False`` a run another live process holds is not waited for: its
     place in the returned list is ``None``. ``on_epoch(config, rows, stopping)``
     sees each grouped run's epochs as :func:`dnnlab.many.train_many`'s hook does
-    (True stops that run there).
+    (True stops that run there). ``resume=False`` trains every run from its first
+    epoch, whatever an interrupted attempt left (as :func:`execute` with it).
     """
     from dnnlab.many import groups, train_many
     from dnnlab.tensorboard import TensorBoardLog, flat_hparams
@@ -541,10 +543,14 @@ def execute_many(
                 continue
             if isinstance(claim, StoredRun):
                 done[config.run_id] = claim
-            elif (claim.path / CHECKPOINT).exists() or load_run(claim.path) is not None:
+            elif resume and (
+                (claim.path / CHECKPOINT).exists() or load_run(claim.path) is not None
+            ):
                 claim.abandon(keep=True)  # something to resume or adopt: execute() does that
                 later.append(config)
             else:
+                if not resume:
+                    _clear(claim)
                 held.append((config, claim))
         if not held:
             continue
@@ -579,6 +585,7 @@ def execute_many(
                 verbose=verbose,
                 evaluate_test=evaluate_test,
                 wait=wait,
+                resume=resume,
             )
     return [done.get(config.run_id) for config in configs]
 

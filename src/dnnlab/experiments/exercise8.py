@@ -47,12 +47,14 @@ from dnnlab.runs import (
     StoredRun,
     atomic_write_json,
     execute,
+    execute_many,
     list_runs,
     promote,
 )
 from dnnlab.search import (
     Budget,
     FitTrial,
+    FitTrials,
     SearchError,
     default_storage,
     describe_storage,
@@ -61,6 +63,7 @@ from dnnlab.search import (
     search_record,
     take_part,
     train_in_process,
+    train_many_in_process,
 )
 
 FIRST_SEED = 42
@@ -311,6 +314,7 @@ class LrSearch:
     base: RunConfig
     budget: Budget
     start: tuple[float, ...]
+    together: bool = False  # candidates trained as one program (not part of the design)
 
     @property
     def design(self) -> dict[str, Any]:
@@ -337,7 +341,9 @@ def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
     """The search for ``trains``' rate; 1cycle's needs its range-test ``peak``."""
     base = study.config(trains)
     if lr_rule(VARIANTS[trains], "search") == "search":
-        return LrSearch(trains, base, study.budget, (base.train.learning_rate,))
+        return LrSearch(
+            trains, base, study.budget, (base.train.learning_rate,), together=study.together
+        )
     if peak is None:
         raise ValueError(f"the {trains} search starts from the range test's peak")
     max_epochs = study.budget.max_epochs or base.train.epochs
@@ -348,7 +354,7 @@ def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
         low=peak / PEAK_BELOW,
         high=peak * PEAK_ABOVE,
     )
-    return LrSearch(trains, base, budget, (peak,))
+    return LrSearch(trains, base, budget, (peak,), together=study.together)
 
 
 def search_storage(out: Path, storage: str | None) -> str:
@@ -491,6 +497,25 @@ def stored_fit(splits: SplitCache, out: Path) -> FitTrial:
     return fit
 
 
+def stored_fit_many(splits: SplitCache, out: Path) -> FitTrials:
+    """:func:`stored_fit` for candidates trained as one program (:func:`.runs.execute_many`)."""
+
+    def fit(configs: list[RunConfig], hooks: list) -> list[list[dict]]:
+        where = {config.run_id: i for i, config in enumerate(configs)}
+        runs = execute_many(
+            configs,
+            splits.loader(configs[0].data),
+            candidates_folder(out),
+            force=True,
+            evaluate_test=False,
+            on_epoch=lambda config, rows, stopping: hooks[where[config.run_id]](rows, stopping),
+            resume=False,
+        )
+        return [run.history for run in runs]
+
+    return fit
+
+
 def reuse_candidate(
     study: Study, trains: str, config: RunConfig, out: Path, storage: str, splits: SplitCache
 ) -> StoredRun | None:
@@ -531,9 +556,14 @@ def _search_arguments(
         if out is None
         else stored_fit(splits, out)
     )
+    together = None
+    if search.together:
+        loader = splits.loader(search.base.data)
+        together = train_many_in_process(loader) if out is None else stored_fit_many(splits, out)
     return {
         "base_config": search.base,
         "fit_trial": fit,
+        "fit_trials": together,
         "study_name": search.name,
         "budget": search.budget,
         "start": search.start,

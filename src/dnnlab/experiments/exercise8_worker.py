@@ -120,7 +120,7 @@ def step(
             if search_part(search, splits, url, log=log, out=out):
                 return True
     rates = _rates(study, out, url)
-    if study.together and _train_together(out, study, splits, rates, verbose=verbose, log=log):
+    if study.together and _train_together(out, study, splits, url, rates, verbose=verbose, log=log):
         return True
     for seed in study.seed_list:
         for trains in study.trained:
@@ -158,17 +158,29 @@ def _train_together(
     out: Path,
     study: Study,
     splits: SplitCache,
+    url: str,
     rates: dict[str, float | None],
     *,
     verbose: int | str,
     log: Callable[[str], None],
 ) -> bool:
-    """Train the missing seeds of the first variant that has some as one program; True if any."""
+    """Train the missing seeds of the first variant that has some as one program; True if any.
+
+    The first seed's run is the chosen search candidate where there is one
+    (:func:`.exercise8.reuse_candidate`): only the other seeds are trained.
+    """
     for trains in study.trained:
         if rates[trains] is None:
             continue
         configs = [study.config(trains, seed, rates[trains]) for seed in study.seed_list]
         missing = [c for c in configs if _stored(out, c.run_id) is None]
+        if missing and missing[0].seed == study.seed_list[0]:
+            with contextlib.suppress(RunClaimed):
+                reused = reuse_candidate(study, trains, missing[0], out, url, splits)
+                if reused is not None:
+                    log(f"run {reused.config.run_id}: the chosen search candidate")
+                    _after(reused, study, splits)
+                    return True
         if not missing:
             continue
         runs = execute_many(
