@@ -93,7 +93,27 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
         "--search-lr", action="store_true", help=argparse.SUPPRESS
     )  # gone: a one-line error says so
     p.add_argument("--samples", type=int, default=default(10), help="MC Dropout samples (10)")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        default=default(False),
+        help="train each variant's seeds as one compiled program (jax.vmap; equal to one "
+        "by one within rounding, faster; per-run seconds are then the group's)",
+    )
     _search_arguments(p, defaults=defaults)
+
+
+def _workers_argument(p: argparse.ArgumentParser) -> None:
+    from dnnlab.pinned import default_workers
+
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes sharing the work, each pinned to its own core with XLA single-threaded "
+        f"(default here: {default_workers()}; 1: all in this process); the results are the "
+        "same (docs/benchmarks.md measures the speed)",
+    )
 
 
 def _out_argument(p: argparse.ArgumentParser) -> None:
@@ -139,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
+    _workers_argument(study)
     study.add_argument(
         "--rejudge",
         action="store_true",
@@ -157,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         "study options the study in OUT/study.json is joined; with them they must agree.",
     )
     _study_arguments(worker, defaults=False)
+    worker.add_argument(
+        "--cpu",
+        type=int,
+        help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
+        "starts its workers)",
+    )
     _data_arguments(worker)
     _out_argument(worker)
 
@@ -329,6 +356,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
         "lr": None if args.lr_from_book is None else ("book" if args.lr_from_book else "search"),
         "trials": args.trials,
         "first_rung": args.first_rung,
+        "together": args.together,
         "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
     }
 
@@ -355,12 +383,18 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         verbose=_verbosity(),
         log=_log,
         quick=args.quick,
+        workers=args.workers,
         **_study_settings(args),
     )
     _print_report(workplace(args.out, quick=args.quick))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    if args.cpu is not None:
+        from dnnlab.pinned import pin
+
+        pin(args.cpu)  # before the library below imports JAX
+        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
     from dnnlab.lab import run_worker
 
     settings = _study_settings(args)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dnnlab import tour
+from dnnlab import data, pinned, tour
 from dnnlab.data import SplitCache
 from dnnlab.errors import DnnlabError
 from dnnlab.experiments import (
@@ -296,22 +296,31 @@ def run_exercise8(
     callbacks: Sequence = (),
     progress_bar: bool = False,
     quick: bool = False,
+    workers: int = 1,
     **settings: Any,
 ) -> list:
-    """The exercise 8 study defined by ``settings``, worked here until complete, then the report.
+    """The exercise 8 study defined by ``settings``, worked until complete, then the report.
 
     ``settings``: see :func:`dnnlab.experiments.exercise8_worker.study_with`. Any
     ``dnnlab worker`` started on the same ``out`` shares the work. ``callbacks``
     (Keras callbacks) go to every run trained here; ``progress_bar`` shows the
     study's runs done as a bar (a widget in a notebook, text in a terminal).
     ``quick``: the tour's small study (:data:`dnnlab.tour.STUDY` replaces the
-    seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``.
+    seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``. With
+    ``workers`` above 1 the work is done by that many ``dnnlab worker``
+    processes, each pinned to its own core (:func:`dnnlab.pinned.run`),
+    and this process only waits for them; the results are the same
+    (every run and candidate is seeded by its config).
     """
+    pinned.check_count(workers)
     if quick:
         out = workplace(out, quick=True)
         settings = {**settings, **tour.STUDY}
     study = exercise8_worker.study_with(settings)
     exercise8.write_plan(out, study, storage)
+    if workers > 1:
+        argv = ["worker", "--out", str(out), *_data_argv(data_dir, check_md5)]
+        pinned.run([*argv, *(["--storage", storage] if storage else [])], workers)
     with _study_bar(out, storage, progress_bar) as on_step:
         runs = exercise8_worker.work(
             out,
@@ -349,6 +358,14 @@ def _study_bar(out: Path, storage: str | None, shown: bool):
         yield update
     finally:
         bar.close()
+
+
+def _data_argv(data_dir: str | os.PathLike | None, check_md5: bool) -> list[str]:
+    """The data options for worker processes: the CIFAR-10 folder found (or fetched) once, here."""
+    folder = data.locate(data_dir, check_md5=check_md5)
+    if check_md5:
+        data.verify(folder)
+    return ["--data-dir", str(folder), *([] if check_md5 else ["--no-md5"])]
 
 
 def run_worker(
