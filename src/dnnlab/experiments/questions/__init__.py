@@ -9,7 +9,9 @@ Every question is a module in this package that defines ``QUESTION``, a
   numbers: supported, refuted or inconclusive, with the rule in words;
 - **tell** ``(measurements, claims) -> str``: the answer in sentences that
   follow from the numbers and the verdicts;
-- **draw** ``(measurements, folder) -> [file names]``: the figures.
+- **draw** ``(measurements, folder) -> [file names]``: the figures;
+- **facts** (optional) ``(measurements) -> [Fact]``: what holds by
+  construction, checked and stored apart (``facts`` beside ``claims``).
 
 ``settings`` is a frozen dataclass whose defaults are the real experiment;
 tests pass smaller ones. :func:`answer` stores the measurements as
@@ -72,6 +74,22 @@ class Claim:
             raise ValueError(f"claim {self.id}: verdict must be one of {VERDICTS}")
 
 
+@dataclass(frozen=True)
+class Fact:
+    """What holds by construction, checked and shown apart from the claims (never a verdict).
+
+    ``checked`` says what was computed, ``value`` what it gave, ``holds``
+    whether the statement ``text`` is what the check found (a fact that does
+    not hold is a bug in dnnlab or its libraries, never a finding).
+    """
+
+    id: str
+    text: str
+    checked: str
+    value: Any
+    holds: bool
+
+
 @dataclass
 class Context:
     """What a question's measurement gets: where to write, how to load data, how hard to try."""
@@ -92,6 +110,7 @@ class Question:
     tell: Callable[[dict[str, Any], list[Claim]], str]
     draw: Callable[[dict[str, Any], Path], list[str]]
     settings: Any  # a frozen dataclass: the experiment's sizes; defaults = the real run
+    facts: Callable[[dict[str, Any]], list[Fact]] | None = None  # checked facts, apart
 
 
 def clean(value: Any) -> Any:
@@ -187,7 +206,8 @@ def judge(question: Question, out: Path, record: dict) -> dict:
     folder = out / "questions" / question.id
     m = record["measurements"]
     claims = question.judge(m)
-    for claim in claims:
+    facts = question.facts(m) if question.facts else []
+    for claim in [*claims, *facts]:
         if not claim.id.startswith(f"{question.id}/"):
             raise ValueError(f"claim {claim.id} must start with {question.id}/")
     result = clean(
@@ -198,6 +218,7 @@ def judge(question: Question, out: Path, record: dict) -> dict:
             "data": question.data,
             "answer": question.tell(m, claims),
             "claims": [asdict(c) for c in claims],
+            "facts": [asdict(f) for f in facts],
             "figures": question.draw(m, folder),
             "measured_seconds": record["seconds"],
         }

@@ -52,8 +52,16 @@ import numpy as np
 from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
-from dnnlab.experiments.questions import Claim, Context, Question
-from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset
+from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions.common import (
+    FIRST_SEED,
+    describe_threshold,
+    fit,
+    seeds,
+    subset,
+    threshold_rule,
+    versus_threshold,
+)
 from dnnlab.models import build_model
 from dnnlab.plots import plt, save_figure
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
@@ -701,6 +709,113 @@ def _hidden_figure(m: dict, folder: Path) -> str:
     return "which_activation_hidden.png"
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+CHANCE = 0.10  # ten balanced classes
+
+
+def elu_over_leaky(alone: dict) -> dict[str, float | None] | None:
+    """ELU's CPU time over leaky ReLU's, activation alone, from the same interleaved rounds."""
+    secs = alone["seconds"]
+    if "elu" not in secs or "leaky_relu" not in secs:
+        return None
+    logs = [
+        math.log(max(e, 1e-9) / max(lk, 1e-9))
+        for e, lk in zip(secs["elu"]["cpu"], secs["leaky_relu"]["cpu"], strict=True)
+    ]
+    d = stats.describe(logs)
+    low, high = d["ci95_low"], d["ci95_high"]
+    return {
+        "estimate": math.exp(d["mean"]),
+        "ci95_low": None if low is None else math.exp(low),
+        "ci95_high": None if high is None else math.exp(high),
+    }
+
+
+def statement_claims(m: dict) -> list[Claim]:
+    """ReLU trains by plain backpropagation; leaky ReLU is cheaper than ELU (answers 001, 004)."""
+    runs = m["hidden"]["runs"]
+    relu = [r["test_accuracy"] for r in runs.get("relu", []) if r["test_accuracy"] is not None]
+    above = (
+        versus_threshold(relu, CHANCE, side="above")
+        if relu
+        else {"verdict": INCONCLUSIVE, "estimate": None, "ci95_low": None}
+    )
+    ratio = elu_over_leaky(m["timing"]["activation_alone"])
+    return [
+        Claim(
+            id="which-activation/relu-trains-by-backprop",
+            text="Plain backpropagation trains a ReLU net (Keras's automatic differentiation, "
+            "ReLU's slope taken as 0 at 0, no subgradient method): its test accuracy is above "
+            f"chance ({CHANCE:.0%}, ten classes)",
+            verdict=above["verdict"],
+            rule=threshold_rule("ReLU's test accuracy", f"{CHANCE:g}", "above"),
+            evidence={
+                "test_accuracy_relu": relu,
+                "mean": describe_threshold(above) if relu else None,
+            },
+        ),
+        Claim(
+            id="which-activation/leaky-relu-faster-than-elu",
+            text="Leaky ReLU is faster to compute than ELU (the book's 2nd-edition answer: "
+            '"if you need the NN to be as fast as possible", leaky ReLU): ELU\'s CPU time '
+            "forward and backward, run alone, is at least leaky ReLU's",
+            verdict=(
+                timing.judge_ratio(ratio, "at_least", 1.0, allowance=ALONE_ALLOWANCE)
+                if ratio
+                else INCONCLUSIVE
+            ),
+            rule=timing.ratio_rule("at_least", 1.0, allowance=ALONE_ALLOWANCE)
+            + " (ELU over leaky ReLU, the same rounds)",
+            evidence={
+                "elu_cpu_over_leaky_relu": timing.describe_ratio(ratio) if ratio else None,
+                "rounds": m["timing"]["activation_alone"]["rounds"],
+            },
+        ),
+    ]
+
+
+def facts(m: dict) -> list[Fact]:
+    """The output layers' ranges and softmax's sums, measured in part (a)."""
+    out = m["output"]
+    ranges = out["ranges_on_z_in_[-50,50]"]
+    expected = {
+        "tanh": (-1, 1),
+        "sigmoid": (0, 1),
+        "softplus": (0, math.inf),
+        "relu": (0, math.inf),
+    }
+    inside = all(
+        expected[a][0] - 1e-6 <= ranges[a][0] and ranges[a][1] <= expected[a][1] + 1e-6
+        for a in expected
+        if a in ranges
+    )
+    error = out["softmax_sum_max_error"]
+    return [
+        Fact(
+            id="which-activation/output-ranges",
+            text="tanh outputs lie in [-1, 1] (negative values too: not a probability unless "
+            "rescaled), the logistic in [0, 1], softplus and ReLU at or above 0",
+            checked="each output activation on 10,001 points of z in [-50, 50]: min and max",
+            value={a: list(r) for a, r in ranges.items()},
+            holds=bool(inside and ranges.get("tanh", (0, 0))[0] < 0),
+        ),
+        Fact(
+            id="which-activation/softmax-sums-to-one",
+            text="Softmax outputs sum to 1 over the classes (a distribution over exclusive "
+            "classes)",
+            checked="the largest |row sum - 1| of softmax over 1,000 random logit rows",
+            value=error,
+            holds=bool(error < 1e-5),
+        ),
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge`, then the answer sets' further statements."""
+    return judge(m) + statement_claims(m)
+
+
 QUESTION = Question(
     id="which-activation",
     question="Which activation function should you use?",
@@ -709,8 +824,9 @@ QUESTION = Question(
     "images after the 5,000 validation images, standardized, a 10 x 100 net, Nadam 1e-3 for "
     "every activation, 5 epochs, batch 128; accuracy on the test set; speed in CPU time",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

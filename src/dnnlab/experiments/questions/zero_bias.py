@@ -34,6 +34,7 @@ Claims and their rules.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,10 @@ import numpy as np
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question
 from dnnlab.experiments.questions.common import (
     FIRST_SEED,
+    distinct_neurons,
     fit,
     neuron_counts,
     seeds,
@@ -318,6 +320,45 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["zero_bias.png"]
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+
+def facts(m: dict) -> list[Fact]:
+    """Keras's Dense biases start at 0; equal biases do not tie neurons with random weights."""
+    layer = keras.layers.Dense(7)
+    layer.build((None, 5))
+    default = keras.ops.convert_to_numpy(layer.bias)
+    rng = np.random.default_rng(0)
+    units = 100
+    kernel = rng.normal(0.0, math.sqrt(2 / units), (units, units))
+    bias = np.full(units, 0.1)
+    outputs = np.maximum(rng.normal(size=(256, units)) @ kernel + bias, 0.0)
+    distinct = {
+        "neurons": distinct_neurons(kernel, bias),
+        "outputs": distinct_neurons(outputs),
+        "units": units,
+    }
+    return [
+        Fact(
+            id="zero-bias/keras-default-bias-is-zero",
+            text="Zero biases are the default: a Keras Dense layer starts with every bias 0",
+            checked="keras.layers.Dense(7) built on 5 inputs: its bias vector",
+            value=default.tolist(),
+            holds=bool(np.all(default == 0)),
+        ),
+        Fact(
+            id="zero-bias/equal-biases-keep-random-neurons-distinct",
+            text="Equal non-zero biases do not tie a layer's neurons: with He-random weights "
+            "every neuron, and its output, differs from the others (symmetry is broken by the "
+            "weights, whatever the biases)",
+            checked=f"{units} ReLU units, weights ~ N(0, 2 / {units}), every bias 0.1: distinct "
+            "(weights, bias) columns and distinct output columns on 256 random inputs",
+            value=distinct,
+            holds=bool(distinct["neurons"] == distinct["outputs"] == units),
+        ),
+    ]
+
+
 QUESTION = Question(
     id="zero-bias",
     question="Is it OK to initialize the bias terms to 0?",
@@ -329,4 +370,5 @@ QUESTION = Question(
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )
