@@ -284,6 +284,12 @@ def test_momentum_end_to_end(tmp_path, fake_root):
     assert claims["momentum/matched-step-slower-on-mlp"]["verdict"] == "inconclusive"
     stored = (tmp_path / "out" / "questions" / "momentum" / "measurements.json").read_text()
     assert '"matched"' in stored
+    # 3,000 steps in float32 stay within 1% of float64: the precision claim is refuted.
+    assert claims["momentum/near-one-precision-matters"]["verdict"] == "refuted"
+    assert claims["momentum/near-one-precision-matters"]["evidence"]["float32_finite"]
+    assert [f["id"] for f in record["facts"] if f["holds"]] == [
+        "momentum/terminal-step-is-lr-over-one-minus-m"
+    ]
 
 
 # --- which-activation ----------------------------------------------------------------------------
@@ -477,6 +483,15 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
         "swish-more-accurate-than-relu",
         "relu-cheapest-to-compute",
         "swish-slower-per-epoch",
+        "relu-trains-by-backprop",
+        "leaky-relu-faster-than-elu",
+    }
+    claims = {c["id"].split("/", 1)[1]: c for c in record["claims"]}
+    # Neither ELU nor leaky ReLU was timed: nothing to compare.
+    assert claims["leaky-relu-faster-than-elu"]["verdict"] == "inconclusive"
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "which-activation/output-ranges": True,
+        "which-activation/softmax-sums-to-one": True,
     }
     assert "Output layers" in record["answer"]
 
@@ -595,3 +610,7 @@ def test_zero_bias_end_to_end(tmp_path, fake_root):
     assert evidence["control_tied_weights_random_bias_trained"] == [8, 8]
     assert symmetry["verdict"] == "refuted"
     assert claims["zero-bias/no-accuracy-difference"]["verdict"] in VERDICTS
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "zero-bias/keras-default-bias-is-zero": True,
+        "zero-bias/equal-biases-keep-random-neurons-distinct": True,
+    }

@@ -486,7 +486,11 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         predict_rounds=(2, 2),
     )
     record = answer(dc.QUESTION, tmp_path, _loader(fake_root), settings=settings)
-    assert len(record["claims"]) == 6
+    assert len(record["claims"]) == 8
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "dropout-cost/one-pass-per-step": True,
+        "dropout-cost/predict-never-samples-dropout": True,
+    }
     folder = tmp_path / "questions" / "dropout-cost"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
     run = m["runs"][0]
@@ -497,5 +501,5 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         assert drop["history"][-1]["val_loss"] <= run["target_val_loss"]
     assert set(m["predict_timing"]["ratios"]) == {"dropout", "mc"}
     assert m["epoch_timing"]["rounds"] == 2
-    assert [c.verdict for c in dc.judge(m)] == [c["verdict"] for c in record["claims"]]
+    assert [c.verdict for c in dc.judge_all(m)] == [c["verdict"] for c in record["claims"]]
     assert (folder / "dropout_cost.png").stat().st_size > 1000

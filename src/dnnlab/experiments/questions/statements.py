@@ -7,9 +7,9 @@ and chat assistants (files 000-004; 003 also quotes the book's answer key,
 paraphrase or a quote of a few words, with how it is judged:
 
 - ``tests``: the ids of the claims (stochastic, three-valued verdicts) and
-  checked facts (true by construction, shown apart) that test it, and
-  ``sign``: ``+`` if the statement says what the claim says, ``-`` if it says
-  the opposite (then a supported claim makes the statement wrong);
+  checked facts (true by construction, shown apart) that say what the
+  statement says, and ``against``: those that say the opposite (a supported
+  one makes the statement wrong);
 - or ``why``: the reason it is not judged, starting "not testable by
   experiment" (a value judgement, a recommendation without an outcome, a tool
   dnnlab does not run) or "not measured here" (testable, no arm measures it).
@@ -35,7 +35,6 @@ SOURCES = {
     "003 key": "003_e0e88ed27c9ad342.txt, the book's answer key quoted there",
     "004": "004_62d5abefb2c60c7f.txt (quiz with model answers, questions 1-7)",
 }
-SIGNS = ("+", "-")
 UNTESTABLE = "not testable by experiment"
 UNMEASURED = "not measured here"
 
@@ -47,23 +46,31 @@ class Statement:
     source: str  # a key of SOURCES
     question: str  # the dnnlab question it answers ("exercise-8" for the exercise)
     says: str  # a short paraphrase, or a quote of a few words in quotation marks
-    tests: tuple[str, ...] = ()
-    sign: str = "+"
+    tests: tuple[str, ...] = ()  # claims and facts that say what it says
+    against: tuple[str, ...] = ()  # claims and facts that say the opposite
     why: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"unknown answer set {self.source!r}; one of {', '.join(SOURCES)}")
-        if self.sign not in SIGNS:
-            raise ValueError(f"sign must be + or -, got {self.sign!r}")
-        if bool(self.tests) == bool(self.why):
+        if set(self.tests) & set(self.against):
+            raise ValueError(f"{self.says!r}: an id cannot both agree and disagree with it")
+        if bool(self.tests or self.against) == bool(self.why):
             raise ValueError(f"{self.says!r}: give either the ids that test it or why none does")
         if self.why and not self.why.startswith((UNTESTABLE, UNMEASURED)):
             raise ValueError(f"{self.says!r}: why must start {UNTESTABLE!r} or {UNMEASURED!r}")
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id that tests it, agreeing ones first."""
+        return self.tests + self.against
 
-def _s(source: str, question: str, says: str, *tests: str, sign: str = "+", why=None):
-    return Statement(source, question, says, tuple(tests), sign, why)
+
+def _s(source: str, question: str, says: str, *tests: str, against=(), why=None, sign="+"):
+    """A table row: ``sign="-"`` puts every id of ``tests`` against the statement."""
+    if sign == "-":
+        tests, against = (), tests
+    return Statement(source, question, says, tuple(tests), tuple(against), why)
 
 
 # Reasons shared by several statements.
@@ -225,9 +232,8 @@ STATEMENTS: tuple[Statement, ...] = (
        "glorot-he/initializer-variances"),
     _s("002", "zero-bias", "zero biases are common, the frameworks' default",
        "zero-bias/no-accuracy-difference", "zero-bias/keras-default-bias-is-zero"),
-    _s("002", "zero-bias", "zero biases \"break the symmetry\"",
-       "zero-bias/zero-biases-create-symmetry", "zero-bias/equal-biases-keep-random-neurons-"
-       "distinct", sign="-"),
+    _s("002", "zero-bias", "zero biases \"break the symmetry\" (tied weights stay tied with them)",
+       "same-init/identical-neurons", sign="-"),
     _s("002", "zero-bias", "equal non-zero biases give a layer's neurons identical outputs",
        "zero-bias/equal-biases-keep-random-neurons-distinct", sign="-"),
     _s("002", "zero-bias", "large biases cause vanishing gradients with sigmoid/tanh",
@@ -312,7 +318,7 @@ STATEMENTS: tuple[Statement, ...] = (
     _s("003", "sparse-models", "dropout (marked wrong by the student)",
        "sparse-models/dropout-gives-sparse-weights"),
     _s("003", "dropout-cost", "dropout \"speeds up training because fewer neurons\" are computed",
-       "dropout-cost/dropout-speeds-up-epochs", "dropout-cost/one-pass-per-step"),
+       "dropout-cost/dropout-speeds-up-epochs", against=("dropout-cost/one-pass-per-step",)),
     _s("003", "dropout-cost", "(the student's correction) dropout slows convergence",
        "dropout-cost/doubles-epochs-to-converge"),
     _s("003", "dropout-cost", "no effect on inference", "dropout-cost/inference-not-slower"),
@@ -387,7 +393,7 @@ STATEMENTS: tuple[Statement, ...] = (
 
 def referenced_ids(statements: Iterable[Statement] = STATEMENTS) -> list[str]:
     """Every claim or fact id the table reads, once each, in order."""
-    return list(dict.fromkeys(i for s in statements for i in s.tests))
+    return list(dict.fromkeys(i for s in statements for i in s.ids))
 
 
 def outcomes(results: Iterable[dict]) -> dict[str, dict[str, Any]]:
@@ -407,30 +413,33 @@ def outcomes(results: Iterable[dict]) -> dict[str, dict[str, Any]]:
 
 
 _FOR = {
-    ("supported", "+"): "right",
-    ("refuted", "-"): "right",
-    ("supported", "-"): "wrong",
-    ("refuted", "+"): "wrong",
+    ("supported", True): "right",
+    ("refuted", False): "right",
+    ("supported", False): "wrong",
+    ("refuted", True): "wrong",
 }
 
 
 def judged(statement: Statement, found: dict[str, dict[str, Any]]) -> str:
     """What the measurements make of a statement: right, wrong, partly right, open or unjudged.
 
-    Each id gives right or wrong (the verdict read with the statement's sign)
-    or nothing (inconclusive, or not measured); right only if every id is
-    right, wrong if every decided id is wrong, partly right if they disagree.
+    Each id gives right or wrong (its verdict read as agreeing or disagreeing
+    with the statement) or nothing (inconclusive, or not measured); right only
+    if every id is right, wrong if every decided id is wrong, partly right if
+    they disagree.
     """
     if statement.why:
         return "not judged"
-    reads = [_FOR.get((found[i]["verdict"], statement.sign)) for i in statement.tests if i in found]
+    reads = [
+        _FOR.get((found[i]["verdict"], i in statement.tests)) for i in statement.ids if i in found
+    ]
     decided = [r for r in reads if r]
     if not reads:
         return "not measured yet"
     if not decided:
         return "open"
     if all(r == "right" for r in decided):
-        return "right" if len(decided) == len(statement.tests) else "right so far"
+        return "right" if len(decided) == len(statement.ids) else "right so far"
     if all(r == "wrong" for r in decided):
         return "wrong"
     return "partly right"
@@ -442,14 +451,18 @@ def rows(results: Iterable[dict]) -> list[dict[str, Any]]:
     out = []
     for s in STATEMENTS:
         tested = [
-            {"id": i, **found.get(i, {"kind": None, "verdict": "not measured"})} for i in s.tests
+            {
+                "id": i,
+                "agrees": i in s.tests,
+                **found.get(i, {"kind": None, "verdict": "not measured"}),
+            }
+            for i in s.ids
         ]
         out.append(
             {
                 "source": s.source,
                 "question": s.question,
                 "says": s.says,
-                "sign": s.sign,
                 "tests": tested,
                 "why": s.why,
                 "reading": judged(s, found),
@@ -466,11 +479,12 @@ def summary(table: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _cell(test: dict[str, Any], sign: str) -> str:
-    kind = "fact" if test["kind"] == "fact" else test["verdict"]
+def cell(test: dict[str, Any]) -> str:
+    """One id of a row, with its verdict (or whether the fact holds) and its direction."""
+    kind = test["verdict"]
     if test["kind"] == "fact":
         kind = "fact holds" if test["verdict"] == "supported" else "fact fails"
-    against = " (says the opposite)" if sign == "-" else ""
+    against = "" if test["agrees"] else " (says the opposite)"
     return f"`{test['id']}`: {kind}{against}"
 
 
@@ -490,7 +504,7 @@ def markdown(results: Iterable[dict]) -> str:
         lines += ["", f"**{source}**: {title}", ""]
         lines += ["| question | statement | tested by | reading |", "| --- | --- | --- | --- |"]
         for row in (r for r in table if r["source"] == source):
-            tests = "; ".join(_cell(t, row["sign"]) for t in row["tests"]) or row["why"]
+            tests = "; ".join(cell(t) for t in row["tests"]) or row["why"]
             says = row["says"].replace("|", "\\|")
             lines.append(f"| {row['question']} | {says} | {tests} | {row['reading']} |")
     return "\n".join(lines) + "\n"
