@@ -597,6 +597,7 @@ def test_zero_bias_end_to_end(tmp_path, fake_root):
         model=TINY_MODEL,
         train=TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=32),
         data=TINY_DATA,
+        seed_budget=2,
     )
     record = _answer(tmp_path, fake_root, zb.QUESTION, settings, seeds=2)
     claims = {c["id"]: c for c in record["claims"]}
@@ -610,6 +611,8 @@ def test_zero_bias_end_to_end(tmp_path, fake_root):
     assert evidence["control_tied_weights_random_bias_trained"] == [8, 8]
     assert symmetry["verdict"] == "refuted"
     assert claims["zero-bias/no-accuracy-difference"]["verdict"] in VERDICTS
+    plan = claims["zero-bias/no-accuracy-difference"]["evidence"]["seed_plan"]
+    assert (plan["pilot"], plan["run"]) == (2, 2)  # the budget of 2 holds it to the pilot
     assert {f["id"]: f["holds"] for f in record["facts"]} == {
         "zero-bias/keras-default-bias-is-zero": True,
         "zero-bias/equal-biases-keep-random-neurons-distinct": True,
