@@ -612,6 +612,7 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
     assert verdicts["elu-mean-closer-to-zero"] == INC
     assert verdicts["leaky-relu-fewer-inactive-units-at-high-lr"] == INC
     stored = json.loads((tmp_path / "questions" / "elu-vs-relu" / "measurements.json").read_text())
+    assert "fewer than 2" in stored["measurements"]["seed_plan"]["reason"]  # a pilot of 1
     leaky = stored["measurements"]["leaky_relu_high"]
     assert [r["activation"] for r in leaky] == ["leaky_relu"]
     # A leaky unit's slope (0.2) is never below 1% of its peak: none dies, no weight idles.

@@ -63,6 +63,7 @@ from dnnlab.experiments.questions.common import (
     fit,
     normalization_gap,
     seeds,
+    seeds_by_pilot,
     subset,
     threshold_rule,
     versus_threshold,
@@ -116,6 +117,9 @@ class Settings:
     probe_images: int = 1000  # validation images for activation means and dead units
     timing_min_rounds: int = 4
     timing_max_rounds: int = 12
+    # The accuracy claim's seeds: the context's seeds are an internal pilot, and its spread
+    # sets how many more run (80% power at the 1-point margin), at most this many in all.
+    seed_budget: int = 8
 
 
 def dead_units(z: np.ndarray, activation: str) -> np.ndarray:
@@ -331,17 +335,36 @@ def measure(ctx: Context, settings: Settings) -> dict:
     """Trained nets per learning rate, seed and activation; SELU at init; timing; derivatives."""
     probe = ctx.load_splits(settings.data).x_valid[: settings.probe_images]
     rates = {"normal": settings.learning_rate, "high": settings.high_learning_rate}
-    runs: dict[str, dict[str, list[dict]]] = {k: {a: [] for a in INITS} for k in rates}
-    for key, lr in rates.items():
-        for seed in seeds(ctx):
-            for act in INITS:
-                runs[key][act].append(_one_run(ctx, settings, act, lr, seed, probe))
-    leaky_high = [
-        _one_run(ctx, settings, "leaky_relu", settings.high_learning_rate, seed, probe)
-        for seed in seeds(ctx)
-    ]
+
+    def one_seed(seed: int) -> dict[str, Any]:
+        return {
+            **{
+                key: {act: _one_run(ctx, settings, act, lr, seed, probe) for act in INITS}
+                for key, lr in rates.items()
+            },
+            "leaky": _one_run(
+                ctx, settings, "leaky_relu", settings.high_learning_rate, seed, probe
+            ),
+        }
+
+    def accuracy_gaps(rows: list[dict]) -> list[float]:  # the accuracy claim's B - A
+        relu, elu = _pairs(
+            [r["normal"]["relu"] for r in rows], [r["normal"]["elu"] for r in rows], "test_accuracy"
+        )
+        return [b - a for a, b in zip(relu, elu, strict=True)]
+
+    rows, plan = seeds_by_pilot(
+        ctx,
+        one_seed,
+        accuracy_gaps,
+        margin=ACCURACY_MARGIN,
+        claim="greater",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
+    runs = {key: {a: [r[key][a] for r in rows] for a in INITS} for key in rates}
     return {
-        "leaky_relu_high": leaky_high,
+        "leaky_relu_high": [r["leaky"] for r in rows],
+        "seed_plan": plan,
         "depth": settings.depth,
         "width": settings.width,
         "epochs": settings.epochs,
@@ -961,8 +984,15 @@ def facts(m: dict) -> list[Fact]:
 
 
 def judge_all(m: dict) -> list[Claim]:
-    """:func:`judge`, then the answer sets' further statements."""
-    return judge(m) + statement_claims(m)
+    """:func:`judge` (the seed plan beside the accuracy claim), then the further statements."""
+    plan = m.get("seed_plan")
+    judged = [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if c.id == "elu-vs-relu/elu-more-accurate" and plan
+        else c
+        for c in judge(m)
+    ]
+    return judged + statement_claims(m)
 
 
 QUESTION = Question(

@@ -215,6 +215,8 @@ STATEMENTS: tuple[Statement, ...] = (
     _s("001", "dropout-cost", "MC Dropout slows inference: several forward passes",
        "dropout-cost/mc-costs-k-predictions"),
     _s("001", "dropout-cost", "MC Dropout's cost is manageable", why=_VALUE),
+    _s("001", "dropout-cost", "MC Dropout's samples capture the model's uncertainty",
+       "dropout-cost/mc-lowers-nll"),
     _s("001", "exercise-8", "the code early-stops and validates on the test set",
        why=f"{UNTESTABLE}: a flaw of method (the test set then chooses the model); dnnlab "
        "validates on held-out training images instead"),
@@ -299,6 +301,8 @@ STATEMENTS: tuple[Statement, ...] = (
        "which-activation/sigmoid-for-multilabel", "which-activation/output-ranges"),
     _s("003", "which-activation", "softmax for multi-class outputs",
        "which-activation/softmax-sums-to-one"),
+    _s("003", "which-activation", "ReLU for the hidden layers of shallow nets (Swish for deep)",
+       why=f"{UNMEASURED}: no arm compares activations across depths"),
     _s("003", "which-activation", "ReLU \"could kill neurons\"",
        "elu-vs-relu/relu-units-die-at-high-lr"),
     _s("003", "which-activation", "leaky ReLU solves the dead-neuron problem",
@@ -350,6 +354,8 @@ STATEMENTS: tuple[Statement, ...] = (
        "dropout-cost/inference-not-slower"),
     _s("003 key", "dropout-cost", "MC Dropout: 10 or more inferences, \"a factor of 10 or more\"",
        "dropout-cost/mc-costs-k-predictions"),
+    _s("003 key", "dropout-cost", "with MC Dropout, 10 or more inferences give better predictions",
+       "dropout-cost/mc-lowers-nll"),
     # ---- 004 ---------------------------------------------------------------------------------
     _s("004", "same-init", "No: symmetry is not broken; a layer's neurons keep the same weights",
        "same-init/identical-neurons"),
