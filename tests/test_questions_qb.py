@@ -489,6 +489,9 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
     claims = {c["id"].split("/", 1)[1]: c for c in record["claims"]}
     # Neither ELU nor leaky ReLU was timed: nothing to compare.
     assert claims["leaky-relu-faster-than-elu"]["verdict"] == "inconclusive"
+    # One seed is a pilot with no spread: no more seeds, and the claim says so.
+    plan = claims["swish-more-accurate-than-relu"]["evidence"]["seed_plan"]
+    assert (plan["run"], plan["pilot"]) == (1, 0) and "fewer than 2" in plan["reason"]
     assert {f["id"]: f["holds"] for f in record["facts"]} == {
         "which-activation/output-ranges": True,
         "which-activation/softmax-sums-to-one": True,

@@ -39,6 +39,7 @@ the step; the ratio of the two ReLU times is the activation's share of an epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from dnnlab.experiments.questions.common import (
     describe_threshold,
     fit,
     seeds,
+    seeds_by_pilot,
     subset,
     threshold_rule,
     versus_threshold,
@@ -101,6 +103,9 @@ class Settings:
     timing_min_rounds: int = 4
     timing_max_rounds: int = 10
     timing_precision: float = 0.03
+    # The accuracy claims' seeds (Swish, GELU, Mish against ReLU): the context's seeds are an
+    # internal pilot; the widest of their spreads sets how many more run, at most this many.
+    seed_budget: int = 8
 
     def __post_init__(self) -> None:
         if "relu" not in self.activations:
@@ -254,21 +259,41 @@ def measure(ctx: Context, settings: Settings) -> dict:
     output = output_layers(settings.demo_steps, seeds(ctx))
     acts = settings.activations
     models = {a: model_for(a, settings.depth, settings.width) for a in acts}
-    runs: dict[str, list[dict]] = {a: [] for a in acts}
-    for seed in seeds(ctx):
+
+    def one_seed(seed: int) -> dict[str, dict]:
+        row = {}
         for a in acts:
             outcome = fit(
                 ctx, model=models[a], train_config=settings.train, data=settings.data, seed=seed
             )
             s = outcome.summary
-            runs[a].append(
-                {
-                    "seed": seed,
-                    "status": s["status"],
-                    "test_accuracy": s["test_accuracy"],
-                    "best_val_accuracy": s["best_val_accuracy"],
-                }
-            )
+            row[a] = {
+                "seed": seed,
+                "status": s["status"],
+                "test_accuracy": s["test_accuracy"],
+                "best_val_accuracy": s["best_val_accuracy"],
+            }
+        return row
+
+    def widest(rows: list[dict]) -> list[float]:
+        """The pilot's paired gaps to ReLU with the largest spread: they need the most seeds."""
+        m = {"hidden": {"runs": {a: [r[a] for r in rows] for a in acts}}}
+        gaps = []
+        for a in (x for x in SMOOTH if x in acts):
+            xa, xb = _paired(m, "relu", a)
+            gaps.append([b - r for r, b in zip(xa, xb, strict=True)])
+        spread = [g for g in gaps if len(g) >= 2]
+        return max(spread, key=lambda g: float(np.std(g, ddof=1)), default=[])
+
+    rows, plan = seeds_by_pilot(
+        ctx,
+        one_seed,
+        widest,
+        margin=ACCURACY_MARGIN,
+        claim="greater",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
+    runs = {a: [r[a] for r in rows] for a in acts}
     splits = ctx.load_splits(settings.data)
     protocol = {
         "reference": "relu",
@@ -287,6 +312,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
     )
     return {
         "output": output,
+        "seed_plan": plan,
         "hidden": {
             "depth": settings.depth,
             "width": settings.width,
@@ -812,8 +838,16 @@ def facts(m: dict) -> list[Fact]:
 
 
 def judge_all(m: dict) -> list[Claim]:
-    """:func:`judge`, then the answer sets' further statements."""
-    return judge(m) + statement_claims(m)
+    """:func:`judge` (the seed plan beside the claims it was made for), then further statements."""
+    plan = m.get("seed_plan")
+    planned = {f"which-activation/{a}-more-accurate-than-relu" for a in SMOOTH}
+    judged = [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if c.id in planned and plan
+        else c
+        for c in judge(m)
+    ]
+    return judged + statement_claims(m)
 
 
 QUESTION = Question(
