@@ -7,7 +7,7 @@ Normal paired differences with std sigma; the first PILOT seeds set the count
 judges every seed. Type I errors: for "greater", the truth 0 and the verdict
 supported (nominal 2.5%: the 95% CI above 0); for "equal", the truth at the
 margin and the verdict supported (nominal 5%: TOST). Seeds needed are looked
-up at the pilot's std rounded to 3 significant digits (a cache; the count
+up at the pilot's std rounded to 2 significant digits (a cache; the count
 only moves at the edges).
 """
 
@@ -33,7 +33,7 @@ def simulate(claim: str, sigma: float, margin: float, pilot: int, budget: int, t
     for _ in range(trials):
         d = list(rng.normal(truth, sigma, pilot))
         sd = float(np.std(d, ddof=1))
-        need = _needed(float(f"{sd:.3g}"), margin, claim)
+        need = _needed(float(f"{sd:.2g}"), margin, claim)
         run = budget if need is None else min(budget, max(pilot, need))
         d += list(rng.normal(truth, sigma, run - pilot))
         test = stats.paired_t(np.zeros(run), np.asarray(d))

@@ -267,11 +267,15 @@ def test_sparse_models_end_to_end(tmp_path, fake_root):
         student_epochs=1,
     )
     record = answer(sm.QUESTION, tmp_path, _loader(fake_root), settings=settings)
-    assert len(record["claims"]) == 9
+    assert len(record["claims"]) == 10
     folder = tmp_path / "questions" / "sparse-models"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
     # The stored numbers re-judge to the same verdicts.
-    assert [c.verdict for c in sm.judge(m)] == [c["verdict"] for c in record["claims"]]
+    assert [c.verdict for c in sm.judge_all(m)] == [c["verdict"] for c in record["claims"]]
+    # The dense control trains as long as the gradual arm and is never pruned.
+    control = m["runs"][0]["dense_equal_budget"]
+    assert control["epochs"] == m["runs"][0]["gradual"]["epochs"] == 3
+    assert control["sparsity"] < 0.01
     run = m["runs"][0]
     # Both pruning arms end at 90% sparsity: the mask holds through fine-tuning.
     assert run["gradual"]["sparsity"] == pytest.approx(sm.PRUNE_TO, abs=0.01)
