@@ -273,6 +273,7 @@ STATEMENTS: tuple[Statement, ...] = (
     _s("002", "momentum", "choose momentum in 0.8-0.99", why=_RANGE),
     _s("002", "sparse-models", "iterative (gradual) magnitude pruning with fine-tuning",
        "sparse-models/gradual-pruning-beats-one-shot",
+       "sparse-models/gradual-pruning-keeps-dense-accuracy-at-equal-budget",
        "sparse-models/magnitude-pruning-keeps-accuracy-at-80pct"),
     _s("002", "sparse-models", "L1 regularization encourages sparsity",
        "sparse-models/l1-gives-exact-zeros"),
