@@ -7,8 +7,9 @@ the count (plan_seeds: 80% power at the margin, at most BUDGET), then the
 fixed rule judges every seed. Type I errors: for "greater", the truth 0 and
 the verdict supported (nominal 2.5%: the 95% CI above 0); for "equal", the
 truth at the margin and the verdict supported (nominal 5%: TOST). The count
-for a pilot std s is stats.seeds_needed at the next larger of 160 log-spaced
-stds (never fewer seeds than the exact plan).
+for a pilot std s is stats.seeds_needed at the next larger of 81 log-spaced
+stds in [0.05, 20] (never fewer seeds than the exact plan; the last for any
+larger s, where the budget binds anyway).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from scipy import stats as sps
 
 from dnnlab import stats
 
-GRID = np.geomspace(1e-3, 1e3, 161)
+GRID = np.geomspace(0.05, 20.0, 81)
 
 
 def plan_table(claim: str, budget: int) -> np.ndarray:

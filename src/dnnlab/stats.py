@@ -541,12 +541,14 @@ def plan_seeds(
     (Wittes & Brittain 1990, "The role of internal pilot studies in increasing
     the efficiency of clinical trials", Stat. Med. 9: 65-72). Only the
     variance is looked at, never the mean difference, so the verdict's rule
-    is the one a fixed design would use and its type I error stays at its
-    level but for the small inflation that re-estimating the variance from a
-    small pilot can bring (Wittes & Brittain 1990; Kieser & Friede 2000,
-    Stat. Med. 19: 901-911, quantify it; it shrinks as the pilot grows).
-    Nothing here is a group-sequential design: there is one analysis, at the
-    end.
+    is the one a fixed design would use; its type I error stays near its
+    level only for a pilot that is not tiny: re-estimating the variance
+    from a small pilot whose seeds are reused inflates it (Kieser & Friede
+    2000, Stat. Med. 19: 901-911). Measured by ``scripts/pilot_type1.py``
+    (20,000 simulated studies each): a 3-seed pilot, budget 12, rejects a
+    true null of a "greater" claim 2.9%, 4.2% and 3.7% of the time (nominal
+    2.5%) at spreads of 0.5, 1 and 2 margins. Nothing here is a
+    group-sequential design: there is one analysis, at the end.
 
     Returns :func:`seeds_needed`'s keys and ``pilot`` (seeds in it),
     ``budget``, ``run`` (seeds to run in all), ``capped`` (the budget binds:
