@@ -235,3 +235,30 @@ def test_the_short_answer_is_the_first_sentence_without_asides():
     assert short_answer("No. The neurons stay identical: 1 of 64. More.") == (
         "No. The neurons stay identical: 1 of 64."
     )
+
+
+def test_seeds_by_pilot_runs_the_pilot_then_the_seeds_its_spread_asks_for(tmp_path):
+    from dnnlab.experiments.questions.common import FIRST_SEED, seeds_by_pilot
+    from dnnlab.stats import plan_seeds
+
+    spread = {FIRST_SEED + i: d for i, d in enumerate([0.004, -0.006, 0.011] + [0.0] * 60)}
+    ran = []
+
+    def run_seed(seed):
+        ran.append(seed)
+        return {"seed": seed, "d": spread[seed]}
+
+    def differences(rows):
+        return [r["d"] for r in rows]
+
+    ctx = Context(folder=tmp_path, load_splits=lambda config: None, seeds=3)
+    rows, plan = seeds_by_pilot(ctx, run_seed, differences, margin=0.01, claim="equal", budget=40)
+    expected = plan_seeds([0.004, -0.006, 0.011], margin=0.01, claim="equal", budget=40)
+    assert plan == expected and plan["run"] > 3 and not plan["capped"]
+    assert ran == [r["seed"] for r in rows] == list(range(FIRST_SEED, FIRST_SEED + plan["run"]))
+    ran.clear()
+    rows, plan = seeds_by_pilot(ctx, run_seed, differences, margin=0.01, claim="equal", budget=5)
+    assert len(rows) == 5 and plan["capped"]
+    one = Context(folder=tmp_path, load_splits=lambda config: None, seeds=1)
+    rows, plan = seeds_by_pilot(one, run_seed, differences, margin=0.01, claim="equal", budget=9)
+    assert len(rows) == 1 and "fewer than 2" in plan["reason"]

@@ -609,7 +609,9 @@ def test_glorot_he_end_to_end(fake_root, tmp_path):
     _check(record, tmp_path, "glorot-he")
     m = answer(gh.QUESTION, tmp_path, _context(fake_root, 2), rejudge=True)
     assert m["facts"] == record["facts"]  # rejudged from the stored numbers alone
-    assert record["claims"] == [] and len(record["facts"]) == 8  # the signal maths: all facts
+    assert record["claims"] == []  # the signal maths: all facts
+    ids = [f["id"] for f in record["facts"]]
+    assert len(ids) == 9 and "glorot-he/initializer-variances" in ids
     stored = json.loads((tmp_path / "questions" / "glorot-he" / "measurements.json").read_text())
     assert stored["measurements"]["fan_in"] == [3072, 8, 8, 8]
     assert len(stored["measurements"]["stats"]["he"]["relu"]) == 2  # weight draws
@@ -639,3 +641,12 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
     # One seed: no paired test can be made.
     assert verdicts["elu-more-accurate"] == INC
     assert verdicts["elu-mean-closer-to-zero"] == INC
+    assert verdicts["leaky-relu-fewer-inactive-units-at-high-lr"] == INC
+    stored = json.loads((tmp_path / "questions" / "elu-vs-relu" / "measurements.json").read_text())
+    assert "fewer than 2" in stored["measurements"]["seed_plan"]["reason"]  # a pilot of 1
+    leaky = stored["measurements"]["leaky_relu_high"]
+    assert [r["activation"] for r in leaky] == ["leaky_relu"]
+    # A leaky unit's slope (0.2) is never below 1% of its peak: none dies, no weight idles.
+    assert leaky[0]["dead"] == leaky[0]["dead_weight_fraction"] == 0.0
+    assert 0.0 <= leaky[0]["inactive"] <= 1.0
+    assert all(f["holds"] for f in record["facts"]) and len(record["facts"]) == 3

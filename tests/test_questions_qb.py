@@ -284,6 +284,12 @@ def test_momentum_end_to_end(tmp_path, fake_root):
     assert claims["momentum/matched-step-slower-on-mlp"]["verdict"] == "inconclusive"
     stored = (tmp_path / "out" / "questions" / "momentum" / "measurements.json").read_text()
     assert '"matched"' in stored
+    # 3,000 steps in float32 stay within 1% of float64: the precision claim is refuted.
+    assert claims["momentum/near-one-precision-matters"]["verdict"] == "refuted"
+    assert claims["momentum/near-one-precision-matters"]["evidence"]["float32_finite"]
+    assert [f["id"] for f in record["facts"] if f["holds"]] == [
+        "momentum/terminal-step-is-lr-over-one-minus-m"
+    ]
 
 
 # --- which-activation ----------------------------------------------------------------------------
@@ -481,6 +487,18 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
         "swish-more-accurate-than-relu",
         "relu-cheapest-to-compute",
         "swish-slower-per-epoch",
+        "relu-trains-by-backprop",
+        "leaky-relu-faster-than-elu",
+    }
+    claims = {c["id"].split("/", 1)[1]: c for c in record["claims"]}
+    # Neither ELU nor leaky ReLU was timed: nothing to compare.
+    assert claims["leaky-relu-faster-than-elu"]["verdict"] == "inconclusive"
+    # One seed is a pilot with no spread: no more seeds, and the claim says so.
+    plan = claims["swish-more-accurate-than-relu"]["evidence"]["seed_plan"]
+    assert (plan["run"], plan["pilot"]) == (1, 0) and "fewer than 2" in plan["reason"]
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "which-activation/output-ranges": True,
+        "which-activation/softmax-sums-to-one": True,
     }
     assert "Output layers" in record["answer"]
 
@@ -586,6 +604,7 @@ def test_zero_bias_end_to_end(tmp_path, fake_root):
         model=TINY_MODEL,
         train=TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=32),
         data=TINY_DATA,
+        seed_budget=2,
     )
     record = _answer(tmp_path, fake_root, zb.QUESTION, settings, seeds=2)
     claims = {c["id"]: c for c in record["claims"]}
@@ -599,3 +618,9 @@ def test_zero_bias_end_to_end(tmp_path, fake_root):
     assert evidence["control_tied_weights_random_bias_trained"] == [8, 8]
     assert symmetry["verdict"] == "refuted"
     assert claims["zero-bias/no-accuracy-difference"]["verdict"] in VERDICTS
+    plan = claims["zero-bias/no-accuracy-difference"]["evidence"]["seed_plan"]
+    assert (plan["pilot"], plan["run"]) == (2, 2)  # the budget of 2 holds it to the pilot
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "zero-bias/keras-default-bias-is-zero": True,
+        "zero-bias/equal-biases-keep-random-neurons-distinct": True,
+    }

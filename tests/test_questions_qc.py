@@ -267,11 +267,15 @@ def test_sparse_models_end_to_end(tmp_path, fake_root):
         student_epochs=1,
     )
     record = answer(sm.QUESTION, tmp_path, _loader(fake_root), settings=settings)
-    assert len(record["claims"]) == 9
+    assert len(record["claims"]) == 10
     folder = tmp_path / "questions" / "sparse-models"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
     # The stored numbers re-judge to the same verdicts.
-    assert [c.verdict for c in sm.judge(m)] == [c["verdict"] for c in record["claims"]]
+    assert [c.verdict for c in sm.judge_all(m)] == [c["verdict"] for c in record["claims"]]
+    # The dense control trains as long as the gradual arm and is never pruned.
+    control = m["runs"][0]["dense_equal_budget"]
+    assert control["epochs"] == m["runs"][0]["gradual"]["epochs"] == 3
+    assert control["sparsity"] < 0.01
     run = m["runs"][0]
     # Both pruning arms end at 90% sparsity: the mask holds through fine-tuning.
     assert run["gradual"]["sparsity"] == pytest.approx(sm.PRUNE_TO, abs=0.01)
@@ -488,7 +492,11 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         predict_rounds=(2, 2),
     )
     record = answer(dc.QUESTION, tmp_path, _loader(fake_root), settings=settings)
-    assert len(record["claims"]) == 6
+    assert len(record["claims"]) == 8
+    assert {f["id"]: f["holds"] for f in record["facts"]} == {
+        "dropout-cost/one-pass-per-step": True,
+        "dropout-cost/predict-never-samples-dropout": True,
+    }
     folder = tmp_path / "questions" / "dropout-cost"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
     run = m["runs"][0]
@@ -499,5 +507,5 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         assert drop["history"][-1]["val_loss"] <= run["target_val_loss"]
     assert set(m["predict_timing"]["ratios"]) == {"dropout", "mc"}
     assert m["epoch_timing"]["rounds"] == 2
-    assert [c.verdict for c in dc.judge(m)] == [c["verdict"] for c in record["claims"]]
+    assert [c.verdict for c in dc.judge_all(m)] == [c["verdict"] for c in record["claims"]]
     assert (folder / "dropout_cost.png").stat().st_size > 1000

@@ -12,6 +12,10 @@ from dnnlab.stats import (
     interval,
     judge_difference,
     paired_t,
+    plan_seeds,
+    power_difference,
+    power_equivalence,
+    seeds_needed,
     verdict,
     welch,
 )
@@ -234,3 +238,76 @@ def test_an_equivalence_is_said_beside_the_verdict():
     assert test["verdict"] == "refuted"
     assert test["says"].endswith("its 90% CI lies within ±1.0 points: no difference that matters")
     assert "no difference" not in compare(a, b, claim="greater", margin=0.0001, paired=True)["says"]
+
+
+# --- power and the internal pilot ---------------------------------------------------------
+
+
+def _textbook_power(n, d, alpha=0.05):
+    """One-sample t, two-sided alpha, upper tail only (what "CI above 0" asks), scipy's nct."""
+    df = n - 1
+    return sps.nct.sf(sps.t.ppf(1 - alpha / 2, df), df, d * np.sqrt(n))
+
+
+@pytest.mark.parametrize(("d", "n"), [(0.5, 34), (1.0, 10), (0.8, 15)])
+def test_seeds_for_a_difference_match_the_textbook_t_test(d, n):
+    # G*Power's one-sample t (two tails, alpha 0.05, power 0.8): 34 pairs at d = 0.5, 10 at 1.
+    assert seeds_needed(1.0, d, "greater")["for_difference"] == n
+    assert power_difference(n, 1.0, d) == pytest.approx(_textbook_power(n, d), abs=1e-12)
+    assert _textbook_power(n, d) >= 0.8 > _textbook_power(n - 1, d)
+    assert power_difference(n, 2.0, 2 * d) == pytest.approx(power_difference(n, 1.0, d))
+
+
+def test_equivalence_power_is_the_noncentral_t_bound_and_a_simulation():
+    n, sd, margin = 20, 1.0, 0.6
+    t = sps.t.ppf(0.95, n - 1)
+    bound = 1 - 2 * sps.nct.cdf(t, n - 1, margin * np.sqrt(n) / sd)
+    exact = power_equivalence(n, sd, margin)
+    assert bound <= exact <= bound + 0.01
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.0, sd, size=(200_000, n))
+    mean, se = d.mean(axis=1), d.std(axis=1, ddof=1) / np.sqrt(n)
+    simulated = np.mean((mean - t * se > -margin) & (mean + t * se < margin))
+    assert exact == pytest.approx(simulated, abs=0.005)
+    shifted = power_equivalence(n, sd, margin, difference=0.3)
+    assert shifted < exact
+
+
+def test_seeds_needed_for_each_kind_of_claim():
+    equal = seeds_needed(1.0, 0.5, "equal")
+    assert equal["for_difference"] is None
+    n = equal["seeds"]
+    assert power_equivalence(n, 1.0, 0.5) >= 0.8 > power_equivalence(n - 1, 1.0, 0.5)
+    greater = seeds_needed(1.0, 0.5, "greater")
+    assert greater["seeds"] == max(greater["for_difference"], greater["for_equivalence"]) == n
+    assert seeds_needed(1e-6, 0.5, "less")["seeds"] == 2
+    with pytest.raises(ValueError, match="margin > 0"):
+        seeds_needed(1.0, 0.0, "equal")
+
+
+def test_plan_seeds_uses_the_pilot_spread_and_caps_at_the_budget():
+    pilot = [0.004, -0.006, 0.011]
+    sd = float(np.std(pilot, ddof=1))
+    need = seeds_needed(sd, 0.01, "equal")["seeds"]
+    plan = plan_seeds(pilot, margin=0.01, claim="equal", budget=40)
+    assert (plan["sd"], plan["seeds"], plan["run"], plan["capped"]) == (sd, need, need, False)
+    assert "Wittes & Brittain" in plan["rule"] and "at most 40" in plan["rule"]
+    capped = plan_seeds(pilot, margin=0.01, claim="equal", budget=4)
+    assert need > 4 and (capped["run"], capped["capped"]) == (4, True)
+    quiet = plan_seeds([0.05, 0.051, 0.049], margin=0.01, claim="greater", budget=10)
+    assert quiet["run"] == 3 and not quiet["capped"]  # never fewer than the pilot
+    tied = plan_seeds([0.01, 0.01], margin=0.01, claim="equal", budget=10)
+    assert tied["run"] == 2 and "same amount" in tied["reason"]
+    with pytest.raises(ValueError, match="budget"):
+        plan_seeds(pilot, margin=0.01, claim="equal", budget=1)
+
+
+def test_an_inconclusive_comparison_says_how_many_seeds_would_decide_it():
+    a, b = [0.50, 0.51, 0.49], [0.505, 0.52, 0.49]
+    result = compare(a, b, claim="greater", margin=0.01, paired=True)
+    assert result["verdict"] == "inconclusive"
+    n = result["seeds_needed"]["seeds"]
+    assert n > 3 and result["says"].endswith(f"would need {n} seeds at this spread")
+    better = [x + 0.05 + y for x, y in zip(a, (0, 0.004, -0.002), strict=True)]
+    decided = compare(a, better, claim="greater", margin=0.01, paired=True)
+    assert decided["seeds_needed"] is None and "would need" not in decided["says"]

@@ -30,6 +30,7 @@ from dnnlab.experiments import (
 )
 from dnnlab.experiments import questions as qs
 from dnnlab.experiments.exercise8_report import Glance
+from dnnlab.experiments.questions import statements
 from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
 from dnnlab.runs import StoredRun
 from dnnlab.stats import VERDICTS
@@ -121,15 +122,46 @@ def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
                 )
             )
             for f in r["facts"]:
+                why = f" Why it is fixed: {f['why']}." if f.get("why") else ""
                 blocks += [
-                    Para(
-                        f"*fact, {f['outcome']}* — {f['text']}. Why it is fixed: {f['why']}. "
-                        f"Checked: {f['check']}."
-                    ),
+                    Para(f"*fact, {f['outcome']}* — {f['text']}.{why} Checked: {f['check']}."),
                     *evidence_blocks(f["evidence"]),
                 ]
         blocks += [Figure(folder / name, f"{r['id']}: {name}") for name in r["figures"]]
     return glance, blocks
+
+
+def statement_blocks(out: Path) -> list[Block]:
+    """Every statement of the answer sets, with the verdicts of what tests it (stored results)."""
+    table = statements.rows(qs.stored_results(out))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(statements.summary(table).items()))
+    blocks: list[Block] = [
+        Heading("Every statement of the answer sets, judged", 2, "statements"),
+        Para(
+            f"The {len(table)} distinct statements of the {len(statements.SOURCES)} answer sets "
+            "(../shared/seed-answers; the book's answer key quoted in 003 counted as one more "
+            f"set), each with the claims and checked facts that test it: {counts}. A statement "
+            "is right when every claim or fact that tests it comes out its way (one it "
+            'contradicts, marked "says the opposite", refuted), wrong when every decided one '
+            "goes against it, partly right when they disagree, open when all are inconclusive."
+        ),
+    ]
+    for source, title in statements.SOURCES.items():
+        rows = tuple(
+            (
+                row["question"],
+                row["says"],
+                "; ".join(statements.cell(t) for t in row["tests"]) or row["why"],
+                row["reading"],
+            )
+            for row in table
+            if row["source"] == source
+        )
+        blocks += [
+            Para(f"**{source}**: {title}"),
+            Table(("question", "statement", "tested by", "reading"), rows),
+        ]
+    return blocks
 
 
 def _verdict_cell(verdict: str | None) -> str | Badge:
@@ -221,6 +253,7 @@ def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> Report:
         *glance_blocks([*e8_glance, *q_glance]),
         *e8,
         *questions,
+        *(statement_blocks(out) if questions else []),
     ]
     return Report(*write_report(blocks, out, TITLE))
 

@@ -286,19 +286,32 @@ def compare(
     and ``says`` (:func:`verdict`'s sentence). ``scale``, ``unit`` and
     ``digits`` only change how numbers read (accuracies in [0, 1] as percentage
     points by default); the margin is in the values' own units.
+
+    An inconclusive paired comparison also carries ``seeds_needed``
+    (:func:`seeds_needed` at the spread these seeds show, read as a pilot's)
+    and its ``says`` ends with that count: how many seeds would decide it with
+    80% power at the margin. Otherwise ``seeds_needed`` is None.
     """
     test = paired_t(a, b) if paired else welch(a, b)
     says = verdict(test, scale=scale, unit=unit.strip(), digits=digits)
     ci90 = interval(test, 0.90)
+    m = f"{margin * scale:.{_digits(scale, digits)}f}{unit}"
     if ci90 is not None and -margin < ci90[0] and ci90[1] < margin:
-        m = f"{margin * scale:.{_digits(scale, digits)}f}{unit}"
         says += f"; its 90% CI lies within ±{m}: no difference that matters"
+    decided = judge_difference(test, claim, margin)
+    needed = None
+    if decided == INCONCLUSIVE and paired and test.get("se") and margin > 0:
+        # The spread these seeds show, taken as a pilot's (variance only; see plan_seeds).
+        needed = seeds_needed(test["se"] * math.sqrt(test["n_a"]), margin, claim)
+        count = f"more than {SEARCH_LIMIT:,}" if needed["seeds"] is None else needed["seeds"]
+        says += f"; {POWER:.0%} power at ±{m} would need {count} seeds at this spread"
     return {
         **test,
         "paired": paired,
         "claim": claim,
         "margin": margin,
-        "verdict": judge_difference(test, claim, margin),
+        "seeds_needed": needed,
+        "verdict": decided,
         "rule": comparison_rule(
             claim, margin, scale=scale, unit=unit, paired=paired, digits=digits
         ),
@@ -389,3 +402,193 @@ def verdict(
     if test["distinguishable"]:
         return f"{head}: distinguishable from seed noise"
     return f"{head}: not distinguishable from seed noise"
+
+
+# ---------------------------------------------------------------------------------------------
+# How many seeds: power of the paired rules above, and an internal pilot that sets the count.
+
+POWER = 0.80  # the conventional target (Cohen 1988): a real effect is missed at most 1 time in 5
+SEARCH_LIMIT = 100_000  # seeds; a plan that would need more says so instead of a number
+_QUADRATURE_NODES = 256  # for power_equivalence: agrees with adaptive quadrature within 2e-6
+
+
+def power_difference(n: int, sd: float, effect: float, *, alpha: float = ALPHA) -> float:
+    """P(the paired 95% CI lies above 0) with ``n`` pairs when the true difference is ``effect``.
+
+    That is the "supported" side of :func:`judge_difference` for a ``"greater"``
+    claim: the two-sided ``1 - alpha`` interval above 0, a one-sided test at
+    ``alpha / 2``. With d = effect / sd and df = n - 1::
+
+        power = P(T'_{df, ncp} > t_{1 - alpha/2, df}),   ncp = d * sqrt(n)
+
+    where T' is the noncentral t (the textbook power of the one-sample t-test,
+    e.g. Cohen 1988 ch. 2; G*Power's "means: difference from constant", one
+    tail at alpha / 2). Exact for normal differences.
+    """
+    _check_design(n, sd)
+    df = n - 1
+    return float(sps.nct.sf(sps.t.ppf(1 - alpha / 2, df), df, effect * math.sqrt(n) / sd))
+
+
+def power_equivalence(
+    n: int, sd: float, margin: float, *, difference: float = 0.0, alpha: float = ALPHA
+) -> float:
+    """P(the paired 90% CI lies within ±margin) with ``n`` pairs and true mean ``difference``.
+
+    The equivalence side of :func:`judge_difference` (two one-sided tests at
+    ``alpha``, Schuirmann 1987). Exact, not the usual noncentral-t bound: given
+    the sample std s, the mean difference must fall in
+    ``(-margin + t s / sqrt(n), margin - t s / sqrt(n))`` (t = t_{1-alpha, n-1}),
+    a normal probability, integrated over s ~ sd * sqrt(chi2_{n-1} / (n - 1))
+    (Owen 1965's Q function, computed by Gauss-Legendre quadrature). The bound
+    ``1 - 2 P(T'_{n-1, margin sqrt(n)/sd} < t)`` (for ``difference = 0``) is at most this, and
+    equal to it but for the chance that the interval is wider than the margin band.
+    """
+    _check_design(n, sd)
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0 for an equivalence test, got {margin!r}")
+    df, se = n - 1, sd / math.sqrt(n)
+    t = float(sps.t.ppf(1 - alpha, df))
+    u_max = df * (margin / (t * se)) ** 2  # beyond it the interval is wider than ±margin
+
+    # Over q, the chi2 quantile's probability, the range is finite and the integrand bounded:
+    # Gauss-Legendre nodes on (0, q_max), vectorized.
+    q_max = float(sps.chi2.cdf(u_max, df))
+    nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+    q = q_max * (nodes + 1) / 2
+    half = t * se * np.sqrt(sps.chi2.ppf(q, df) / df)
+    hit = sps.norm.cdf((margin - half - difference) / se) - sps.norm.cdf(
+        (-margin + half - difference) / se
+    )
+    value = float(np.sum(weights * np.maximum(hit, 0.0)) * q_max / 2)
+    return float(min(max(value, 0.0), 1.0))
+
+
+def _check_design(n: int, sd: float) -> None:
+    if int(n) != n or n < 2:
+        raise ValueError(f"n must be a whole number of pairs >= 2, got {n!r}")
+    if not (sd > 0 and math.isfinite(sd)):
+        raise ValueError(f"sd must be a positive finite spread, got {sd!r}")
+
+
+def smallest_n(power: Any, target: float = POWER, *, start: int = 2) -> int | None:
+    """The smallest n >= ``start`` with ``power(n) >= target`` (power rises with n), or None.
+
+    Doubling then bisection; None if even :data:`SEARCH_LIMIT` seeds fall short.
+    """
+    if power(start) >= target:
+        return start
+    low, high = start, start * 2
+    while power(high) < target:
+        if high >= SEARCH_LIMIT:
+            return None
+        low, high = high, min(high * 2, SEARCH_LIMIT)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if power(mid) >= target else (mid, high)
+    return high
+
+
+def seeds_needed(
+    sd: float, margin: float, claim: str, *, power: float = POWER, alpha: float = ALPHA
+) -> dict[str, Any]:
+    """Paired seeds for ``power`` to decide ``claim`` about B - A, given the differences' ``sd``.
+
+    - ``"greater"`` / ``"less"``: enough seeds both to support it when the true
+      difference is ``margin`` in its direction (:func:`power_difference`) and
+      to refute it by equivalence when the truth is 0 (:func:`power_equivalence`);
+    - ``"equal"``: enough to show equivalence when the truth is 0.
+
+    Returns ``for_difference`` (None for ``"equal"``), ``for_equivalence`` and
+    ``seeds`` (the larger; None where more than :data:`SEARCH_LIMIT` would be needed).
+    """
+    if claim not in CLAIMS:
+        raise ValueError(f"claim must be one of {CLAIMS}, got {claim!r}")
+    if margin <= 0:
+        raise ValueError(f"a power analysis needs a margin > 0, got {margin!r}")
+    eq = smallest_n(lambda n: power_equivalence(n, sd, margin, alpha=alpha), power)
+    diff = (
+        None
+        if claim == "equal"
+        else smallest_n(lambda n: power_difference(n, sd, margin, alpha=alpha), power)
+    )
+    needs = [eq] if claim == "equal" else [diff, eq]
+    return {
+        "sd": sd,
+        "margin": margin,
+        "claim": claim,
+        "power": power,
+        "for_difference": diff,
+        "for_equivalence": eq,
+        "seeds": None if None in needs else max(needs),
+    }
+
+
+def plan_seeds(
+    pilot_differences: Sequence[float] | np.ndarray,
+    *,
+    margin: float,
+    claim: str,
+    budget: int,
+    power: float = POWER,
+) -> dict[str, Any]:
+    """An internal pilot: seeds to run in all, from the pilot's spread only, capped by ``budget``.
+
+    The first seeds (the pilot, at least 2) give s, the std of the paired
+    differences B - A; :func:`seeds_needed` turns s into the seeds for
+    ``power`` at the claim's margin, and the plan is
+    ``min(budget, max(pilot, needed))`` seeds in all, the pilot's included
+    (Wittes & Brittain 1990, "The role of internal pilot studies in increasing
+    the efficiency of clinical trials", Stat. Med. 9: 65-72). Only the
+    variance is looked at, never the mean difference, so the verdict's rule
+    is the one a fixed design would use; its type I error stays near its
+    level only for a pilot that is not tiny: re-estimating the variance
+    from a small pilot whose seeds are reused inflates it (Kieser & Friede
+    2000, Stat. Med. 19: 901-911). Measured by ``scripts/pilot_type1.py``
+    (20,000 simulated studies each): a 3-seed pilot, budget 12, rejects a
+    true null of a "greater" claim 2.9%, 4.2% and 3.7% of the time (nominal
+    2.5%) at spreads of 0.5, 1 and 2 margins. Nothing here is a
+    group-sequential design: there is one analysis, at the end.
+
+    Returns :func:`seeds_needed`'s keys and ``pilot`` (seeds in it),
+    ``budget``, ``run`` (seeds to run in all), ``capped`` (the budget binds:
+    fewer seeds than the power needs) and ``rule`` (the plan in words).
+    ``reason`` is set (and ``run`` is the pilot) when the pilot cannot give a
+    spread: fewer than 2 differences, or all of them equal.
+    """
+    d = _sample(pilot_differences, "pilot_differences")
+    if int(budget) != budget or budget < 2:
+        raise ValueError(f"budget must be a whole number of seeds >= 2, got {budget!r}")
+    pilot = int(d.size)
+    out: dict[str, Any] = {
+        "pilot": pilot,
+        "budget": int(budget),
+        "claim": claim,
+        "margin": margin,
+        "power": power,
+        "sd": None,
+        "for_difference": None,
+        "for_equivalence": None,
+        "seeds": None,
+        "run": pilot,
+        "capped": False,
+        "reason": None,
+        "rule": (
+            f"internal pilot (Wittes & Brittain 1990): the std of the first {pilot} seeds' "
+            f"paired differences sets the seeds for {power:.0%} power at the margin "
+            f"({margin:g}); run max(pilot, needed) seeds, at most {int(budget)}; the verdict "
+            "uses every seed, by the fixed rule"
+        ),
+    }
+    if pilot < 2:
+        out["reason"] = f"a pilot needs at least 2 seeds to give a spread (got {pilot})"
+        return out
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        out["reason"] = "every pilot pair differs by the same amount: no spread to plan from"
+        return out
+    need = seeds_needed(sd, margin, claim, power=power)
+    run = budget if need["seeds"] is None else min(budget, max(pilot, need["seeds"]))
+    capped = need["seeds"] is None or need["seeds"] > budget
+    out.update(need, run=int(max(run, pilot)), capped=capped)
+    return out

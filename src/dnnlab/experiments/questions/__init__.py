@@ -11,7 +11,9 @@ Every question is a module in this package that defines ``QUESTION``, a
   stored apart (``facts`` beside ``claims`` in ``result.json``), never a verdict;
 - **tell** ``(measurements, claims) -> str``: the answer in sentences that
   follow from the numbers and the verdicts;
-- **draw** ``(measurements, folder) -> [file names]``: the figures.
+- **draw** ``(measurements, folder) -> [file names]``: the figures;
+- **facts** (optional) ``(measurements) -> [Fact]``: what holds by
+  construction, checked and stored apart (``facts`` beside ``claims``).
 
 ``settings`` is a frozen dataclass whose defaults are the real experiment;
 tests pass smaller ones. :func:`answer` stores the measurements as
@@ -86,15 +88,20 @@ class Fact:
     It could not have come out otherwise, so it is no test and gets no verdict:
     ``holds`` says whether the check found it true (``None``: the check's own
     control failed, so it says nothing), ``why`` what fixes it by construction,
-    ``check`` how it was checked, ``evidence`` the numbers the check read.
+    ``check`` how it was checked, ``evidence`` the numbers the check read
+    (a value that is not a mapping is kept as ``{"value": ...}``).
     """
 
     id: str
     text: str
     holds: bool | None
-    why: str
-    check: str
-    evidence: dict[str, Any]
+    why: str = ""
+    check: str = ""
+    evidence: Any = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.evidence, dict):
+            object.__setattr__(self, "evidence", {"value": self.evidence})
 
     @property
     def outcome(self) -> str:
@@ -148,6 +155,7 @@ class Question:
     tell: Callable[[dict[str, Any], list[Claim | Fact]], str]
     draw: Callable[[dict[str, Any], Path], list[str]]
     settings: Any  # a frozen dataclass: the experiment's sizes; defaults = the real run
+    facts: Callable[[dict[str, Any]], list[Fact]] | None = None  # checked facts, apart
 
 
 def clean(value: Any) -> Any:
@@ -245,7 +253,9 @@ def judge(question: Question, out: Path, record: dict) -> dict:
     m = record["measurements"]
     findings = question.judge(m)
     claims, facts = split_findings(findings)
-    for finding in findings:
+    if question.facts:
+        facts = [*facts, *question.facts(m)]
+    for finding in [*claims, *facts]:
         if not finding.id.startswith(f"{question.id}/"):
             raise ValueError(f"claim {finding.id} must start with {question.id}/")
     result = clean(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,7 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, epoch_timing, train
 
 FIRST_SEED = 42
+T = TypeVar("T")
 
 
 def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
@@ -42,6 +43,41 @@ def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
 
 def seeds(ctx: Context) -> list[int]:
     return list(range(FIRST_SEED, FIRST_SEED + ctx.seeds))
+
+
+def seeds_by_pilot(
+    ctx: Context,
+    run_seed: Callable[[int], T],
+    differences: Callable[[list[T]], Sequence[float]],
+    *,
+    margin: float,
+    claim: str,
+    budget: int,
+) -> tuple[list[T], dict[str, Any]]:
+    """Run the context's seeds as an internal pilot, then as many more as the power needs.
+
+    ``run_seed(seed)`` measures one seed (every arm the claim pairs);
+    ``differences(rows)`` gives the paired B - A the claim is judged on. The
+    pilot's spread alone sets the count (:func:`dnnlab.stats.plan_seeds`:
+    80% power at ``margin``, at most ``budget`` seeds in all, never fewer
+    than the pilot); the new seeds follow the pilot's (``FIRST_SEED + i``).
+    Returns every seed's row, in seed order, and the plan (stored with the
+    measurements, so the verdict shows how its seed count was set).
+    """
+    rows = [run_seed(seed) for seed in seeds(ctx)]
+    pilot = list(differences(rows))
+    if len(pilot) < 2:
+        plan = {
+            "pilot": len(pilot),
+            "budget": budget,
+            "run": len(rows),
+            "reason": "fewer than 2 paired pilot seeds: no spread to plan from",
+        }
+        return rows, plan
+    plan = stats.plan_seeds(pilot, margin=margin, claim=claim, budget=max(budget, 2))
+    first_new = FIRST_SEED + len(rows)
+    rows += [run_seed(seed) for seed in range(first_new, FIRST_SEED + plan["run"])]
+    return rows, plan
 
 
 def fit(

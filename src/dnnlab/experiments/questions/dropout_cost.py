@@ -62,7 +62,7 @@ import numpy as np
 
 from dnnlab import stats, timing, uncertainty
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question
 from dnnlab.experiments.questions.common import fit, seeds, subset, time_epochs
 from dnnlab.models import build_model
 from dnnlab.plots import save_figure, subplots
@@ -702,6 +702,110 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["dropout_cost.png"]
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+# "Negligible" (answer 001) gives no number: dnnlab reads it as at most 5% more CPU time per
+# epoch, the margin elu-vs-relu uses for "costs more" (elu_vs_relu.SLOWER).
+NEGLIGIBLE = 1.05
+
+
+def statement_claims(m: dict) -> list[Claim]:
+    """Dropout "speeds up training" (003, the student) and its slowdown is "negligible" (001)."""
+    epoch = m["epoch_timing"]["ratios"]["dropout"]
+    evidence = {
+        "cpu_ratio": timing.describe_ratio(epoch["cpu"]),
+        "wall_ratio": timing.describe_ratio(epoch["wall"]),
+        "rounds": m["epoch_timing"]["rounds"],
+    }
+    return [
+        Claim(
+            id="dropout-cost/dropout-speeds-up-epochs",
+            text='Dropout speeds up training "because fewer neurons are being calculated" '
+            "(answer 003): a training epoch of the dropout net costs at most the plain net's "
+            "CPU time",
+            verdict=timing.judge_ratio(epoch["cpu"], "at_most", 1.0),
+            rule=timing.ratio_rule("at_most", 1.0),
+            evidence=evidence,
+        ),
+        Claim(
+            id="dropout-cost/slowdown-negligible",
+            text='Dropout\'s impact on training speed is "generally negligible" (answer 001; '
+            f"read as: an epoch costs at most {NEGLIGIBLE:g}x the plain net's CPU time, "
+            "dnnlab's margin, since the answer states none)",
+            verdict=timing.judge_ratio(epoch["cpu"], "at_most", NEGLIGIBLE),
+            rule=timing.ratio_rule("at_most", NEGLIGIBLE),
+            evidence=evidence,
+        ),
+    ]
+
+
+def step_flops(config: ModelConfig, batch: int, features: int = 3072) -> float:
+    """Floating-point operations of one training step's gradient, as XLA counts them."""
+    import jax
+    import jax.numpy as jnp
+
+    keras.utils.set_random_seed(0)
+    model = build_model(config, (features,))
+    x = jnp.zeros((batch, features), dtype=jnp.float32)
+    y = jnp.zeros((batch,), dtype=jnp.int32)
+    trainable = [v.value for v in model.trainable_variables]
+    fixed = [v.value for v in model.non_trainable_variables]
+
+    def loss(trainable, fixed, x, y):
+        probabilities, _ = model.stateless_call(trainable, fixed, x, training=True)
+        return keras.losses.sparse_categorical_crossentropy(y, probabilities).mean()
+
+    cost = jax.jit(jax.grad(loss)).lower(trainable, fixed, x, y).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def facts(m: dict) -> list[Fact]:
+    """Dropout computes every neuron, in one pass; ``model.predict`` never samples dropout."""
+    settings = Settings()
+    plain, dropout = settings.model, settings.dropout_model()
+    flops = {
+        "plain": step_flops(plain, settings.train.batch_size),
+        "dropout": step_flops(dropout, settings.train.batch_size),
+    }
+    ratio = flops["dropout"] / flops["plain"]
+    keras.utils.set_random_seed(0)
+    model = build_model(dropout, (3072,))
+    x = np.random.default_rng(0).normal(size=(64, 3072)).astype("float32")
+    first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    sampled = keras.ops.convert_to_numpy(model(x, training=True))
+    same = bool(np.array_equal(first, second))
+    differs = bool(not np.allclose(first, sampled))
+    return [
+        Fact(
+            id="dropout-cost/one-pass-per-step",
+            text="A dropout training step computes every neuron, in one forward and one "
+            "backward pass: its floating-point operations are at least the plain step's (no "
+            "neurons skipped) and under twice them (no extra passes)",
+            check=f"XLA's flop count of one training step's gradient (batch "
+            f"{settings.train.batch_size}) of the question's {plain.depth} x {plain.width} net, "
+            f"plain and with dropout {settings.dropout_rate:g}",
+            evidence={**flops, "ratio": ratio},
+            holds=bool(1.0 <= ratio < 2.0),
+        ),
+        Fact(
+            id="dropout-cost/predict-never-samples-dropout",
+            text="model.predict never samples dropout: calling it again gives the same "
+            "numbers, so MC Dropout through model.predict (answer 001's code) averages copies "
+            "of one plain prediction",
+            check="the question's dropout net, untrained: predict twice on 64 random images, "
+            "and once called with training=True",
+            evidence={"predict_twice_identical": same, "training_call_differs": differs},
+            holds=same and differs,
+        ),
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge`, then the answer sets' further statements."""
+    return judge(m) + statement_claims(m)
+
+
 QUESTION = Question(
     id="dropout-cost",
     question="Does dropout slow down training? Does it slow down inference (i.e., making "
@@ -710,8 +814,9 @@ QUESTION = Question(
     "standardized; a 10 x 100 ELU net with and without dropout 0.1 after every hidden layer, "
     "Nadam 5e-4, batch 32, up to 30 epochs (patience 5); NLL on the test set",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

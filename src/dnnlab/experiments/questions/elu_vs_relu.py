@@ -62,13 +62,14 @@ from dnnlab.experiments.questions.common import (
     fit,
     normalization_gap,
     seeds,
+    seeds_by_pilot,
     subset,
     threshold_rule,
     time_epochs,
     versus_threshold,
     with_control,
 )
-from dnnlab.models import activation_stats, build_model, hidden_dense_layers
+from dnnlab.models import LOGITS, activation_stats, build_model, hidden_dense_layers
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, SUPPORTED
 
@@ -118,6 +119,9 @@ class Settings:
     probe_images: int = 1000  # validation images for activation means and dead units
     timing_min_rounds: int = 4
     timing_max_rounds: int = 12
+    # The accuracy claim's seeds: the context's seeds are an internal pilot, and its spread
+    # sets how many more run (80% power at the 1-point margin), at most this many in all.
+    seed_budget: int = 8
 
 
 def dead_units(z: np.ndarray, activation: str) -> np.ndarray:
@@ -146,6 +150,34 @@ def dead_fraction(model: keras.Model, x, activation: str) -> float:
     """The fraction of all hidden units of ``model`` that are dead on ``x``."""
     masks = [dead_units(z, activation) for z in pre_activations(model, x)]
     return float(np.concatenate(masks).mean())
+
+
+UNPROBED = {"inactive": None, "dead_weight_fraction": None}
+
+
+def unit_probe(model: keras.Model, x, activation: str) -> dict[str, float]:
+    """Inactive units, and the share of all kernel weights that dead units make idle.
+
+    *Inactive*: a hidden unit whose pre-activation is at most 0 on every image
+    of ``x`` (for ReLU the same as dead; a leaky ReLU unit there still passes
+    back 0.2 of its gradient, so it may come back). *Dead weight fraction*:
+    the weights of every Dense kernel, the output layer's included, that come
+    into or go out of a dead unit (:func:`dead_units`), over all kernel
+    weights: what pruning the dead units would zero without changing any
+    output on ``x``.
+    """
+    zs = pre_activations(model, x)
+    inactive = np.concatenate([np.all(z <= 0, axis=0) for z in zs])
+    dead = [dead_units(z, activation) for z in zs]
+    kernels = [d.kernel.shape for d in hidden_dense_layers(model)]
+    kernels.append(model.get_layer(LOGITS).kernel.shape)
+    idle = total = 0
+    for i, (fan_in, units) in enumerate(kernels):
+        rows_dead = dead[i - 1] if i > 0 else np.zeros(fan_in, dtype=bool)
+        cols_dead = dead[i] if i < len(dead) else np.zeros(units, dtype=bool)
+        idle += int((rows_dead[:, None] | cols_dead[None, :]).sum())
+        total += fan_in * units
+    return {"inactive": float(inactive.mean()), "dead_weight_fraction": idle / total}
 
 
 def layer_moments(model: keras.Model, x, *, training: bool = False) -> dict[str, list[float]]:
@@ -182,7 +214,7 @@ def _net(settings: Settings, activation: str, **changes: Any) -> ModelConfig:
         depth=settings.depth,
         width=settings.width,
         activation=activation,
-        **{"kernel_initializer": INITS[activation], **changes},
+        **{"kernel_initializer": INITS.get(activation, "he_normal"), **changes},
     )
 
 
@@ -221,6 +253,7 @@ def _one_run(ctx: Context, settings: Settings, act: str, lr: float, seed: int, p
         "test_accuracy": outcome.summary["test_accuracy"],
         "dead_at_start": at_start["dead"],
         "dead": dead_fraction(outcome.model, probe, act) if finished else None,
+        **(unit_probe(outcome.model, probe, act) if finished else UNPROBED),
         "layer_mean": moments["mean"] if moments else None,
         "layer_std": moments["std"] if moments else None,
     }
@@ -286,12 +319,36 @@ def measure(ctx: Context, settings: Settings) -> dict:
     """Trained nets per learning rate, seed and activation; SELU at init; timing; derivatives."""
     probe = ctx.load_splits(settings.data).x_valid[: settings.probe_images]
     rates = {"normal": settings.learning_rate, "high": settings.high_learning_rate}
-    runs: dict[str, dict[str, list[dict]]] = {k: {a: [] for a in INITS} for k in rates}
-    for key, lr in rates.items():
-        for seed in seeds(ctx):
-            for act in INITS:
-                runs[key][act].append(_one_run(ctx, settings, act, lr, seed, probe))
+
+    def one_seed(seed: int) -> dict[str, Any]:
+        return {
+            **{
+                key: {act: _one_run(ctx, settings, act, lr, seed, probe) for act in INITS}
+                for key, lr in rates.items()
+            },
+            "leaky": _one_run(
+                ctx, settings, "leaky_relu", settings.high_learning_rate, seed, probe
+            ),
+        }
+
+    def accuracy_gaps(rows: list[dict]) -> list[float]:  # the accuracy claim's B - A
+        relu, elu = _pairs(
+            [r["normal"]["relu"] for r in rows], [r["normal"]["elu"] for r in rows], "test_accuracy"
+        )
+        return [b - a for a, b in zip(relu, elu, strict=True)]
+
+    rows, plan = seeds_by_pilot(
+        ctx,
+        one_seed,
+        accuracy_gaps,
+        margin=ACCURACY_MARGIN,
+        claim="greater",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
+    runs = {key: {a: [r[key][a] for r in rows] for a in INITS} for key in rates}
     return {
+        "leaky_relu_high": [r["leaky"] for r in rows],
+        "seed_plan": plan,
         "depth": settings.depth,
         "width": settings.width,
         "epochs": settings.epochs,
@@ -803,6 +860,134 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["elu_vs_relu.png"]
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+# "a sparse model (i.e., with most weights equal to zero)": the book's answer key, question 6.
+MOST = 0.5
+
+
+def _not_measured(claim_id: str, text: str) -> Claim:
+    return Claim(
+        id=claim_id,
+        text=text,
+        verdict=INCONCLUSIVE,
+        rule="measured by dnnlab versions after these measurements: run "
+        "`dnnlab questions elu-vs-relu` again (no stored numbers: inconclusive)",
+        evidence={},
+    )
+
+
+def statement_claims(m: dict) -> list[Claim]:
+    """Leaky ReLU against dying units; pruning ReLU's dead units as a way to a sparse model."""
+    leaky_text = (
+        "Leaky ReLU keeps units from dying: at the high learning rate, fewer of a leaky ReLU "
+        "net's hidden units are inactive (pre-activation <= 0 on every probe image) than of a "
+        "ReLU net's (answers 000-003; A = ReLU, B = leaky ReLU, same seed)"
+    )
+    sparse_text = (
+        "Killing neurons with ReLU gives a sparse model (answer 003): pruning the dead units of "
+        'the ReLU nets trained at the high rate zeroes most of their weights ("most weights '
+        "equal to zero\", the book's answer key)"
+    )
+    leaky = m.get("leaky_relu_high")
+    relu_high = m["runs"]["high"]["relu"]
+    if leaky is None or any("inactive" not in r for r in relu_high):
+        return [
+            _not_measured("elu-vs-relu/leaky-relu-fewer-inactive-units-at-high-lr", leaky_text),
+            _not_measured("elu-vs-relu/pruning-dead-relu-units-gives-sparse-model", sparse_text),
+        ]
+    a, b = _pairs(relu_high, leaky, "inactive")
+    inactive = _compare(a, b, "less", DEAD_MARGIN)
+    idle = [r["dead_weight_fraction"] for r in relu_high if r["dead_weight_fraction"] is not None]
+    most = (
+        versus_threshold(idle, MOST, side="above")
+        if idle
+        else {"verdict": INCONCLUSIVE, "estimate": None, "ci95_low": None}
+    )
+    return [
+        Claim(
+            id="elu-vs-relu/leaky-relu-fewer-inactive-units-at-high-lr",
+            text=leaky_text,
+            verdict=inactive["verdict"],
+            rule=inactive["rule"],
+            evidence={
+                "inactive_relu": a,
+                "inactive_leaky_relu": b,
+                "leaky_minus_relu": inactive["says"],
+                "learning_rate": m["learning_rates"]["high"],
+            },
+        ),
+        Claim(
+            id="elu-vs-relu/pruning-dead-relu-units-gives-sparse-model",
+            text=sparse_text,
+            verdict=most["verdict"],
+            rule=threshold_rule(
+                "the fraction of kernel weights into or out of a dead unit", f"{MOST:g}", "above"
+            ),
+            evidence={
+                "dead_weight_fraction_high_lr": idle,
+                "dead_weight_fraction_normal_lr": [
+                    r.get("dead_weight_fraction") for r in m["runs"]["normal"]["relu"]
+                ],
+                "mean": describe_threshold(most) if idle else None,
+            },
+        ),
+    ]
+
+
+def facts(m: dict) -> list[Fact]:
+    """What the activation functions are, checked on Keras's own functions (no training)."""
+    negative = np.linspace(-50.0, 0.0, 5001)
+    positive = np.linspace(1e-3, 50.0, 5001)
+
+    def f(name: str, z: np.ndarray) -> np.ndarray:
+        out = keras.activations.get(name)(keras.ops.convert_to_tensor(z, dtype="float32"))
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
+
+    elu_min, elu_far = float(f("elu", negative).min()), float(f("elu", np.array([-50.0]))[0])
+    identity = {a: float(np.abs(f(a, positive) - positive).max()) for a in ("relu", "elu")}
+    h = NEAR_ZERO
+    jump = float(abs(f("relu", np.array([h]))[0] - f("relu", np.array([-h]))[0]))
+    return [
+        Fact(
+            id="elu-vs-relu/elu-bounded-below",
+            text="ELU (alpha = 1) takes negative values for negative inputs but is bounded below "
+            "by -alpha: it approaches -1, not negative infinity",
+            check="Keras's elu on 5,001 points of [-50, 0]: its minimum and elu(-50)",
+            evidence={"min": elu_min, "elu(-50)": elu_far},
+            holds=bool(-1.0 - 1e-6 <= elu_min < 0 and abs(elu_far + 1.0) < 1e-6),
+        ),
+        Fact(
+            id="elu-vs-relu/relu-identity-for-positive-inputs",
+            text="ReLU is the identity for positive inputs, as ELU is: no advantage of ELU over "
+            "ReLU there",
+            check="max |f(z) - z| over 5,001 points of [0.001, 50], Keras's relu and elu",
+            evidence=identity,
+            holds=bool(max(identity.values()) < 1e-5 * 50),
+        ),
+        Fact(
+            id="elu-vs-relu/relu-is-continuous",
+            text="ReLU is continuous at 0 (its slope jumps there, from 0 to 1: a kink, not a "
+            "discontinuity of the function)",
+            check=f"|relu({h:g}) - relu(-{h:g})|",
+            evidence=jump,
+            holds=bool(jump <= h * 1.001),
+        ),
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge` (the seed plan beside the accuracy claim), then the further statements."""
+    plan = m.get("seed_plan")
+    judged = [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if c.id == "elu-vs-relu/elu-more-accurate" and plan
+        else c
+        for c in judge(m)
+    ]
+    return judged + statement_claims(m)
+
+
 QUESTION = Question(
     id="elu-vs-relu",
     question="What are the advantages of the ELU (and SELU) activation functions over ReLU?",
@@ -810,8 +995,9 @@ QUESTION = Question(
     "standardized (raw pixels for one SELU condition); 10 x 100 nets, Nadam 1e-3 and 2e-2, "
     "5 epochs, batch 32; accuracy on the test set; epoch cost by interleaved CPU timing",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

@@ -595,6 +595,48 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["glorot_he.png"]
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+
+def facts(m: dict) -> list[Fact]:
+    """Keras's He and Glorot initializers draw with the variances their formulas give."""
+    fan_in, fan_out = 400, 100
+    rows = {}
+    for name, variance in (
+        ("he_normal", 2 / fan_in),
+        ("he_uniform", 2 / fan_in),
+        ("glorot_normal", 2 / (fan_in + fan_out)),
+        ("glorot_uniform", 2 / (fan_in + fan_out)),
+        ("lecun_normal", 1 / fan_in),
+    ):
+        w = keras.ops.convert_to_numpy(
+            keras.initializers.get({"class_name": name, "config": {"seed": 0}})((fan_in, fan_out))
+        )
+        rows[name] = {
+            "variance": float(np.var(w)),
+            "formula": variance,
+            "largest": float(np.abs(w).max()),
+            "uniform_limit_sqrt_3_variance": math.sqrt(3 * variance),
+        }
+    close = all(abs(r["variance"] / r["formula"] - 1) < 0.03 for r in rows.values())
+    bounded = all(
+        r["largest"] <= r["uniform_limit_sqrt_3_variance"] * (1 + 1e-6)
+        for name, r in rows.items()
+        if name.endswith("uniform")
+    )
+    return [
+        Fact(
+            id="glorot-he/initializer-variances",
+            text="He init draws with variance 2 / fan_in, Glorot with 2 / (fan_in + fan_out), "
+            "LeCun with 1 / fan_in; the uniform versions on [-r, r] with r = sqrt(3 variance)",
+            check=f"Keras's initializers, one {fan_in} x {fan_out} kernel each (seed 0): "
+            "sample variance within 3% of the formula, uniform draws within sqrt(3 variance)",
+            evidence=rows,
+            holds=bool(close and bounded),
+        )
+    ]
+
+
 QUESTION = Question(
     id="glorot-he",
     question="What problem do Glorot and He initialization fix?",
@@ -605,4 +647,5 @@ QUESTION = Question(
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

@@ -53,7 +53,7 @@ from scipy import signal
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
@@ -200,6 +200,46 @@ def quadratic_run(momentum: float, lr: float, steps: int) -> dict:
     }
 
 
+def heavy_ball_in(
+    dtype: str,
+    curvature: tuple[float, float],
+    lr: float,
+    momentum: float,
+    start: tuple[float, float],
+    steps: int,
+) -> np.ndarray:
+    """:func:`heavy_ball`'s recurrence computed in ``dtype`` ("float32" or "float64")."""
+    path = np.empty((steps + 1, 2), dtype=dtype)
+    for k, (c, x0) in enumerate(zip(curvature, start, strict=True)):
+        a = np.array([1.0, -(1.0 + momentum - lr * c), momentum], dtype=dtype)
+        b = np.array([1.0], dtype=dtype)
+        zi = signal.lfiltic(b, a, y=np.array([x0, x0], dtype=dtype)).astype(dtype)
+        path[0, k] = x0
+        path[1:, k] = signal.lfilter(b, a, np.zeros(steps, dtype=dtype), zi=zi)[0]
+    return path
+
+
+def precision_run(momentum: float, lr: float, steps: int) -> dict:
+    """The quadratic's path at ``momentum`` in float32 and in float64, and how far they part."""
+    single = heavy_ball_in("float32", CURVATURE, lr, momentum, START, steps)
+    double = heavy_ball_in("float64", CURVATURE, lr, momentum, START, steps)
+    finite = bool(np.all(np.isfinite(single)))
+    scale = float(np.hypot(*START))
+    apart = np.hypot(*(single.astype(np.float64) - double).T) / scale if finite else None
+    return {
+        "momentum": momentum,
+        "learning_rate": lr,
+        "steps": steps,
+        "float32_finite": finite,
+        "largest_float32": float(np.nanmax(np.abs(single))) if finite else None,
+        "max_departure": float(apart.max()) if apart is not None else None,
+        "final_loss_float32": float(quadratic_loss(single[-1:].astype(np.float64), CURVATURE)[0])
+        if finite
+        else None,
+        "final_loss_float64": float(quadratic_loss(double[-1:], CURVATURE)[0]),
+    }
+
+
 def _mlp_row(outcome, momentum: float, lr: float, seed: int) -> dict:
     losses = [r["loss"] for r in outcome.history]
     finite = [v for v in losses if math.isfinite(v)]
@@ -247,6 +287,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
             "target": QUAD_TARGET,
             "same_lr": same_lr,
             "matched_step": matched,
+            "precision": precision_run(max(MOMENTA), QUAD_LR, steps),
         },
         "mlp": {
             "model": f"{settings.model.depth} x {settings.model.width} "
@@ -603,6 +644,79 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["momentum_quadratic.png", "momentum_mlp.png"]
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+# "Matters": the float32 path leaves the float64 one by more than 1% of the start's distance
+# from the minimum (dnnlab's tolerance; answer 002 names no size), or overflows.
+PRECISION_TOL = 0.01
+
+
+def statement_claims(m: dict) -> list[Claim]:
+    """ "Numerical precision issues" at momentum 0.99999 (answer 002)."""
+    run = m["quadratic"].get("precision")
+    text = (
+        'At momentum 0.99999 numerical precision matters (answer 002: "numerical precision '
+        "issues\"): the quadratic's heavy-ball path in float32 overflows, or leaves the float64 "
+        f"path by more than {PRECISION_TOL:.0%} of the start's distance from the minimum"
+    )
+    rule = (
+        "one deterministic path per precision: supported if float32 overflows (inf or NaN) or "
+        f"departs from float64 by more than {PRECISION_TOL:g} x |start| at any step; refuted if "
+        "it stays finite and within that; inconclusive if not measured"
+    )
+    if run is None:
+        verdict = INCONCLUSIVE
+    elif not run["float32_finite"] or run["max_departure"] > PRECISION_TOL:
+        verdict = SUPPORTED
+    else:
+        verdict = REFUTED
+    return [
+        Claim(
+            id="momentum/near-one-precision-matters",
+            text=text,
+            verdict=verdict,
+            rule=rule if run else rule + " (run `dnnlab questions momentum` again)",
+            evidence=run or {},
+        )
+    ]
+
+
+def facts(m: dict) -> list[Fact]:
+    """Momentum sums the gradients (decaying): under a constant one the step grows to lr/(1 - m)."""
+    lr, steps, g = QUAD_LR, 20_000, 1.0
+    rows = {}
+    for momentum in (0.0, 0.9, 0.99):
+        v, taken = 0.0, []
+        for _ in range(steps):
+            v = momentum * v - lr * g
+            taken.append(-v)
+        rows[str(momentum)] = {"last_step": taken[-1], "lr_over_one_minus_m": lr / (1 - momentum)}
+    near = max(MOMENTA)
+    after = lr * (1 - near**steps) / (1 - near)
+    holds = all(
+        abs(r["last_step"] - r["lr_over_one_minus_m"]) <= 1e-6 * r["lr_over_one_minus_m"]
+        for r in rows.values()
+    )
+    return [
+        Fact(
+            id="momentum/terminal-step-is-lr-over-one-minus-m",
+            text="Momentum does not reduce the effective learning rate: it is an exponentially "
+            "decaying sum of the gradients, so under a constant gradient each step grows "
+            "toward lr / (1 - m), 100,000 x lr at m = 0.99999",
+            check=f"the update of Keras's SGD, v <- m v - lr g, with g = 1, lr = {lr:g}, "
+            f"{steps:,} steps, "
+            f"m = 0, 0.9, 0.99; and lr (1 - m^t) / (1 - m) at m = {near:g} after them",
+            evidence={**rows, f"step_at_{near:g}_after_{steps}": after},
+            holds=bool(holds and after > lr),
+        )
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge`, then the answer sets' further statements."""
+    return judge(m) + statement_claims(m)
+
+
 QUESTION = Question(
     id="momentum",
     question="What happens if you set the momentum hyperparameter too close to 1 "
@@ -612,8 +726,9 @@ QUESTION = Question(
     "a 4 x 100 ELU net, SGD lr 0.01, 6 epochs, batch 64 (and momentum 0.99 at lr 0.001, "
     "the same lr / (1 - m) as 0.9)",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

@@ -375,6 +375,20 @@ def gradual_prune(splits: Splits, settings: Settings, seed: int) -> dict:
     }
 
 
+def dense_equal_budget(splits: Splits, settings: Settings, seed: int) -> dict:
+    """The gradual arm's control: the same fresh net, seed and epochs, never pruned."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(settings.model, splits.input_shape)
+    epochs = settings.train.epochs + settings.fine_tune_epochs
+    # The gradual arm's own loop (steps_per_execution 1, a callback each step), never masking.
+    _fit_pruned(model, splits, settings.train, epochs, MagnitudePruning(hidden_dense_layers(model)))
+    return {
+        "test_accuracy": accuracy(model, splits.x_test, splits.y_test),
+        "sparsity": zero_fraction(kernels(model)),
+        "epochs": epochs,
+    }
+
+
 def distill(teacher: keras.Model, splits: Splits, settings: Settings, seed: int) -> dict:
     """Train the student on softmax(teacher logits / T) with its own logits / T."""
     soft = keras.ops.convert_to_numpy(
@@ -478,6 +492,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
                 "dense": dense,
                 "one_shot_fine_tuned": one_shot,
                 "gradual": gradual_prune(splits, settings, seed),
+                "dense_equal_budget": dense_equal_budget(splits, settings, seed),
                 "l1": [_l1_run(ctx, settings, splits, seed, s) for s in settings.l1_strengths],
                 "dropout": {
                     "curve": pruning_curve(drop.model, x_test, y_test),
@@ -840,6 +855,58 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["sparse_models.png"]
 
 
+# ---- a dense control at the gradual arm's budget (issue 14: fair arms) -------------------------
+
+
+def control_claims(m: dict) -> list[Claim]:
+    """Gradual pruning to 90% against the same net trained dense for the same epochs."""
+    runs = m["runs"]
+    budget = m["epochs"] + m["fine_tune_epochs"]
+    text = (
+        f"Gradual pruning to {PRUNE_TO:.0%} sparsity keeps the accuracy of the same net trained "
+        f"dense for the same {budget} epochs (same seed, same data order), within "
+        f"{100 * ACCURACY_MARGIN:g} point (A = dense, B = gradual)"
+    )
+    pairs = [
+        (r["dense_equal_budget"]["test_accuracy"], r["gradual"]["test_accuracy"])
+        for r in runs
+        if "dense_equal_budget" in r
+    ]
+    if not pairs:
+        return [
+            Claim(
+                id="sparse-models/gradual-pruning-keeps-dense-accuracy-at-equal-budget",
+                text=text,
+                verdict=INCONCLUSIVE,
+                rule="no dense control stored: run `dnnlab questions sparse-models` again",
+                evidence={},
+            )
+        ]
+    dense, gradual = [a for a, _ in pairs], [b for _, b in pairs]
+    test = stats.compare(dense, gradual, claim="equal", margin=ACCURACY_MARGIN, paired=True)
+    return [
+        Claim(
+            id="sparse-models/gradual-pruning-keeps-dense-accuracy-at-equal-budget",
+            text=text,
+            verdict=test["verdict"],
+            rule=test["rule"],
+            evidence={
+                "dense_equal_budget": dense,
+                "gradual": gradual,
+                "gradual_minus_dense": test["says"],
+                "sparsity_dense": [
+                    r["dense_equal_budget"]["sparsity"] for r in runs if "dense_equal_budget" in r
+                ],
+            },
+        )
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge`, then the dense control at equal budget."""
+    return judge(m) + control_claims(m)
+
+
 QUESTION = Question(
     id="sparse-models",
     question="How can you produce a sparse model?",
@@ -847,7 +914,7 @@ QUESTION = Question(
     "standardized; a 5 x 100 ReLU net, Nadam 1e-3, batch 64, 5 epochs (+3 of fine-tuning for "
     "the pruning comparison); accuracy on the test set",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),

@@ -39,6 +39,8 @@ the step; the ratio of the two ReLU times is the activation's share of an epoch.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +54,17 @@ from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Claim, Context, Fact, Question
-from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset, time_epochs
+from dnnlab.experiments.questions.common import (
+    FIRST_SEED,
+    describe_threshold,
+    fit,
+    seeds,
+    seeds_by_pilot,
+    subset,
+    threshold_rule,
+    time_epochs,
+    versus_threshold,
+)
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
@@ -97,6 +109,9 @@ class Settings:
     timing_min_rounds: int = 4
     timing_max_rounds: int = 10
     timing_precision: float = 0.03
+    # The accuracy claims' seeds (Swish, GELU, Mish against ReLU): the context's seeds are an
+    # internal pilot; the widest of their spreads sets how many more run, at most this many.
+    seed_budget: int = 8
 
     def __post_init__(self) -> None:
         if "relu" not in self.activations:
@@ -231,21 +246,41 @@ def measure(ctx: Context, settings: Settings) -> dict:
     output = output_layers(settings.demo_steps, seeds(ctx))
     acts = settings.activations
     models = {a: model_for(a, settings.depth, settings.width) for a in acts}
-    runs: dict[str, list[dict]] = {a: [] for a in acts}
-    for seed in seeds(ctx):
+
+    def one_seed(seed: int) -> dict[str, dict]:
+        row = {}
         for a in acts:
             outcome = fit(
                 ctx, model=models[a], train_config=settings.train, data=settings.data, seed=seed
             )
             s = outcome.summary
-            runs[a].append(
-                {
-                    "seed": seed,
-                    "status": s["status"],
-                    "test_accuracy": s["test_accuracy"],
-                    "best_val_accuracy": s["best_val_accuracy"],
-                }
-            )
+            row[a] = {
+                "seed": seed,
+                "status": s["status"],
+                "test_accuracy": s["test_accuracy"],
+                "best_val_accuracy": s["best_val_accuracy"],
+            }
+        return row
+
+    def widest(rows: list[dict]) -> list[float]:
+        """The pilot's paired gaps to ReLU with the largest spread: they need the most seeds."""
+        m = {"hidden": {"runs": {a: [r[a] for r in rows] for a in acts}}}
+        gaps = []
+        for a in (x for x in SMOOTH if x in acts):
+            xa, xb = _paired(m, "relu", a)
+            gaps.append([b - r for r, b in zip(xa, xb, strict=True)])
+        spread = [g for g in gaps if len(g) >= 2]
+        return max(spread, key=lambda g: float(np.std(g, ddof=1)), default=[])
+
+    rows, plan = seeds_by_pilot(
+        ctx,
+        one_seed,
+        widest,
+        margin=ACCURACY_MARGIN,
+        claim="greater",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
+    runs = {a: [r[a] for r in rows] for a in acts}
     splits = ctx.load_splits(settings.data)
     protocol = {
         "reference": "relu",
@@ -267,6 +302,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
     epoch = time_epochs(splits, timed, settings.train, **protocol) if len(timed) > 1 else None
     return {
         "output": output,
+        "seed_plan": plan,
         "hidden": {
             "depth": settings.depth,
             "width": settings.width,
@@ -695,6 +731,121 @@ def _hidden_figure(m: dict, folder: Path) -> str:
     return "which_activation_hidden.png"
 
 
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+CHANCE = 0.10  # ten balanced classes
+
+
+def elu_over_leaky(alone: dict) -> dict[str, float | None] | None:
+    """ELU's CPU time over leaky ReLU's, activation alone, from the same interleaved rounds."""
+    secs = alone["seconds"]
+    if "elu" not in secs or "leaky_relu" not in secs:
+        return None
+    logs = [
+        math.log(max(e, 1e-9) / max(lk, 1e-9))
+        for e, lk in zip(secs["elu"]["cpu"], secs["leaky_relu"]["cpu"], strict=True)
+    ]
+    d = stats.describe(logs)
+    low, high = d["ci95_low"], d["ci95_high"]
+    return {
+        "estimate": math.exp(d["mean"]),
+        "ci95_low": None if low is None else math.exp(low),
+        "ci95_high": None if high is None else math.exp(high),
+    }
+
+
+def statement_claims(m: dict) -> list[Claim]:
+    """ReLU trains by plain backpropagation; leaky ReLU is cheaper than ELU (answers 001, 004)."""
+    runs = m["hidden"]["runs"]
+    relu = [r["test_accuracy"] for r in runs.get("relu", []) if r["test_accuracy"] is not None]
+    above = (
+        versus_threshold(relu, CHANCE, side="above")
+        if relu
+        else {"verdict": INCONCLUSIVE, "estimate": None, "ci95_low": None}
+    )
+    ratio = elu_over_leaky(m["timing"]["activation_alone"])
+    return [
+        Claim(
+            id="which-activation/relu-trains-by-backprop",
+            text="Plain backpropagation trains a ReLU net (Keras's automatic differentiation, "
+            "ReLU's slope taken as 0 at 0, no subgradient method): its test accuracy is above "
+            f"chance ({CHANCE:.0%}, ten classes)",
+            verdict=above["verdict"],
+            rule=threshold_rule("ReLU's test accuracy", f"{CHANCE:g}", "above"),
+            evidence={
+                "test_accuracy_relu": relu,
+                "mean": describe_threshold(above) if relu else None,
+            },
+        ),
+        Claim(
+            id="which-activation/leaky-relu-faster-than-elu",
+            text="Leaky ReLU is faster to compute than ELU (the book's 2nd-edition answer: "
+            '"if you need the NN to be as fast as possible", leaky ReLU): ELU\'s CPU time '
+            "forward and backward, run alone, is at least leaky ReLU's",
+            verdict=(
+                timing.judge_ratio(ratio, "at_least", 1.0, allowance=ALONE_ALLOWANCE)
+                if ratio
+                else INCONCLUSIVE
+            ),
+            rule=timing.ratio_rule("at_least", 1.0, allowance=ALONE_ALLOWANCE)
+            + " (ELU over leaky ReLU, the same rounds)",
+            evidence={
+                "elu_cpu_over_leaky_relu": timing.describe_ratio(ratio) if ratio else None,
+                "rounds": m["timing"]["activation_alone"]["rounds"],
+            },
+        ),
+    ]
+
+
+def facts(m: dict) -> list[Fact]:
+    """The output layers' ranges and softmax's sums, measured in part (a)."""
+    out = m["output"]
+    ranges = out["ranges_on_z_in_[-50,50]"]
+    expected = {
+        "tanh": (-1, 1),
+        "sigmoid": (0, 1),
+        "softplus": (0, math.inf),
+        "relu": (0, math.inf),
+    }
+    inside = all(
+        expected[a][0] - 1e-6 <= ranges[a][0] and ranges[a][1] <= expected[a][1] + 1e-6
+        for a in expected
+        if a in ranges
+    )
+    error = out["softmax_sum_max_error"]
+    return [
+        Fact(
+            id="which-activation/output-ranges",
+            text="tanh outputs lie in [-1, 1] (negative values too: not a probability unless "
+            "rescaled), the logistic in [0, 1], softplus and ReLU at or above 0",
+            check="each output activation on 10,001 points of z in [-50, 50]: min and max",
+            evidence={a: list(r) for a, r in ranges.items()},
+            holds=bool(inside and ranges.get("tanh", (0, 0))[0] < 0),
+        ),
+        Fact(
+            id="which-activation/softmax-sums-to-one",
+            text="Softmax outputs sum to 1 over the classes (a distribution over exclusive "
+            "classes)",
+            check="the largest |row sum - 1| of softmax over 1,000 random logit rows",
+            evidence=error,
+            holds=bool(error < 1e-5),
+        ),
+    ]
+
+
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge` (the seed plan beside the claims it was made for), then further statements."""
+    plan = m.get("seed_plan")
+    planned = {f"which-activation/{a}-more-accurate-than-relu" for a in SMOOTH}
+    judged = [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if c.id in planned and plan
+        else c
+        for c in judge(m)
+    ]
+    return judged + statement_claims(m)
+
+
 QUESTION = Question(
     id="which-activation",
     question="Which activation function should you use?",
@@ -703,8 +854,9 @@ QUESTION = Question(
     "images after the 5,000 validation images, standardized, a 10 x 100 net, Nadam 1e-3 for "
     "every activation, 5 epochs, batch 128; accuracy on the test set; speed in CPU time",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )

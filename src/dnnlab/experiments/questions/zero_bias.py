@@ -34,6 +34,8 @@ Claims and their rules.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +44,13 @@ import numpy as np
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question
 from dnnlab.experiments.questions.common import (
     FIRST_SEED,
+    distinct_neurons,
     fit,
     neuron_counts,
-    seeds,
+    seeds_by_pilot,
     subset,
 )
 from dnnlab.models import LOGITS, hidden_dense_layers
@@ -63,6 +66,9 @@ class Settings:
     train: TrainConfig = TrainConfig(learning_rate=1e-3, epochs=6, patience=6, batch_size=64)
     data: DataConfig = subset(10_000)
     bias_std: float = 0.1  # the random variant's biases ~ N(0, bias_std^2), every Dense layer
+    # The equivalence claim's seeds: the context's seeds are an internal pilot, and its spread
+    # sets how many more run (80% power at the 1-point margin), at most this many in all.
+    seed_budget: int = 12
 
 
 def random_bias_init(seed: int, std: float):
@@ -140,17 +146,31 @@ def measure(ctx: Context, settings: Settings) -> dict:
     def nothing(model: keras.Model) -> None:
         return None
 
-    zero, random = [], []
-    for seed in seeds(ctx):
-        zero.append(run(seed, nothing))
-        random.append(run(seed, random_bias_init(seed, settings.bias_std)))
+    def both(seed: int) -> tuple[dict, dict]:
+        return run(seed, nothing), run(seed, random_bias_init(seed, settings.bias_std))
+
+    def differences(rows: list[tuple[dict, dict]]) -> list[float]:
+        zero, random = _paired_accuracy(
+            {"zero": [z for z, _ in rows], "random": [r for _, r in rows]}
+        )
+        return [b - a for a, b in zip(zero, random, strict=True)]
+
+    rows, plan = seeds_by_pilot(
+        ctx,
+        both,
+        differences,
+        margin=ACCURACY_MARGIN,
+        claim="equal",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
     return {
         "width": settings.model.width,
         "depth": settings.model.depth,
         "epochs": settings.train.epochs,
         "bias_std": settings.bias_std,
-        "zero": zero,
-        "random": random,
+        "zero": [z for z, _ in rows],
+        "random": [r for _, r in rows],
+        "seed_plan": plan,
         "tied_zero": run(FIRST_SEED, tied_init),
         "tied_random": run(
             FIRST_SEED, _chain(tied_init, random_bias_init(FIRST_SEED, settings.bias_std))
@@ -318,6 +338,56 @@ def draw(m: dict, folder: Path) -> list[str]:
     return ["zero_bias.png"]
 
 
+def judge_all(m: dict) -> list[Claim]:
+    """:func:`judge`, with the seed plan beside the accuracy claim it was made for."""
+    plan = m.get("seed_plan")
+    return [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if c.id == "zero-bias/no-accuracy-difference" and plan
+        else c
+        for c in judge(m)
+    ]
+
+
+# ---- the answer sets' further statements (docs/statements.md) ----------------------------------
+
+
+def facts(m: dict) -> list[Fact]:
+    """Keras's Dense biases start at 0; equal biases do not tie neurons with random weights."""
+    layer = keras.layers.Dense(7)
+    layer.build((None, 5))
+    default = keras.ops.convert_to_numpy(layer.bias)
+    rng = np.random.default_rng(0)
+    units = 100
+    kernel = rng.normal(0.0, math.sqrt(2 / units), (units, units))
+    bias = np.full(units, 0.1)
+    outputs = np.maximum(rng.normal(size=(256, units)) @ kernel + bias, 0.0)
+    distinct = {
+        "neurons": distinct_neurons(kernel, bias),
+        "outputs": distinct_neurons(outputs),
+        "units": units,
+    }
+    return [
+        Fact(
+            id="zero-bias/keras-default-bias-is-zero",
+            text="Zero biases are the default: a Keras Dense layer starts with every bias 0",
+            check="keras.layers.Dense(7) built on 5 inputs: its bias vector",
+            evidence=default.tolist(),
+            holds=bool(np.all(default == 0)),
+        ),
+        Fact(
+            id="zero-bias/equal-biases-keep-random-neurons-distinct",
+            text="Equal non-zero biases do not tie a layer's neurons: with He-random weights "
+            "every neuron, and its output, differs from the others (symmetry is broken by the "
+            "weights, whatever the biases)",
+            check=f"{units} ReLU units, weights ~ N(0, 2 / {units}), every bias 0.1: distinct "
+            "(weights, bias) columns and distinct output columns on 256 random inputs",
+            evidence=distinct,
+            holds=bool(distinct["neurons"] == distinct["outputs"] == units),
+        ),
+    ]
+
+
 QUESTION = Question(
     id="zero-bias",
     question="Is it OK to initialize the bias terms to 0?",
@@ -325,8 +395,9 @@ QUESTION = Question(
     "standardized; a 4 x 64 ELU net with He init, Nadam 1e-3, 6 epochs, batch 64; accuracy on "
     "the test set",
     measure=measure,
-    judge=judge,
+    judge=judge_all,
     tell=tell,
     draw=draw,
     settings=Settings(),
+    facts=facts,
 )
