@@ -145,7 +145,7 @@ def test_the_new_facts_hold_on_keras_functions():
     assert all(f.holds for f in elu_vs_relu.facts({}))
     assert all(f.holds for f in momentum.facts({}))
     bounded = next(f for f in elu_vs_relu.facts({}) if f.id.endswith("elu-bounded-below"))
-    assert bounded.value["min"] == pytest.approx(-1.0, abs=1e-6)
+    assert bounded.evidence["min"] == pytest.approx(-1.0, abs=1e-6)
 
 
 def test_output_range_fact_fails_when_tanh_never_goes_negative():
