@@ -17,6 +17,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from dnnlab.config import RunConfig
+from dnnlab.errors import StorageUnreachable
 from dnnlab.pruning import COMPLETE, DIVERGED, PRUNED, Standing, decide
 from dnnlab.search.design import (
     DESIGN_ATTR,
@@ -224,6 +225,8 @@ class _Worker:
                 rows = list(
                     self.fit_trial(trial_config(self.base, rate, self.max_epochs), [callback])
                 )
+            except StorageUnreachable:
+                raise  # nothing can be written; the trial goes stale and is queued again
             except Exception as exc:
                 with contextlib.suppress(UpdateFinishedTrialError):
                     trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
