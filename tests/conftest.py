@@ -7,6 +7,7 @@ user's caches are never read or written.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import pickle
@@ -20,6 +21,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# JAX's persistent compilation cache (dnnlab.backend): one for the session and its
+# subprocesses, never the user's.
+os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="dnnlab-jax-")
+atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from dnnlab.data import META, TEST_BATCH, TRAIN_BATCHES  # noqa: E402

@@ -27,6 +27,7 @@ import jax
 import keras
 import numpy as np
 
+from dnnlab import programs
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.models import activation_stats, build_model, logits_view
@@ -287,7 +288,6 @@ def train(
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
     steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
-    trainable = compile_for_training(model, config.train, steps_per_epoch)
     log = EpochLog(on_epoch)
     guard = StopOnNonFinite()
     stopper = keras.callbacks.EarlyStopping(
@@ -295,24 +295,34 @@ def train(
         patience=config.train.patience,
         restore_best_weights=config.train.restore_best,
     )
-    saver, resumed = _checkpointing(checkpoint, trainable, stopper=stopper, log=log, guard=guard)
-    started = time.perf_counter()
-    trainable.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-        validation_data=(splits.x_valid, splits.y_valid),
-        validation_batch_size=VALIDATION_BATCH_SIZE,
-        callbacks=[guard, log, stopper, *callbacks, *saver],
-        verbose=verbose,
-        initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
-    )
-    total = time.perf_counter() - started + (resumed.meta["rows"][-1]["elapsed"] if resumed else 0)
+    test: tuple[float, float] | None = None
+    lent = programs.compiled(config, splits, model, steps_per_epoch, reuse=prepare is None)
+    with lent as trainable:
+        saver, resumed = _checkpointing(
+            checkpoint, trainable, stopper=stopper, log=log, guard=guard
+        )
+        started = time.perf_counter()
+        trainable.fit(
+            splits.x_train,
+            splits.y_train,
+            batch_size=config.train.batch_size,
+            epochs=config.train.epochs,
+            validation_data=(splits.x_valid, splits.y_valid),
+            validation_batch_size=VALIDATION_BATCH_SIZE,
+            callbacks=[guard, log, stopper, *callbacks, *saver],
+            verbose=verbose,
+            initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
+        )
+        total = time.perf_counter() - started
+        total += resumed.meta["rows"][-1]["elapsed"] if resumed else 0
+        status = "diverged" if guard.diverged_epoch is not None else "finished"
+        if status == "finished" and evaluate_test:
+            # The test set is touched here, once, with the evaluated weights.
+            test = trainable.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
+    # ``model`` holds the trained weights now (those ``trainable`` ended with).
     history = log.rows
-    layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated below
+    layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated
     best = best_epoch_of(history)
-    status = "diverged" if guard.diverged_epoch is not None else "finished"
     # The model now holds the best epoch's weights (restore_best: Keras 3 restores them at
     # the end of training, early stop or not) or the final ones; the validation accuracy
     # of those weights is the one to quote.
@@ -340,12 +350,8 @@ def train(
         "total_seconds": total,
         "resumed_from_epoch": resumed.epoch if resumed else None,
     }
-    if status == "finished" and evaluate_test:
-        # The test set is touched here, once, with the evaluated weights.
-        test_loss, test_accuracy = trainable.evaluate(
-            splits.x_test, splits.y_test, batch_size=1024, verbose=0
-        )
-        summary["test_loss"], summary["test_accuracy"] = float(test_loss), float(test_accuracy)
+    if test is not None:
+        summary["test_loss"], summary["test_accuracy"] = float(test[0]), float(test[1])
     summary["peak_rss_mb"] = peak_rss_mb()
     summary["versions"] = versions()
     return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)
