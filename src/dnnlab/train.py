@@ -11,8 +11,11 @@ A non-finite loss (NaN or inf) stops the fit at once and marks the run
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
+import os
 import platform
 import resource
 import statistics
@@ -32,6 +35,7 @@ from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.models import activation_stats, build_model, logits_view
 from dnnlab.schedules import OneCycle
+from dnnlab.writer import Writer
 
 # Validation only runs the model forward, so large batches are cheaper per image
 # than fit's default (the training batch size); the loss is the same mean.
@@ -113,16 +117,54 @@ def _finite(value: Any) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
+# The lean epoch (the loss read one compiled call late, the epoch's files written by a
+# background thread); DNNLAB_LEAN_EPOCH=0 turns it off (benchmarks/study_cost.py).
+LEAN_EPOCH = os.environ.get("DNNLAB_LEAN_EPOCH", "1") != "0"
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stop at the first NaN or inf loss (checked after every compiled call) or val_loss."""
+    """Stop at the first NaN or inf loss or val_loss; ``diverged_epoch`` is its epoch (1-based).
+
+    The training loss is read one compiled call late: right after a group of
+    ``steps_per_execution`` steps is dispatched, the loss of the group before
+    it is read, which waits for that group only, so the next group is always
+    queued and Keras keeps dispatching batch callbacks asynchronously (no
+    callback here reads every group's logs). A run that turns non-finite in
+    one group stops after the next one, or at the end of the epoch: in the
+    same epoch, marked diverged as before. The check wraps the model's
+    ``train_function`` while the fit runs.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.diverged_epoch: int | None = None
         self._epoch = 0
+        self._pending: Any = None
+        self._inner: Callable | None = None
+
+    def on_train_begin(self, logs=None):
+        # The model itself: Callback.model syncs the model's variables from the fit's
+        # last state, which inside a call is already donated to it.
+        model = self.model
+        inner = self._inner = model.train_function
+
+        def checked(state, iterator):
+            logs, state = inner(state, iterator)
+            finite = keras.ops.isfinite(logs["loss"]) if "loss" in logs else None
+            previous, self._pending = self._pending, finite
+            if previous is not None and not bool(previous) and self.diverged_epoch is None:
+                self.diverged_epoch = self._epoch + 1
+                model.stop_training = True
+            return logs, state
+
+        self.model.train_function = checked
+
+    def on_train_end(self, logs=None):
+        if self._inner is not None:
+            self.model.train_function, self._inner = self._inner, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._pending = epoch, None
 
     def _check(self, logs, *keys):
         if self.diverged_epoch is None and any(
@@ -131,24 +173,38 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.diverged_epoch = self._epoch + 1
             self.model.stop_training = True
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, "loss")
-
     def on_epoch_end(self, epoch, logs=None):
         self._check(logs, "loss", "val_loss")
+
+
+class StopOnNonFiniteEachCall(StopOnNonFinite):
+    """:class:`StopOnNonFinite` reading the loss after every compiled call (the lean epoch off).
+
+    Reading every group's logs waits for each group before the next is
+    dispatched, and turns Keras's asynchronous batch callbacks off.
+    """
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, "loss")
 
 
 class EpochLog(keras.callbacks.Callback):
     """One row per epoch: metrics, learning rate, seconds, wall time since the fit began.
 
     ``on_row`` is called with the rows so far after every epoch (the run store
-    writes them to disk, so an interrupted run keeps its curve).
+    writes them to disk, so an interrupted run keeps its curve), by ``writer``'s
+    thread if one is given (:mod:`dnnlab.writer`).
     """
 
-    def __init__(self, on_row: Callable[[list[dict]], None] | None = None) -> None:
+    def __init__(
+        self, on_row: Callable[[list[dict]], None] | None = None, writer: Writer | None = None
+    ) -> None:
         super().__init__()
         self.rows: list[dict] = []
-        self.on_row = on_row
+        self.on_row, self.writer = on_row, writer
         self._fit_start = self._epoch_start = 0.0
 
     def on_train_begin(self, logs=None):
@@ -173,8 +229,12 @@ class EpochLog(keras.callbacks.Callback):
         row["seconds"] = now - self._epoch_start
         row["elapsed"] = now - self._fit_start
         self.rows.append(row)
-        if self.on_row is not None:
+        if self.on_row is None:
+            return
+        if self.writer is None:
             self.on_row(self.rows)
+        else:  # a copy: the rows go on growing while the writer writes these
+            self.writer.submit(functools.partial(self.on_row, [dict(r) for r in self.rows]))
 
 
 LAYER_STATS_SAMPLES = 256
@@ -288,8 +348,9 @@ def train(
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
     steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
-    log = EpochLog(on_epoch)
-    guard = StopOnNonFinite()
+    writer = Writer() if LEAN_EPOCH else None
+    log = EpochLog(on_epoch, writer)
+    guard = StopOnNonFinite() if LEAN_EPOCH else StopOnNonFiniteEachCall()
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss",
         patience=config.train.patience,
@@ -297,9 +358,9 @@ def train(
     )
     test: tuple[float, float] | None = None
     lent = programs.compiled(config, splits, model, steps_per_epoch, reuse=prepare is None)
-    with lent as trainable:
+    with lent as trainable, writer or contextlib.nullcontext():
         saver, resumed = _checkpointing(
-            checkpoint, trainable, stopper=stopper, log=log, guard=guard
+            checkpoint, trainable, stopper=stopper, log=log, guard=guard, writer=writer
         )
         started = time.perf_counter()
         trainable.fit(
