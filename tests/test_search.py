@@ -554,6 +554,14 @@ def test_past_its_patience_a_storage_call_fails_in_one_line(tmp_path):
     assert "start the database again" in message and "are kept" in message
 
 
+def test_the_patience_can_be_set_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNNLAB_STORAGE_PATIENCE", "7")
+    assert open_storage(default_storage(tmp_path), heartbeat_seconds=None).patience == 7
+    monkeypatch.setenv("DNNLAB_STORAGE_PATIENCE", "soon")
+    with pytest.raises(ConfigError, match="DNNLAB_STORAGE_PATIENCE must be a number of seconds"):
+        open_storage(default_storage(tmp_path), heartbeat_seconds=None)
+
+
 def test_other_database_errors_are_raised_at_once(tmp_path):
     storage = open_storage(default_storage(tmp_path), heartbeat_seconds=None, patience_seconds=30)
     study = optuna.create_study(storage=storage, study_name="s")

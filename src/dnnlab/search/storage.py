@@ -8,7 +8,8 @@ storage opened here (:class:`PatientStorage`) checks them on PostgreSQL too
 server is replaced before a statement is sent), bounds each connection
 attempt to 10 s, and makes every call that meets an unreachable database
 (a lost or refused connection) wait and try again, with back-off, for up to
-``patience_seconds`` (:data:`PATIENCE_SECONDS`, 5 minutes, by default):
+``patience_seconds`` (:data:`PATIENCE_SECONDS`: 5 minutes, or
+``$DNNLAB_STORAGE_PATIENCE`` seconds):
 training in flight goes on when the database is back. Past that, the call
 raises :class:`~dnnlab.errors.StorageUnreachable`, one line naming the
 storage and what to do. Any other database error is raised as before.
@@ -224,6 +225,19 @@ for _name in _SESSION_METHODS:
         setattr(PatientStorage, _name, _patient(_name))
 
 
+def _default_patience() -> float:
+    """``$DNNLAB_STORAGE_PATIENCE`` seconds if set, else :data:`PATIENCE_SECONDS`."""
+    text = os.environ.get("DNNLAB_STORAGE_PATIENCE")
+    if not text:
+        return PATIENCE_SECONDS
+    try:
+        return positive_number("DNNLAB_STORAGE_PATIENCE", float(text))
+    except ValueError:
+        raise ConfigError(
+            f"DNNLAB_STORAGE_PATIENCE must be a number of seconds, got {text!r}"
+        ) from None
+
+
 def open_storage(
     url: str,
     *,
@@ -242,7 +256,7 @@ def open_storage(
     opening it is tried 3 times.
     """
     given, url = url, _driver_url(url)
-    patience = PATIENCE_SECONDS if patience_seconds is None else patience_seconds
+    patience = _default_patience() if patience_seconds is None else patience_seconds
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
