@@ -5,8 +5,10 @@ it with Keras ``model.fit`` and returns a :class:`TrainOutcome`: the restored
 best model, one history row per epoch and a summary. It writes nothing to disk
 itself; :mod:`dnnlab.runs` stores what it returns.
 
-A non-finite loss (NaN or inf) stops the fit at once and marks the run
-``"diverged"``: it is a result to report, not a crash.
+A non-finite loss (NaN or inf) stops the fit (one compiled call later,
+:class:`StopOnNonFinite`, in the same epoch) and marks the run
+``"diverged"``: it is a result to report, not a crash. Fits of one
+architecture share one compiled program (:mod:`dnnlab.programs`).
 """
 
 from __future__ import annotations
