@@ -7,18 +7,24 @@ user's caches are never read or written.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import pickle
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# JAX's persistent compilation cache (dnnlab.backend): one for the session and its
+# subprocesses, never the user's.
+os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="dnnlab-jax-")
+atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from dnnlab.data import META, TEST_BATCH, TRAIN_BATCHES  # noqa: E402
@@ -91,25 +97,57 @@ def _pg_ctl() -> str | None:
     return found or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
 
 
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL of ``scripts/postgres`` in ``folder``: its storage URL; stop and start it."""
+
+    url: str
+    folder: str
+
+    def _script(self, command: str) -> None:
+        done = subprocess.run(
+            ["bash", SCRIPT_POSTGRES, command, self.folder],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def start(self) -> None:
+        self._script("start")
+
+
+SCRIPT_POSTGRES = str(Path(__file__).resolve().parents[1] / "scripts" / "postgres")
+
+
 @pytest.fixture(scope="session")
-def postgres_url():
-    """A PostgreSQL started by ``scripts/postgres`` for the session: its URL.
+def postgres_server():
+    """A PostgreSQL started by ``scripts/postgres`` for the session (:class:`PostgresServer`).
 
     Skipped where PostgreSQL (``pg_ctl``) or its client (``psycopg``) is missing.
+    A test that stops it starts it again before it ends.
     """
     if _pg_ctl() is None:
         pytest.skip("PostgreSQL (pg_ctl) is not installed")
     pytest.importorskip("psycopg", reason="pip install 'dnnlab[postgres]'")
-    script = str(Path(__file__).resolve().parents[1] / "scripts" / "postgres")
     folder = tempfile.mkdtemp(prefix="dnnlab-pg-")  # the server's user must reach it
     try:
         started = subprocess.run(
-            ["bash", script, "start", folder], capture_output=True, text=True, timeout=120
+            ["bash", SCRIPT_POSTGRES, "start", folder], capture_output=True, text=True, timeout=120
         )
         assert started.returncode == 0, started.stderr
         url = started.stdout.strip().splitlines()[-1]
         assert url.startswith("postgresql://")
-        yield url
+        yield PostgresServer(url, folder)
     finally:
-        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=60)
+        subprocess.run(["bash", SCRIPT_POSTGRES, "stop", folder], capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """The URL of the session's PostgreSQL (:func:`postgres_server`)."""
+    return postgres_server.url

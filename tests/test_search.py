@@ -19,18 +19,24 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import optuna
 import pytest
+import sqlalchemy
 
+import dnnlab.search.storage
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
-from dnnlab.errors import ConfigError, StorageError
+from dnnlab.errors import ConfigError, StorageError, StorageUnreachable
 from dnnlab.pruning import Standing, decide, rungs, sequential_epochs, survives
 from dnnlab.search import (
     Budget,
@@ -500,6 +506,171 @@ def test_two_processes_on_postgresql_match_the_sequential_search(
     assert {pid for _, pid in trained} == {p.pid for p in procs}
     assert records[0] == records[1] == search_record(storage, "toy")
     assert outcome(records[0]) == outcome(sequential_curve)
+
+
+# --- a database that restarts ------------------------------------------------------------
+
+
+class Outage:
+    """Every statement on ``storage``'s engine fails as a lost connection while ``down`` is set."""
+
+    def __init__(self, storage, error: Exception | None = None):
+        self.down = threading.Event()
+        self.error = error or sqlite3.OperationalError("unable to open database file")
+        sqlalchemy.event.listen(storage.engine, "before_cursor_execute", self._statement)
+
+    def _statement(self, *args):
+        if self.down.is_set():
+            raise self.error
+
+    def lift_after(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self.down.clear)
+        timer.start()
+        return timer
+
+
+def test_a_storage_call_waits_out_an_unreachable_database(tmp_path, capsys):
+    storage = open_storage(default_storage(tmp_path), heartbeat_seconds=None, patience_seconds=30)
+    study = optuna.create_study(storage=storage, study_name="s")
+    outage = Outage(storage)
+    outage.down.set()
+    outage.lift_after(1.0)
+    started = time.monotonic()
+    study.set_user_attr("written", "during the outage")
+    assert time.monotonic() - started >= 1.0
+    assert optuna.load_study(study_name="s", storage=storage).user_attrs == {
+        "written": "during the outage"
+    }
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert "unreachable (OperationalError: unable to open database file)" in lines[0]
+    assert "waiting up to 30 s" in lines[0] and re.search(r"reachable again after \d s", lines[1])
+
+
+def test_past_its_patience_a_storage_call_fails_in_one_line(tmp_path):
+    url = default_storage(tmp_path)
+    storage = open_storage(url, heartbeat_seconds=None, patience_seconds=1)
+    study = optuna.create_study(storage=storage, study_name="s")
+    Outage(storage).down.set()
+    started = time.monotonic()
+    with pytest.raises(StorageUnreachable) as raised:
+        study.set_user_attr("never", "written")
+    assert 1 <= time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"search storage {url} unreachable for 1 s")
+    assert "start the database again" in message and "are kept" in message
+
+
+def test_the_patience_can_be_set_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNNLAB_STORAGE_PATIENCE", "7")
+    assert open_storage(default_storage(tmp_path), heartbeat_seconds=None).patience == 7
+    monkeypatch.setenv("DNNLAB_STORAGE_PATIENCE", "soon")
+    with pytest.raises(ConfigError, match="DNNLAB_STORAGE_PATIENCE must be a number of seconds"):
+        open_storage(default_storage(tmp_path), heartbeat_seconds=None)
+
+
+def test_other_database_errors_are_raised_at_once(tmp_path):
+    storage = open_storage(default_storage(tmp_path), heartbeat_seconds=None, patience_seconds=30)
+    study = optuna.create_study(storage=storage, study_name="s")
+    Outage(storage, sqlite3.DataError("value too long")).down.set()
+    started = time.monotonic()
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        study.set_user_attr("bad", "data")
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_right_after_an_outage_no_trial_is_failed_as_stale_for_one_grace_period(tmp_path):
+    """Heartbeats stop while the database is down: a live worker's trial must not be taken."""
+    storage = open_storage(default_storage(tmp_path), heartbeat_seconds=1, grace_seconds=1)
+    study = optuna.create_study(storage=storage, study_name="s")
+    for candidate in (0, 1):  # as a search queues them (a stale one is queued again)
+        study.enqueue_trial({"learning_rate": 0.1}, user_attrs={"candidate": candidate})
+    first, second = study.ask(), study.ask()
+    storage.record_heartbeat(first._trial_id)
+    time.sleep(2.5)  # its heartbeat is older than the grace (SQLite: whole seconds)
+    optuna.storages.fail_stale_trials(study)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL  # no outage: failed at once
+    storage.record_heartbeat(second._trial_id)
+    time.sleep(2.5)
+    outage = Outage(storage)
+    outage.down.set()
+    outage.lift_after(0.3)
+    study.set_user_attr("through", "the outage")
+    optuna.storages.fail_stale_trials(study)
+    assert study.trials[1].state == optuna.trial.TrialState.RUNNING
+    time.sleep(1.1)
+    optuna.storages.fail_stale_trials(study)
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL
+
+
+def _stop_during(server, rate: float, epoch: int, down_seconds: float | None):
+    """A ``fit_trial`` (:func:`curve_fit`) that stops ``server`` at ``epoch`` of ``rate``'s trial.
+
+    It starts it again ``down_seconds`` later (``None``: not at all). Returns
+    the fit and the list of rates it trained.
+    """
+    trained = []
+
+    class Stop:
+        def set_model(self, model):
+            pass
+
+        def on_epoch_end(self, e, logs=None):
+            if trained[-1] == rate and e + 1 == epoch and trained.count(rate) == 1:
+                server.stop()
+                if down_seconds is not None:
+                    threading.Timer(down_seconds, server.start).start()
+
+    def fit(config, callbacks):
+        trained.append(config.train.learning_rate)
+        return curve_fit(config, [Stop(), *callbacks], pause=0.2)
+
+    return fit, trained
+
+
+def test_a_search_outlives_a_postgresql_restart(sequential_curve, postgres_server, capsys):
+    """The server stopped mid-candidate for longer than the grace period, then started again."""
+    rates = [t["learning_rate"] for t in sequential_curve["trials"]]
+    # Down 4 s (and ~1 s to start): every heartbeat is older than the 3 s grace when it is back.
+    fit, trained = _stop_during(postgres_server, rates[1], epoch=2, down_seconds=4)
+    try:
+        record = search_learning_rate(
+            toy_config(), fit, postgres_server.url, "restart", TOY_BUDGET, **FAST
+        )
+    finally:
+        postgres_server.start()  # a no-op if it runs
+    assert outcome(record) == outcome(sequential_curve)
+    assert sorted(trained) == sorted(rates)  # each candidate trained once, none taken over
+    assert all(t["attempts"] == 1 for t in record["trials"])
+    err = capsys.readouterr().err
+    assert "unreachable (OperationalError" in err and "reachable again after" in err
+
+
+def test_past_its_patience_a_search_stops_in_one_line_and_keeps_what_ended(
+    sequential_curve, postgres_server, monkeypatch
+):
+    rates = [t["learning_rate"] for t in sequential_curve["trials"]]
+    monkeypatch.setattr(dnnlab.search.storage, "PATIENCE_SECONDS", 2.0)
+    dnnlab.search.storage._writer.cache_clear()  # a storage opened with the patience above
+    fit, trained = _stop_during(postgres_server, rates[1], epoch=2, down_seconds=None)
+    try:
+        with pytest.raises(StorageUnreachable, match="search storage postgresql://.*for 2 s"):
+            search_learning_rate(
+                toy_config(), fit, postgres_server.url, "patience", TOY_BUDGET, **FAST
+            )
+    finally:
+        postgres_server.start()
+    assert trained == rates[:2]
+    time.sleep(FAST["grace_seconds"] + 1)  # the interrupted trial goes stale and is queued again
+    fit, trained = _stop_during(postgres_server, -1.0, epoch=0, down_seconds=None)
+    record = search_learning_rate(
+        toy_config(), fit, postgres_server.url, "patience", TOY_BUDGET, **FAST
+    )
+    dnnlab.search.storage._writer.cache_clear()
+    assert outcome(record) == outcome(sequential_curve)
+    assert sorted(trained) == sorted(rates[1:])  # candidate 0 had ended: not trained again
 
 
 def _main(fit_name: str, storage: str, study: str, trained_log: str) -> None:

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+import dnnlab.train
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
 from dnnlab.models import logits_view
-from dnnlab.runs import HISTORY_FIELDS, OPTIONAL_HISTORY_FIELDS, TIMING_FIELDS
+from dnnlab.runs import HISTORY_FIELDS, OPTIONAL_HISTORY_FIELDS
 from dnnlab.train import best_epoch_of, first_reaching, train
 
 
@@ -131,3 +132,26 @@ def test_first_reaching_gives_the_epoch_or_the_time_of_the_first_epoch_at_the_ta
     assert first_reaching(losses, 1.0, key="loss") is None
     assert first_reaching(losses[:2], 3.0, key="loss") == 1
     assert first_reaching([{"epoch": 1, "val_loss": None}], 1.0) is None
+
+
+class _CountCalls(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+
+
+@pytest.mark.parametrize(("lean", "calls"), [(True, 2), (False, 1)])
+def test_the_lean_epoch_reads_the_loss_one_call_late(tiny_config, splits, monkeypatch, lean, calls):
+    """A loss that is NaN from the first call on: the run stops after the next call (lean)."""
+    monkeypatch.setattr(dnnlab.train, "LEAN_EPOCH", lean)
+    broken = data.Splits(**{**splits.__dict__, "x_train": np.full_like(splits.x_train, np.inf)})
+    train_config = TrainConfig(epochs=5, batch_size=16, steps_per_execution=1)
+    config = RunConfig(**{**tiny_config.__dict__, "train": train_config})
+    counter = _CountCalls()
+    outcome = train(config, broken, verbose=0, callbacks=[counter])
+    assert counter.calls == calls  # of the 6 in an epoch
+    s = outcome.summary
+    assert s["status"] == "diverged" and s["diverged_epoch"] == 1 and s["epochs_run"] == 1

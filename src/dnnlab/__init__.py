@@ -1,13 +1,14 @@
 """dnnlab: chapter 11 of Hands-On Machine Learning, answered by experiment.
 
 Keras 3 runs on the JAX backend unless the user already chose another one with
-``KERAS_BACKEND``; the backend must be fixed before Keras is first imported,
-which is why it happens here, before any submodule loads Keras.
+``KERAS_BACKEND``, and JAX keeps its compiled programs in a persistent cache
+(:mod:`dnnlab.backend`); both must be fixed before Keras or JAX is first
+imported, which is why it happens here, before any submodule loads them.
 """
 
-import os
+from dnnlab import backend
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+backend.configure()
 
 from dnnlab.config import (  # noqa: E402
     DataConfig,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnlab.backend import cache_dir
 from dnnlab.config import DataConfig
 from dnnlab.errors import DataError
 
@@ -53,14 +54,6 @@ OFFICIAL_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
-
-
-def cache_dir() -> Path:
-    """dnnlab's cache: ``$DNNLAB_CACHE_DIR``, ``$XDG_CACHE_HOME/dnnlab`` or ``~/.cache/dnnlab``."""
-    if os.environ.get("DNNLAB_CACHE_DIR"):
-        return Path(os.environ["DNNLAB_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg).expanduser() / "dnnlab"
 
 
 def _keras_cache() -> Path:

@@ -25,6 +25,15 @@ class StorageError(DnnlabError):
     """
 
 
+class StorageUnreachable(DnnlabError):
+    """A search's database stayed unreachable for longer than the storage waits for it.
+
+    Nothing finished is lost: ended candidates are in the database, finished
+    runs under ``--out``; the candidate in training is queued again when the
+    same command runs once the database is back.
+    """
+
+
 class UnreadableRun(DnnlabError):
     """A run folder that cannot be used as it is: damaged, half-written, or another dnnlab's format.
 

@@ -21,10 +21,14 @@ EarlyStopping state or the shuffling RNG, so its resumed runs differ.
 
 The checkpoint is one ``.npz`` file written to a temporary name, synced and
 renamed: a kill leaves the previous epoch's checkpoint or this one, never half.
+The state is taken at the epoch's end; the file can be written by a
+background thread (:mod:`dnnlab.writer`), so a kill may also leave the one
+before (the run then resumes one epoch earlier, with the same numbers).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -34,6 +38,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from dnnlab.writer import Writer
 
 FORMAT = 1
 
@@ -94,6 +100,9 @@ def fits(checkpoint: Checkpoint, model: keras.Model) -> bool:
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save the state after every epoch; restore ``resume_from`` when the fit begins.
 
+    With a ``writer`` (:class:`dnnlab.writer.Writer`) the state is copied to
+    host memory at the epoch's end and written by the writer's thread.
+
     Must come after ``stopper``, ``log`` and ``guard`` in the callback list, so
     it saves their decisions for the epoch and restores their state after their
     own ``on_train_begin`` has reset it. ``fit`` must be given
@@ -108,9 +117,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         log,
         guard,
         resume_from: Checkpoint | None = None,
+        writer: Writer | None = None,
     ) -> None:
         super().__init__()
-        self.path = Path(path)
+        self.path, self.writer = Path(path), writer
         self.stopper, self.log, self.guard = stopper, log, guard
         self.resume_from = resume_from
 
@@ -166,21 +176,30 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "python_rng": [version, list(internal), gauss],
         }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        arrays["numpy_rng"] = keys
+        arrays["numpy_rng"] = keys.copy()
         for prefix, values in (
             ("model", _state(self.model)),
             ("optimizer", self.model.optimizer.variables),
             ("best", best or []),
         ):
             for i, value in enumerate(values):
-                arrays[f"{prefix}/{i:06d}"] = keras.ops.convert_to_numpy(value)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+                # A copy in host memory: the next epoch's steps reuse (donate) the buffers.
+                arrays[f"{prefix}/{i:06d}"] = np.array(keras.ops.convert_to_numpy(value))
+        if self.writer is None:
+            _save(self.path, arrays)
+        else:
+            self.writer.submit(functools.partial(_save, self.path, arrays))
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as one ``.npz``: a temporary file, synced, then renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

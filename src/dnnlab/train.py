@@ -5,14 +5,19 @@ it with Keras ``model.fit`` and returns a :class:`TrainOutcome`: the restored
 best model, one history row per epoch and a summary. It writes nothing to disk
 itself; :mod:`dnnlab.runs` stores what it returns.
 
-A non-finite loss (NaN or inf) stops the fit at once and marks the run
-``"diverged"``: it is a result to report, not a crash.
+A non-finite loss (NaN or inf) stops the fit (one compiled call later,
+:class:`StopOnNonFinite`, in the same epoch) and marks the run
+``"diverged"``: it is a result to report, not a crash. Fits of one
+architecture share one compiled program (:mod:`dnnlab.programs`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
+import os
 import platform
 import resource
 import statistics
@@ -27,10 +32,12 @@ import jax
 import keras
 import numpy as np
 
+from dnnlab import programs
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.models import activation_stats, build_model, logits_view
 from dnnlab.schedules import OneCycle
+from dnnlab.writer import Writer
 
 # Validation only runs the model forward, so large batches are cheaper per image
 # than fit's default (the training batch size); the loss is the same mean.
@@ -113,16 +120,54 @@ def _finite(value: Any) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
+# The lean epoch (the loss read one compiled call late, the epoch's files written by a
+# background thread); DNNLAB_LEAN_EPOCH=0 turns it off (benchmarks/study_cost.py).
+LEAN_EPOCH = os.environ.get("DNNLAB_LEAN_EPOCH", "1") != "0"
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stop at the first NaN or inf loss (checked after every compiled call) or val_loss."""
+    """Stop at the first NaN or inf loss or val_loss; ``diverged_epoch`` is its epoch (1-based).
+
+    The training loss is read one compiled call late: right after a group of
+    ``steps_per_execution`` steps is dispatched, the loss of the group before
+    it is read, which waits for that group only, so the next group is always
+    queued and Keras keeps dispatching batch callbacks asynchronously (no
+    callback here reads every group's logs). A run that turns non-finite in
+    one group stops after the next one, or at the end of the epoch: in the
+    same epoch, marked diverged as before. The check wraps the model's
+    ``train_function`` while the fit runs.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.diverged_epoch: int | None = None
         self._epoch = 0
+        self._pending: Any = None
+        self._inner: Callable | None = None
+
+    def on_train_begin(self, logs=None):
+        # The model itself: Callback.model syncs the model's variables from the fit's
+        # last state, which inside a call is already donated to it.
+        model = self.model
+        inner = self._inner = model.train_function
+
+        def checked(state, iterator):
+            logs, state = inner(state, iterator)
+            finite = keras.ops.isfinite(logs["loss"]) if "loss" in logs else None
+            previous, self._pending = self._pending, finite
+            if previous is not None and not bool(previous) and self.diverged_epoch is None:
+                self.diverged_epoch = self._epoch + 1
+                model.stop_training = True
+            return logs, state
+
+        self.model.train_function = checked
+
+    def on_train_end(self, logs=None):
+        if self._inner is not None:
+            self.model.train_function, self._inner = self._inner, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._pending = epoch, None
 
     def _check(self, logs, *keys):
         if self.diverged_epoch is None and any(
@@ -131,11 +176,22 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.diverged_epoch = self._epoch + 1
             self.model.stop_training = True
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, "loss")
-
     def on_epoch_end(self, epoch, logs=None):
         self._check(logs, "loss", "val_loss")
+
+
+class StopOnNonFiniteEachCall(StopOnNonFinite):
+    """:class:`StopOnNonFinite` reading the loss after every compiled call (the lean epoch off).
+
+    Reading every group's logs waits for each group before the next is
+    dispatched, and turns Keras's asynchronous batch callbacks off.
+    """
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, "loss")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -146,13 +202,16 @@ class EpochLog(keras.callbacks.Callback):
     time of the whole process, every thread (``time.process_time``), which a
     busy machine inflates far less than wall time. ``on_row`` is called with the
     rows so far after every epoch (the run store writes them to disk, so an
-    interrupted run keeps its curve).
+    interrupted run keeps its curve), by ``writer``'s thread if one is given
+    (:mod:`dnnlab.writer`).
     """
 
-    def __init__(self, on_row: Callable[[list[dict]], None] | None = None) -> None:
+    def __init__(
+        self, on_row: Callable[[list[dict]], None] | None = None, writer: Writer | None = None
+    ) -> None:
         super().__init__()
         self.rows: list[dict] = []
-        self.on_row = on_row
+        self.on_row, self.writer = on_row, writer
         self._fit_start = self._epoch_start = 0.0
         self._cpu_fit_start = self._cpu_epoch_start = 0.0
 
@@ -187,8 +246,12 @@ class EpochLog(keras.callbacks.Callback):
         row["cpu_seconds"] = cpu - self._cpu_epoch_start
         row["cpu_elapsed"] = cpu - self._cpu_fit_start
         self.rows.append(row)
-        if self.on_row is not None:
+        if self.on_row is None:
+            return
+        if self.writer is None:
             self.on_row(self.rows)
+        else:  # a copy: the rows go on growing while the writer writes these
+            self.writer.submit(functools.partial(self.on_row, [dict(r) for r in self.rows]))
 
 
 LAYER_STATS_SAMPLES = 256
@@ -354,30 +417,41 @@ def train(
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
     steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
-    trainable = compile_for_training(model, config.train, steps_per_epoch)
-    log = EpochLog(on_epoch)
-    guard = StopOnNonFinite()
+    writer = Writer() if LEAN_EPOCH else None
+    log = EpochLog(on_epoch, writer)
+    guard = StopOnNonFinite() if LEAN_EPOCH else StopOnNonFiniteEachCall()
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss",
         patience=config.train.patience,
         restore_best_weights=config.train.restore_best,
     )
-    saver, resumed = _checkpointing(checkpoint, trainable, stopper=stopper, log=log, guard=guard)
-    started = time.perf_counter()
-    trainable.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-        validation_data=(splits.x_valid, splits.y_valid),
-        validation_batch_size=VALIDATION_BATCH_SIZE,
-        callbacks=[guard, log, stopper, *callbacks, *saver],
-        verbose=verbose,
-        initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
-    )
-    total = time.perf_counter() - started + (resumed.meta["rows"][-1]["elapsed"] if resumed else 0)
+    test: tuple[float, float] | None = None
+    lent = programs.compiled(config, splits, model, steps_per_epoch, reuse=prepare is None)
+    with lent as trainable, writer or contextlib.nullcontext():
+        saver, resumed = _checkpointing(
+            checkpoint, trainable, stopper=stopper, log=log, guard=guard, writer=writer
+        )
+        started = time.perf_counter()
+        trainable.fit(
+            splits.x_train,
+            splits.y_train,
+            batch_size=config.train.batch_size,
+            epochs=config.train.epochs,
+            validation_data=(splits.x_valid, splits.y_valid),
+            validation_batch_size=VALIDATION_BATCH_SIZE,
+            callbacks=[guard, log, stopper, *callbacks, *saver],
+            verbose=verbose,
+            initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
+        )
+        total = time.perf_counter() - started
+        total += resumed.meta["rows"][-1]["elapsed"] if resumed else 0
+        status = "diverged" if guard.diverged_epoch is not None else "finished"
+        if status == "finished" and evaluate_test:
+            # The test set is touched here, once, with the evaluated weights.
+            test = _evaluate(trainable, splits)
+    # ``model`` holds the trained weights now (those ``trainable`` ended with).
     history = log.rows
-    layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated below
+    layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated above
     summary = run_summary(
         config,
         history,
@@ -385,10 +459,8 @@ def train(
         total_seconds=total,
         resumed_from_epoch=resumed.epoch if resumed else None,
     )
-    status = summary["status"]
-    if status == "finished" and evaluate_test:
-        # The test set is touched here, once, with the evaluated weights.
-        summary["test_loss"], summary["test_accuracy"] = _evaluate(trainable, splits)
+    if test is not None:
+        summary["test_loss"], summary["test_accuracy"] = test
     return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)
 
 

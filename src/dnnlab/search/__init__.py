@@ -54,11 +54,18 @@ from dnnlab.search.design import (
     trial_config,
 )
 from dnnlab.search.record import search_progress, search_record
-from dnnlab.search.storage import default_storage, describe_storage, open_storage
+from dnnlab.search.storage import (
+    PATIENCE_SECONDS,
+    PatientStorage,
+    default_storage,
+    describe_storage,
+    open_storage,
+)
 from dnnlab.search.worker import RungCallback, search_learning_rate, take_part
 
 __all__ = [
     "DESIGN_ATTR",
+    "PATIENCE_SECONDS",
     "ENDED",
     "LOST",
     "PARAM",
@@ -68,6 +75,7 @@ __all__ = [
     "Budget",
     "FitTrial",
     "FitTrials",
+    "PatientStorage",
     "RungCallback",
     "SearchError",
     "candidate_rates",

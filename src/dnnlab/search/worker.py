@@ -17,6 +17,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from dnnlab.config import RunConfig
+from dnnlab.errors import StorageUnreachable
 from dnnlab.many import shared_settings
 from dnnlab.pruning import COMPLETE, DIVERGED, PRUNED, Standing, decide
 from dnnlab.search.design import (
@@ -254,6 +255,8 @@ class _Worker:
                 rows = list(
                     self.fit_trial(trial_config(self.base, rate, self.max_epochs), [callback])
                 )
+            except StorageUnreachable:
+                raise  # nothing can be written; the trial goes stale and is queued again
             except Exception as exc:
                 self._fail(trial, exc)
                 raise

@@ -1,0 +1,131 @@
+"""One compiled program per architecture: reused fits are bit-identical to fits compiled anew."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data, programs
+from dnnlab.train import train
+
+
+@pytest.fixture
+def splits(fake_root):
+    return data.load_splits(
+        DataConfig(validation_size=24), fake_root, check_md5=False, download=False
+    )
+
+
+def _config(seed, model, **train):
+    settings = {"epochs": 3, "patience": 2, "batch_size": 16, "steps_per_execution": 2, **train}
+    return RunConfig(
+        seed=seed, model=model, train=TrainConfig(**settings), data=DataConfig(validation_size=24)
+    )
+
+
+DROPOUT_BN = ModelConfig(depth=2, width=16, batch_norm=True, dropout="dropout", dropout_rate=0.2)
+SELU = ModelConfig(
+    depth=3, width=8, activation="selu", kernel_initializer="lecun_normal", dropout="alpha"
+)
+# Two seeds and two rates of one architecture (one program), a 1cycle run, then the first again.
+RUNS = [
+    _config(7, DROPOUT_BN, learning_rate=1e-3),
+    _config(8, DROPOUT_BN, learning_rate=3e-3),
+    _config(7, SELU, optimizer="sgd", schedule="one-cycle", learning_rate=0.05, restore_best=False),
+    _config(9, DROPOUT_BN, learning_rate=1e-3, epochs=5, patience=1),
+]
+
+
+def _result(outcome):
+    rows = [
+        {k: v for k, v in row.items() if k not in ("seconds", "elapsed")} for row in outcome.history
+    ]
+    weights = [np.asarray(w) for w in outcome.model.get_weights()]
+    return rows, outcome.summary["test_accuracy"], outcome.summary["test_loss"], weights
+
+
+def _same(a, b):
+    rows_a, acc_a, loss_a, w_a = a
+    rows_b, acc_b, loss_b, w_b = b
+    assert rows_a == rows_b and acc_a == acc_b and loss_a == loss_b
+    assert len(w_a) == len(w_b) and all(np.array_equal(x, y) for x, y in zip(w_a, w_b, strict=True))
+
+
+def test_reused_programs_give_bit_identical_runs(splits):
+    programs.clear()
+    with programs.reusing(False):
+        anew = [_result(train(c, splits, verbose=0)) for c in RUNS]
+    with programs.reusing(True):
+        reused = [_result(train(c, splits, verbose=0)) for c in RUNS]
+        assert len(programs._programs) == 2  # one per architecture and schedule
+    programs.clear()
+    for a, b in zip(anew, reused, strict=True):
+        _same(a, b)
+    assert anew[0][0] != anew[1][0]  # the seeds and rates differ, so do their runs
+
+
+def test_a_returned_model_is_not_touched_by_the_next_fit(splits):
+    programs.clear()
+    with programs.reusing(True):
+        first = train(RUNS[0], splits, verbose=0)
+        kept = [np.asarray(w).copy() for w in first.model.get_weights()]
+        train(RUNS[1], splits, verbose=0)
+        assert all(
+            np.array_equal(a, np.asarray(b))
+            for a, b in zip(kept, first.model.get_weights(), strict=True)
+        )
+    programs.clear()
+
+
+def test_the_key_holds_what_the_program_depends_on(splits):
+    key = programs.program_key
+    base = RUNS[0]
+    rate = dataclasses.replace(base.train, learning_rate=0.5, epochs=9, patience=4)
+    assert key(base, splits) == key(dataclasses.replace(base, seed=3, train=rate), splits)
+    batch = dataclasses.replace(base.train, batch_size=8)
+    assert key(base, splits) != key(dataclasses.replace(base, train=batch), splits)
+    cycle = RUNS[2]
+    peak = dataclasses.replace(cycle.train, learning_rate=0.01)
+    assert key(cycle, splits) != key(dataclasses.replace(cycle, train=peak), splits)
+    smaller = data.Splits(**{**splits.__dict__, "x_train": splits.x_train[:50]})
+    assert key(base, splits) != key(base, smaller)
+
+
+TRAIN_AND_PRINT = """
+import json, sys
+from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
+from dnnlab.train import train
+splits = data.load_splits(DataConfig(validation_size=24), sys.argv[1], check_md5=False)
+config = RunConfig(seed=3, model=ModelConfig(depth=2, width=8),
+                   train=TrainConfig(epochs=2, batch_size=16, steps_per_execution=2),
+                   data=DataConfig(validation_size=24))
+outcome = train(config, splits, verbose=0)
+print(json.dumps([[r[k] for k in ("loss", "val_loss", "val_accuracy")] for r in outcome.history]))
+"""
+
+
+def test_a_second_process_loads_the_programs_from_the_jax_cache(fake_root, tmp_path):
+    cache = tmp_path / "jax"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env["DNNLAB_CACHE_DIR"] = str(tmp_path)  # dnnlab.backend: the cache is DNNLAB_CACHE_DIR/jax
+
+    def run():
+        done = subprocess.run(
+            [sys.executable, "-c", TRAIN_AND_PRINT, str(fake_root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), sorted(p.name for p in cache.glob("*-cache"))
+
+    first, written = run()
+    assert len(written) >= 3  # the scanned and single steps, validation, test...
+    second, after = run()
+    assert after == written  # every program was found in the cache, none compiled anew
+    assert second == first
