@@ -234,3 +234,11 @@ def test_the_search_cost_counts_its_own_epochs_and_names_abandoned_ones_apart(tm
     assert "the searches cost 0.50× the study's epochs" in text
     assert "Not counted: 20 epochs of attempts abandoned" in text
     assert glance[0][3].endswith("cost 0.50× the study's epochs")
+
+
+def test_rejudge_without_stored_runs_is_one_line_and_trains_nothing(tmp_path, capsys):
+    assert main(["exercise8", "--rejudge", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no finished exercise 8 runs" in err[0]
+    assert "dnnlab exercise8 --out" in err[0]
+    assert not (tmp_path / "exercise8").exists()

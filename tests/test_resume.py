@@ -21,7 +21,7 @@ TIMINGS = ("seconds_per_epoch", "first_epoch_seconds", "total_seconds", "peak_rs
 
 
 def _timeless_history(history):
-    return [{k: v for k, v in row.items() if k not in ("seconds", "elapsed")} for row in history]
+    return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in history]
 
 
 def _timeless(summary):

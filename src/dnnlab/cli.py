@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
@@ -310,13 +309,14 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
     from dnnlab.lab import rejudge_exercise8, run_exercise8
 
     if args.rejudge:
-        started = time.perf_counter()
         result = rejudge_exercise8(args.out)
         for claim in result["claims"]:
             print(f"{claim['id']}: {claim['verdict']}")
+        took = result["seconds"]
         print(
-            f"dnnlab: {len(result['claims'])} claims rejudged from the stored runs in "
-            f"{time.perf_counter() - started:.1f} s: {args.out / 'exercise8' / 'result.json'}"
+            f"dnnlab: {len(result['claims'])} claims judged again from the stored runs in "
+            f"{took['judge']:.1f} s ({args.out / 'exercise8' / 'result.json'}), the report "
+            f"written in {took['report']:.1f} s; nothing trained"
         )
         _print_report(args.out)
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -157,13 +158,19 @@ def rejudge_exercise8(out: Path) -> dict[str, Any]:
     Trains nothing; then writes the report. Raises :class:`DnnlabError` when
     ``out`` holds no finished run of the study.
     """
+    started = time.perf_counter()
     result = judge_exercise8(out)
     if not result["variants"]:
         raise DnnlabError(
             f"no finished exercise 8 runs in {out} to rejudge: run dnnlab exercise8 --out {out}"
         )
+    judged = time.perf_counter()
     build_report(out, result)
-    return result
+    # How long each took: not part of result.json, which holds only what the runs decide.
+    return {
+        **result,
+        "seconds": {"judge": judged - started, "report": time.perf_counter() - judged},
+    }
 
 
 def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> tuple[Path, Path]:

@@ -20,8 +20,8 @@ from dnnlab.report import Block, Heading, Para, Table
 Glance = tuple[str, str, str | None, str, str]
 
 KIND_LABEL = {
-    "isolating": "isolating (differs in the step only)",
-    "book": "the book's (differs in more than the step)",
+    "isolating": "isolating (against the step's control)",
+    "book": "the book's (also differs in what the control isolates)",
     "step": "the step",
     "control": "control",
 }
@@ -151,10 +151,11 @@ def step_blocks(result: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [
         Heading("Step by step: does each change help?", 3, "e8-steps"),
         Para(
-            "Each variant against the variant that isolates its step (the two differ in the step "
-            "only, apart from the learning rate, tuned for each), and, where the book compares "
-            "it with a variant that differs in more, that comparison beside it, labelled as the "
-            "book's. On test accuracy, one value per seed, paired by seed (the same seed gives "
+            "Each variant against the variant that isolates its step (its control: the two "
+            "differ in the step, and in the learning rate, tuned for each), and, where the book "
+            "compares it with a variant that differs in more, that comparison beside it, "
+            "labelled as the book's. On test accuracy, one value per seed, paired by seed (the "
+            "same seed gives "
             f"both the same data order). Rule: {claims[0]['rule']}. The settings each pair "
             "differs in are read from the stored configs (a checked fact, not a verdict)."
         ),
