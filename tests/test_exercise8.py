@@ -89,6 +89,7 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
         "batchnorm/faster-than-baseline-std/epochs",
         "batchnorm/faster-than-baseline-std/cpu",
         "batchnorm/faster-than-baseline-std/wall",
+        "batchnorm-std/beats-baseline-std",  # hidden-layer BN alone
         "one-cycle/beats-sgd-constant",
         "one-cycle/faster-than-sgd-constant/epochs",
         "one-cycle/beats-alpha-dropout",
@@ -103,6 +104,9 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
         "train.schedule": ["constant", "one-cycle"]
     }
     assert isolated["baseline-std/vs-baseline/differs-in"] == {"data.standardize": [False, True]}
+    assert isolated["batchnorm-std/vs-baseline-std/differs-in"] == {
+        "model.batch_norm": [False, True]
+    }
     path.unlink()
     (out / "report.md").unlink()
     assert main(["exercise8", "--rejudge", "--out", str(out)]) == 0

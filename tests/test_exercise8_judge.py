@@ -146,6 +146,9 @@ def test_each_isolating_pair_differs_in_the_step_only(tmp_path):
     assert config_difference(run("baseline"), run("baseline-std")) == {
         "data.standardize": [False, True]
     }
+    assert config_difference(run("baseline-std"), run("batchnorm-std")) == {
+        "model.batch_norm": [False, True]
+    }
     selu = config_difference(run("baseline-std"), run("selu"))
     assert selu == {
         "model.activation": ["elu", "selu"],

@@ -82,7 +82,9 @@ def results_table(variants: dict[str, dict[str, Any]]) -> Table:
                 else f"({v['trains']} runs, {v['mc_samples']} samples)",
                 pct(v["test"]),
                 pct(v["val"]),
-                "{} / {}".format(*v["book"]) if v["book"] else "– (control)",
+                "{} / {}".format(*v["book"])
+                if v["book"]
+                else ("– (control)" if v["control"] else "– (not in the book)"),
                 _num(v["best_epoch"]),
                 _num(v["epochs_run"]),
                 _num(v["seconds_per_epoch"], 2),
