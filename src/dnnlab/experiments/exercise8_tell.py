@@ -20,8 +20,8 @@ from dnnlab.report import Block, Heading, Para, Table
 Glance = tuple[str, str, str | None, str, str]
 
 KIND_LABEL = {
-    "isolating": "isolating (against the step's control)",
-    "book": "the book's (also differs in what the control isolates)",
+    "isolating": "isolating: against the step's control",
+    "book": "the book's comparison",
     "step": "the step",
     "control": "control",
 }
@@ -332,8 +332,10 @@ def final_weights_blocks(result: dict[str, Any]) -> list[Block]:
             continue
         blocks.append(
             Para(
-                f"{v['name']} keeps its final weights (its schedule anneals to the last epoch; "
-                f"the book's numbers for it are final-epoch numbers): validation accuracy "
+                f"{v['name']} is judged on its final weights (a fixed number of epochs, the best "
+                "one not restored"
+                + ("; the book's numbers for it are final-epoch numbers" if v["book"] else "")
+                + f"): validation accuracy "
                 f"{pct(v['val'])}%. The weights of the epoch with the lowest validation loss "
                 f"(epoch {_num(v['best_epoch'])}) would give {pct(v['best_val_accuracy'])}%, "
                 "shown for comparison only; the test set saw only the final weights."
