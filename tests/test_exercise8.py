@@ -89,6 +89,7 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
         "batchnorm/faster-than-baseline-std/epochs",
         "batchnorm/faster-than-baseline-std/cpu",
         "batchnorm/faster-than-baseline-std/wall",
+        "batchnorm-std/beats-baseline-std",  # hidden-layer BN alone
         "one-cycle/beats-sgd-constant",
         "one-cycle/faster-than-sgd-constant/epochs",
         "one-cycle/beats-alpha-dropout",
@@ -103,6 +104,9 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
         "train.schedule": ["constant", "one-cycle"]
     }
     assert isolated["baseline-std/vs-baseline/differs-in"] == {"data.standardize": [False, True]}
+    assert isolated["batchnorm-std/vs-baseline-std/differs-in"] == {
+        "model.batch_norm": [False, True]
+    }
     path.unlink()
     (out / "report.md").unlink()
     assert main(["exercise8", "--rejudge", "--out", str(out)]) == 0
@@ -242,3 +246,11 @@ def test_the_search_cost_counts_its_own_epochs_and_names_abandoned_ones_apart(tm
     assert "the study's 2 other runs of the same variants trained 52 epochs" in text
     assert "the searches cost 0.75× the study's epochs" in text
     assert "(1 in all) is its chosen candidate, kept and not trained again" in text
+
+
+def test_rejudge_without_stored_runs_is_one_line_and_trains_nothing(tmp_path, capsys):
+    assert main(["exercise8", "--rejudge", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no finished exercise 8 runs" in err[0]
+    assert "dnnlab exercise8 --out" in err[0]
+    assert not (tmp_path / "exercise8").exists()

@@ -78,8 +78,9 @@ EPOCHS = {"margin": 2.0, "unit": " epochs", "digits": 1}
         ([27, 30, 28], [5, 9, 8], [False, True, False], "inconclusive"),
         # never there in any seed: refuted, whatever the lower bounds say
         ([27, 30, 28], [5, 9, 8], [True] * 3, "refuted"),
-        # one seed only: no test
+        # one seed only: no test, censored or not
         ([27], [5], [False], "inconclusive"),
+        ([5], [15], [True], "inconclusive"),
     ],
 )
 def test_the_faster_rule_on_known_inputs(a, b, censored, verdict):
@@ -144,6 +145,9 @@ def test_each_isolating_pair_differs_in_the_step_only(tmp_path):
     }
     assert config_difference(run("baseline"), run("baseline-std")) == {
         "data.standardize": [False, True]
+    }
+    assert config_difference(run("baseline-std"), run("batchnorm-std")) == {
+        "model.batch_norm": [False, True]
     }
     selu = config_difference(run("baseline-std"), run("selu"))
     assert selu == {

@@ -208,6 +208,13 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     # Control for (c) and (d): the baseline on standardized inputs, so that BN and SELU are
     # judged against a net that differs from them in the step only, not in the input scaling.
     "baseline-std": {"data": {"standardize": True}},
+    # (c) isolated: BN in every hidden layer, no input BN layer, on standardized inputs, so
+    # that against baseline-std it differs in the hidden layers' BN only.
+    "batchnorm-std": {
+        "model": {"batch_norm": True},
+        "train": {"learning_rate": 5e-4},
+        "data": {"standardize": True},
+    },
     # (d) SELU + LeCun normal on standardized inputs: a plain stack that self-normalizes.
     "selu": {"model": _SELU, "train": {"learning_rate": 7e-4}, "data": {"standardize": True}},
     # (e) the SELU net with alpha dropout before the output layer.

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -211,13 +212,19 @@ def rejudge_exercise8(out: Path) -> dict[str, Any]:
     Trains nothing; then writes the report. Raises :class:`DnnlabError` when
     ``out`` holds no finished run of the study.
     """
+    started = time.perf_counter()
     result = judge_exercise8(out)
     if not result["variants"]:
         raise DnnlabError(
             f"no finished exercise 8 runs in {out} to rejudge: run dnnlab exercise8 --out {out}"
         )
+    judged = time.perf_counter()
     build_report(out, result)
-    return result
+    # How long each took: not part of result.json, which holds only what the runs decide.
+    return {
+        **result,
+        "seconds": {"judge": judged - started, "report": time.perf_counter() - judged},
+    }
 
 
 class Report(NamedTuple):

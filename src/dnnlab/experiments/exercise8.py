@@ -158,6 +158,17 @@ VARIANTS: dict[str, Variant] = {
             timed=True,
         ),
         Variant(
+            "batchnorm-std",
+            "batchnorm-std",
+            "baseline-std",
+            "Batch Normalization in every hidden layer only, on standardized inputs (no input "
+            "BN layer)",
+            None,
+            part="(c) Batch Normalization, hidden layers only",
+            book_changes="baseline",
+            converges=True,
+        ),
+        Variant(
             "selu",
             "selu",
             "baseline-std",

@@ -264,7 +264,7 @@ def reach(run: StoredRun, target: float) -> dict[str, Any]:
 CENSORED_RULE = (
     "; a seed where B never reaches the target enters at what B trained in all, a lower bound "
     "that only understates how much slower B is, so with such a seed the claim can be refuted "
-    "but not supported; B reaching it in no seed refutes it"
+    "but not supported; B reaching it in none of 2 or more seeds refutes it"
 )
 
 
@@ -283,7 +283,8 @@ def judge_faster(
     lower bound of it (what B trained without getting there). The claim is
     :func:`dnnlab.stats.compare`'s ``"less"`` with ``margin``, except that a
     censored seed forbids "supported" (the bound could hide anything above it)
-    and B censored in every seed refutes it outright.
+    and B censored in every one of 2 or more seeds refutes it outright (one seed
+    is no test, here as everywhere).
     """
     result = stats.compare(
         a, b, claim="less", margin=margin, paired=True, scale=1.0, unit=unit, digits=digits
@@ -294,7 +295,7 @@ def judge_faster(
     verdict = result["verdict"]
     if n:
         says += f"; B never reaches the target in {n} of {len(b)} seeds (censored)"
-        if n == len(b):
+        if n == len(b) and n >= 2:
             verdict = stats.REFUTED
         elif verdict == stats.SUPPORTED:
             verdict = stats.INCONCLUSIVE

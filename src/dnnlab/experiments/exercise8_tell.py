@@ -20,8 +20,8 @@ from dnnlab.report import Block, Heading, Para, Table
 Glance = tuple[str, str, str | None, str, str]
 
 KIND_LABEL = {
-    "isolating": "isolating (differs in the step only)",
-    "book": "the book's (differs in more than the step)",
+    "isolating": "isolating: against the step's control",
+    "book": "the book's comparison",
     "step": "the step",
     "control": "control",
 }
@@ -82,7 +82,9 @@ def results_table(variants: dict[str, dict[str, Any]]) -> Table:
                 else f"({v['trains']} runs, {v['mc_samples']} samples)",
                 pct(v["test"]),
                 pct(v["val"]),
-                "{} / {}".format(*v["book"]) if v["book"] else "– (control)",
+                "{} / {}".format(*v["book"])
+                if v["book"]
+                else ("– (control)" if v["control"] else "– (not in the book)"),
                 _num(v["best_epoch"]),
                 _num(v["epochs_run"]),
                 _num(v["seconds_per_epoch"], 2),
@@ -151,10 +153,11 @@ def step_blocks(result: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [
         Heading("Step by step: does each change help?", 3, "e8-steps"),
         Para(
-            "Each variant against the variant that isolates its step (the two differ in the step "
-            "only, apart from the learning rate, tuned for each), and, where the book compares "
-            "it with a variant that differs in more, that comparison beside it, labelled as the "
-            "book's. On test accuracy, one value per seed, paired by seed (the same seed gives "
+            "Each variant against the variant that isolates its step (its control: the two "
+            "differ in the step, and in the learning rate, tuned for each), and, where the book "
+            "compares it with a variant that differs in more, that comparison beside it, "
+            "labelled as the book's. On test accuracy, one value per seed, paired by seed (the "
+            "same seed gives "
             f"both the same data order). Rule: {claims[0]['rule']}. The settings each pair "
             "differs in are read from the stored configs (a checked fact, not a verdict)."
         ),
@@ -329,8 +332,10 @@ def final_weights_blocks(result: dict[str, Any]) -> list[Block]:
             continue
         blocks.append(
             Para(
-                f"{v['name']} keeps its final weights (its schedule anneals to the last epoch; "
-                f"the book's numbers for it are final-epoch numbers): validation accuracy "
+                f"{v['name']} is judged on its final weights (a fixed number of epochs, the best "
+                "one not restored"
+                + ("; the book's numbers for it are final-epoch numbers" if v["book"] else "")
+                + f"): validation accuracy "
                 f"{pct(v['val'])}%. The weights of the epoch with the lowest validation loss "
                 f"(epoch {_num(v['best_epoch'])}) would give {pct(v['best_val_accuracy'])}%, "
                 "shown for comparison only; the test set saw only the final weights."
