@@ -105,12 +105,14 @@ def arm(args: argparse.Namespace, out: Path, name: str) -> dict:
 
 def stored_numbers(out: Path) -> dict:
     """Each run's per-epoch history (without timings) and test accuracy, by seed."""
+    from dnnlab.runs import TIMING_FIELDS  # no JAX in this process: dnnlab.runs imports none
+
     numbers = {}
     for summary in out.glob("*/summary.json"):
         s = json.loads(summary.read_text())
         rows = (summary.parent / "history.csv").read_text().splitlines()
         header = rows[0].split(",")
-        keep = [i for i, h in enumerate(header) if h not in ("seconds", "elapsed")]
+        keep = [i for i, h in enumerate(header) if h not in TIMING_FIELDS]
         history = [[r.split(",")[i] for i in keep] for r in rows[1:]]
         numbers[s["seed"]] = (history, s["test_accuracy"])
     return numbers

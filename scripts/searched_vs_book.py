@@ -94,7 +94,8 @@ def main() -> int:
     for trains, record in records.items():
         chosen = chosen_trial(record)
         first = min(study.get(trains, []), key=lambda r: r.config.seed, default=None)
-        if chosen and first is not None and first.summary.get("total_seconds"):
+        kept = first is not None and "trained_as" in first.summary  # one training, not two
+        if chosen and first is not None and not kept and first.summary.get("total_seconds"):
             same = chosen["best_val_loss"] == first.summary.get("best_val_loss")
             twice.append((trains, chosen["seconds"] / first.summary["total_seconds"], same))
     ratio = float("inf") if cost["ratio"] is None else cost["ratio"]

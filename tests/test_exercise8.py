@@ -147,10 +147,13 @@ def test_the_search_sets_each_rate_by_default_and_never_touches_the_test_set(
     assert [r.config.train.learning_rate for r in runs] == [record["chosen"]] * 2
     assert [r.config.seed for r in runs] == [42, 43]
     assert plan["runs"] == {"baseline": [r.config.run_id for r in runs]}
-    # every candidate trained once, on the first seed, without the test set; then the runs
+    # every candidate trained once, on the first seed, without the test set; then the runs,
+    # but for the first seed's, which is the chosen candidate kept, its test set scored after
     trials = [(seed, lr) for seed, lr, test in evaluated if not test]
     assert trials == [(42, t["learning_rate"]) for t in record["trials"]]
-    assert [(seed, test) for seed, _, test in evaluated if test] == [(42, True), (43, True)]
+    assert [(seed, test) for seed, _, test in evaluated if test] == [(43, True)]
+    assert runs[0].summary["trained_as"]["candidate"] == record["chosen_candidate"]
+    assert all(r.summary["test_accuracy"] is not None for r in runs)
     assert record["cost"]["epochs"] == sum(t["epochs"] for t in record["trials"])
     report = (out / "report.md").read_text()
     assert f"{record['chosen']:.3g} (searched; book 5e-05)" in report  # the results table

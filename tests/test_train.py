@@ -28,9 +28,8 @@ def test_history_has_every_field_for_every_epoch(tiny_config, splits):
     assert all(set(row) == {*HISTORY_FIELDS, *OPTIONAL_HISTORY_FIELDS} for row in outcome.history)
     # CPU time of the process, every thread: positive and summing up to the running total
     assert all(row["cpu_seconds"] > 0 for row in outcome.history)
-    assert (
-        outcome.history[-1]["cpu_elapsed"] >= sum(r["cpu_seconds"] for r in outcome.history) - 1e-6
-    )
+    total = sum(r["cpu_seconds"] for r in outcome.history)
+    assert outcome.history[-1]["cpu_elapsed"] >= total - 1e-6
     assert all(row["learning_rate"] == pytest.approx(1e-3) for row in outcome.history)
     assert all(row["seconds"] > 0 for row in outcome.history)
     s = outcome.summary
