@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from dnnlab import stats
+from dnnlab import discoveries, stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.experiments.questions import Context
 from dnnlab.models import hidden_dense_layers
@@ -149,7 +149,8 @@ def versus_threshold(
     of the mean log when ``log``, for ratios and stds, reported as a geometric
     mean): supported if it lies wholly on ``side`` of the threshold, refuted if
     wholly on the other side, otherwise (or with one seed, which gives no
-    interval) inconclusive. With ``log``, values that overflowed (None, inf,
+    interval) inconclusive; ``p`` is the two-sided t-test's p against the
+    threshold (below 0.05 exactly when decided). With ``log``, values that overflowed (None, inf,
     NaN) count as the largest float64 and zeros as the smallest; without it,
     every value must be finite.
     """
@@ -167,7 +168,13 @@ def versus_threshold(
         verdict = INCONCLUSIVE
     else:
         verdict = SUPPORTED if (low > t) == (side == "above") else REFUTED
+    p = (
+        None
+        if low is None or high is None
+        else discoveries.threshold_p(d["mean"], low, high, d["n"], t)
+    )
     return {
+        "p": p,
         "n": d["n"],
         "estimate": back(d["mean"]),
         "ci95_low": None if low is None else back(low),

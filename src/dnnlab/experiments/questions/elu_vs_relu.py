@@ -54,7 +54,15 @@ import numpy as np
 
 from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import (
+    Claim,
+    Context,
+    Fact,
+    Question,
+    all_p,
+    deciding_p,
+    fact_from,
+)
 from dnnlab.experiments.questions.common import (
     NORMAL_TOLERANCE,
     derivative,
@@ -477,6 +485,18 @@ def _by_seed(runs: dict[str, list[dict]], key, acts=("relu", "elu")) -> dict[str
     return {f"{name}_{a}": [get(r) for r in runs[a]] for a in acts}
 
 
+# Why each broken condition moves a fresh SELU net off its fixed point by construction.
+BREAKS_WHY = {
+    "raw pixels": "0-255 pixels have mean about 120 and std about 64, not (0, 1): the first "
+    "layer starts far from the fixed point",
+    "he init": "He's variance 2 / fan_in doubles LeCun's: each layer multiplies the second "
+    "moment by about 2 instead of 1",
+    "dropout": "ordinary dropout in training mode zeroes a fraction of units and scales the "
+    "rest by 1 / (1 - rate), which changes each layer's variance (alpha dropout is the one "
+    "built to keep it)",
+}
+
+
 def judge(m: dict) -> list[Claim | Fact]:
     t = tests(m)
     normal, high = m["runs"]["normal"], m["runs"]["high"]
@@ -501,6 +521,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "(mean over layers of |layer mean|, on validation images; B = ELU, A = ReLU)",
             verdict=t["mean"]["verdict"],
             rule=t["mean"]["rule"],
+            p_value=deciding_p(t["mean"]),
             evidence={
                 **_by_seed(normal, mean_abs_layer_mean),
                 "elu_minus_relu": t["mean"]["says"],
@@ -513,6 +534,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "rate, from the same initial weights (B = high rate, A = normal rate)",
             verdict=t["die"]["verdict"],
             rule=t["die"]["rule"],
+            p_value=deciding_p(t["die"]),
             evidence={
                 "dead_relu_normal_lr": [r["dead"] for r in normal["relu"]],
                 "dead_relu_high_lr": [r["dead"] for r in high["relu"]],
@@ -526,6 +548,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             text="At the high learning rate ELU has fewer dead units than ReLU (B = ELU, A = ReLU)",
             verdict=t["dead_high"]["verdict"],
             rule=t["dead_high"]["rule"],
+            p_value=deciding_p(t["dead_high"]),
             evidence={**_by_seed(high, "dead"), "elu_minus_relu": t["dead_high"]["says"]},
         ),
         *_function_facts(m["derivatives"]),
@@ -536,6 +559,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "A = ReLU)",
             verdict=t["epochs"]["verdict"],
             rule=t["epochs"]["rule"],
+            p_value=deciding_p(t["epochs"]),
             evidence={
                 "target_val_loss": t["target"],
                 **{f"epochs_to_target_{a}": v for a, v in t["epochs_to_target"].items()},
@@ -548,6 +572,9 @@ def judge(m: dict) -> list[Claim | Fact]:
             verdict=timing.judge_ratio(t["cost"], "at_least", SLOWER),
             rule=timing.ratio_rule("at_least", SLOWER),
             source=SLOWER_SOURCE,
+            p_value=timing.ratio_p(
+                t["cost"], "at_least", SLOWER, rounds=m["epoch_timing"]["rounds"]
+            ),
             evidence={
                 "cpu_ratio_elu_to_relu": timing.describe_ratio(t["cost"]),
                 "wall_ratio_elu_to_relu": timing.describe_ratio(
@@ -562,20 +589,25 @@ def judge(m: dict) -> list[Claim | Fact]:
             text="ELU ends with a higher test accuracy than ReLU (B = ELU, A = ReLU)",
             verdict=t["accuracy"]["verdict"],
             rule=t["accuracy"]["rule"],
+            p_value=deciding_p(t["accuracy"]),
             evidence={
                 **_by_seed(normal, "test_accuracy"),
                 "elu_minus_relu": t["accuracy"]["says"],
                 "epochs": m["epochs"],
             },
         ),
-        Claim(
-            id="elu-vs-relu/selu-self-normalizes-when-conditions-hold",
-            text="With LeCun init and standardized inputs, every hidden layer of a fresh SELU "
-            f"net has mean within {NORMAL_TOLERANCE:g} of 0 and std within "
-            f"{NORMAL_TOLERANCE:g} of 1",
-            verdict=at_init,
-            rule=gap_rule,
-            evidence={"gap": describe_threshold(t["selu_at_init"])},
+        fact_from(
+            Claim(
+                id="elu-vs-relu/selu-self-normalizes-when-conditions-hold",
+                text="With LeCun init and standardized inputs, every hidden layer of a fresh SELU "
+                f"net has mean within {NORMAL_TOLERANCE:g} of 0 and std within "
+                f"{NORMAL_TOLERANCE:g} of 1",
+                verdict=at_init,
+                rule=gap_rule,
+                evidence={"gap": describe_threshold(t["selu_at_init"])},
+            ),
+            "(0, 1) is SELU's fixed point under LeCun's variance 1 / fan_in with standardized "
+            "inputs (Klambauer et al., 2017): a fresh net is there by construction",
         ),
         Claim(
             id="elu-vs-relu/selu-stays-normalized-after-training",
@@ -583,6 +615,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             f"training (Nadam {lr['normal']:g}): every layer's mean and std stay within "
             f"{NORMAL_TOLERANCE:g} of 0 and 1 on validation images",
             verdict=with_control(t["selu_trained"]["verdict"], at_init),
+            p_value=all_p(t["selu_trained"], t["selu_at_init"]),
             rule="after training: "
             + gap_rule
             + "; supported also needs the fresh net to self-normalize (the claim above), else "
@@ -605,19 +638,23 @@ def judge(m: dict) -> list[Claim | Fact]:
     for condition, name in BROKEN.items():
         test = t["selu_broken"][condition]
         claims.append(
-            Claim(
-                id=f"elu-vs-relu/selu-self-normalization-breaks-without-{name}"
-                if condition == "raw pixels"
-                else f"elu-vs-relu/selu-self-normalization-breaks-with-{name}",
-                text=f"{texts[condition]} a fresh SELU net leaves the tolerance: some layer's "
-                f"mean or std is more than {NORMAL_TOLERANCE:g} off 0 or 1",
-                verdict=with_control(test["verdict"], at_init),
-                rule=broken_rule + "; supported also needs the net with its conditions met to "
-                "self-normalize (else inconclusive: the break would not be this condition's)",
-                evidence={
-                    "gap": describe_threshold(test),
-                    "gap_conditions_met": describe_threshold(t["selu_at_init"]),
-                },
+            fact_from(
+                Claim(
+                    id=f"elu-vs-relu/selu-self-normalization-breaks-without-{name}"
+                    if condition == "raw pixels"
+                    else f"elu-vs-relu/selu-self-normalization-breaks-with-{name}",
+                    text=f"{texts[condition]} a fresh SELU net leaves the tolerance: some "
+                    f"layer's mean or std is more than {NORMAL_TOLERANCE:g} off 0 or 1",
+                    verdict=with_control(test["verdict"], at_init),
+                    rule=broken_rule + "; supported also needs the net with its conditions met "
+                    "to self-normalize (else inconclusive: the break would not be this "
+                    "condition's)",
+                    evidence={
+                        "gap": describe_threshold(test),
+                        "gap_conditions_met": describe_threshold(t["selu_at_init"]),
+                    },
+                ),
+                BREAKS_WHY[condition],
             )
         )
     return claims

@@ -51,7 +51,7 @@ import numpy as np
 from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question, claim_from
 from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset, time_epochs
 from dnnlab.plots import plt, save_figure
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
@@ -307,11 +307,11 @@ def _accuracy_claim(m: dict, claim_id: str, text: str, a: str, b: str) -> Claim:
     test = (
         stats.compare(xa, xb, claim="greater", margin=ACCURACY_MARGIN, paired=True) if xa else None
     )
-    return Claim(
+    return claim_from(
+        test,
         id=claim_id,
         text=text,
-        verdict=test["verdict"] if test else INCONCLUSIVE,
-        rule=test["rule"] if test else "no seed finished with both: inconclusive",
+        rule=None if test else "no seed finished with both: inconclusive",
         evidence={
             f"test_accuracy_{a}": xa,
             f"test_accuracy_{b}": xb,
@@ -350,6 +350,29 @@ CHEAPEST_RULE = (
     + "; the claim is supported if every one is supported, refuted if any is refuted, else "
     "inconclusive"
 )
+
+
+def cheapest_p(ratios: dict[str, dict], rounds: int) -> float | None:
+    """The p of the conjunction "every other activation costs at least ReLU's": the largest.
+
+    (An intersection-union test; a refutation needs only one, so the claim's p
+    is the smaller of that largest p and the smallest p of the activations
+    refuted.)
+    """
+    ps = {
+        a: timing.ratio_p(r["cpu"], "at_least", 1.0, rounds=rounds, allowance=ALONE_ALLOWANCE)
+        for a, r in ratios.items()
+        if a not in RELU_FAMILY
+    }
+    if not ps or None in ps.values():
+        return None
+    refuted = [
+        ps[a]
+        for a, r in ratios.items()
+        if a in ps
+        and timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=ALONE_ALLOWANCE) == REFUTED
+    ]
+    return min([max(ps.values()), *refuted])
 
 
 def cheapest_verdict(ratios: dict[str, dict]) -> str:
@@ -448,6 +471,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             verdict=cheapest_verdict(alone["ratios"]),
             rule=CHEAPEST_RULE,
             source=CHEAPEST_SOURCE,
+            p_value=cheapest_p(alone["ratios"], alone["rounds"]),
             evidence={
                 "cpu_time_over_relu": {
                     a: timing.describe_ratio(r["cpu"]) for a, r in alone["ratios"].items()
@@ -468,6 +492,9 @@ def judge(m: dict) -> list[Claim | Fact]:
                 verdict=timing.judge_ratio(ratio["cpu"], "at_least", 1 + SPEED_COST),
                 rule=timing.ratio_rule("at_least", 1 + SPEED_COST),
                 source=SPEED_SOURCE,
+                p_value=timing.ratio_p(
+                    ratio["cpu"], "at_least", 1 + SPEED_COST, rounds=epoch["rounds"]
+                ),
                 evidence={
                     "epoch_cpu_time_over_relu": timing.describe_ratio(ratio["cpu"]),
                     "epoch_wall_time_over_relu": timing.describe_ratio(ratio["wall"]),
