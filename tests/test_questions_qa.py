@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from dnnlab import probes
 from dnnlab.config import DataConfig, ModelConfig
 from dnnlab.data import load_splits
 from dnnlab.experiments.questions import Claim, Context, Fact, answer
@@ -102,13 +103,13 @@ def test_one_sided_derivatives_at_zero():
 
 def test_dead_units_on_hand_made_pre_activations():
     relu = np.array([[-1.0, -1.0, 0.0], [-2.0, 0.5, 0.0], [0.0, -3.0, -1.0]])
-    np.testing.assert_array_equal(evr.dead_units(relu, "relu"), [True, False, True])
+    np.testing.assert_array_equal(probes.dead_units(relu, "relu"), [True, False, True])
     # ELU: f'(z) = e^z < 0.01 iff z < -4.61.
     elu = np.array([[-10.0, -10.0, -4.0], [-6.0, -1.0, -4.0], [-5.0, -20.0, -4.0]])
-    np.testing.assert_array_equal(evr.dead_units(elu, "elu"), [True, False, False])
+    np.testing.assert_array_equal(probes.dead_units(elu, "elu"), [True, False, False])
     # SELU: f'(z) / scale = alpha e^z < 0.01 iff z < -5.12.
     selu = np.array([[-6.0, -5.0], [-7.0, -5.0]])
-    np.testing.assert_array_equal(evr.dead_units(selu, "selu"), [True, False])
+    np.testing.assert_array_equal(probes.dead_units(selu, "selu"), [True, False])
 
 
 def test_dead_fraction_of_a_net_with_one_dead_unit():
@@ -117,10 +118,10 @@ def test_dead_fraction_of_a_net_with_one_dead_unit():
     first = model.get_layer("dense_1")
     first.bias.assign(np.array([-100.0, 0.0, 0.0], dtype="float32"))
     x = np.random.default_rng(0).normal(size=(50, 2)).astype("float32")
-    z = evr.pre_activations(model, x)
+    z = probes.pre_activations(model, x)
     expected = x @ keras.ops.convert_to_numpy(first.kernel) + [-100.0, 0.0, 0.0]
     np.testing.assert_allclose(z[0], expected, rtol=1e-5, atol=1e-5)
-    dead = [evr.dead_units(layer, "relu") for layer in z]
+    dead = [probes.dead_units(layer, "relu") for layer in z]
     assert dead[0].tolist() == [True, False, False]
     assert evr.dead_fraction(model, x, "relu") == sum(d.sum() for d in dead) / 6
 

@@ -76,8 +76,14 @@ from dnnlab.experiments.questions.common import (
     versus_threshold,
     with_control,
 )
-from dnnlab.models import activation_stats, build_model, hidden_dense_layers
+from dnnlab.models import build_model
 from dnnlab.plots import plt, save_figure
+from dnnlab.probes import (
+    DEAD_DERIVATIVE,
+    dead_fraction,
+    layer_moments,
+)
+from dnnlab.probes import one_sided_derivatives as _one_sided
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, SUPPORTED
 
 INITS = {"relu": "he_normal", "elu": "he_normal", "selu": "lecun_normal"}
@@ -87,10 +93,6 @@ NEAR_ZERO = 1e-4  # one-sided derivatives at 0 are taken at -NEAR_ZERO and +NEAR
 # A jump in the derivative at 0 larger than 0.01 is a kink (ELU with alpha = 1 changes by
 # about NEAR_ZERO there; ReLU by 1, SELU by 0.71).
 KINK = 0.01
-# A unit is dead when, on every probe image, its derivative is below 1% of its derivative for
-# positive inputs: it passes back almost no gradient, ever. For ReLU this is exactly "outputs 0
-# on every image".
-DEAD_DERIVATIVE = 0.01
 # Dead-unit fractions closer than 2 points (2 units of a 100-unit layer) do not differ in any
 # way that changes what a layer can represent.
 DEAD_MARGIN = 0.02
@@ -128,44 +130,9 @@ class Settings:
     timing_max_rounds: int = 12
 
 
-def dead_units(z: np.ndarray, activation: str) -> np.ndarray:
-    """Which units of a layer are dead, from their pre-activations ``z`` (images, units).
-
-    Dead: ``f'(z) < DEAD_DERIVATIVE * f'(1)`` on every image (row).
-    """
-    slope = derivative(activation, z)
-    alive_slope = float(derivative(activation, np.array([1.0]))[0])
-    return np.all(slope < DEAD_DERIVATIVE * alive_slope, axis=0)
-
-
-def pre_activations(model: keras.Model, x) -> list[np.ndarray]:
-    """``z = a W + b`` of each hidden Dense layer on ``x`` (inference mode)."""
-    dense = hidden_dense_layers(model)
-    probe = keras.Model(model.input, [d.input for d in dense])
-    inputs = probe(keras.ops.convert_to_tensor(x), training=False)
-    return [
-        keras.ops.convert_to_numpy(a) @ keras.ops.convert_to_numpy(d.kernel)
-        + keras.ops.convert_to_numpy(d.bias)
-        for d, a in zip(dense, inputs, strict=True)
-    ]
-
-
-def dead_fraction(model: keras.Model, x, activation: str) -> float:
-    """The fraction of all hidden units of ``model`` that are dead on ``x``."""
-    masks = [dead_units(z, activation) for z in pre_activations(model, x)]
-    return float(np.concatenate(masks).mean())
-
-
-def layer_moments(model: keras.Model, x, *, training: bool = False) -> dict[str, list[float]]:
-    """:func:`dnnlab.models.activation_stats` as ``{"mean": [...], "std": [...]}`` by layer."""
-    rows = activation_stats(model, x, training=training)
-    return {key: [r[key] for r in rows] for key in ("mean", "std")}
-
-
 def one_sided_derivatives(activation: str, h: float = NEAR_ZERO) -> tuple[float, float]:
-    """f'(-h) and f'(h): the derivative just left and just right of 0."""
-    left, right = derivative(activation, np.array([-h, h]))
-    return float(left), float(right)
+    """f'(-h) and f'(h) (:func:`dnnlab.probes.one_sided_derivatives`)."""
+    return _one_sided(activation, h)
 
 
 def epochs_to_target(val_losses: Sequence[float | None], target: float) -> float:
