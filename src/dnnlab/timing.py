@@ -53,8 +53,18 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 LEVEL = 0.95
 # How far an interleaved CPU-time ratio of arms timed by :func:`isolated` moves between runs
-# with and without two CPU-bound processes beside (the load test in docs/verdicts.md).
-LOAD_ALLOWANCE = 0.15
+# with and without two CPU-bound processes beside: at most 3.3% for whole epochs and
+# predictions in the load test of docs/verdicts.md (load average 21-36 on 2 cores), rounded up.
+# (Multi-threaded, before issue 14, the same arms moved by up to 20%, hence the old 15%.)
+LOAD_ALLOWANCE = 0.04
+# A timing stored before issue 14 was multi-threaded (no ``isolation`` record): its shifts under
+# load reached 20%, and it keeps the allowance it was judged with then.
+MULTI_THREADED_ALLOWANCE = 0.15
+
+
+def timing_allowance(result: dict[str, Any]) -> float:
+    """The load allowance for a stored :func:`interleave` result: single-threaded or not."""
+    return LOAD_ALLOWANCE if "isolation" in result else MULTI_THREADED_ALLOWANCE
 
 
 def _log_interval(logs: list[float]) -> dict[str, float | None]:

@@ -25,7 +25,7 @@ from dnnlab.experiments.exercise8 import STUDY, VARIANTS, Variant, search_record
 from dnnlab.plots import compare_curves, layer_stats
 from dnnlab.report import Block, Figure, Heading, Para, Table
 from dnnlab.runs import StoredRun, list_runs
-from dnnlab.timing import describe_ratio, judge_ratio, ratio_rule
+from dnnlab.timing import describe_ratio, judge_ratio, ratio_rule, timing_allowance
 from dnnlab.train import first_reaching
 
 # One line of the report's answers at a glance: part, claim, verdict (None: a number only),
@@ -370,7 +370,8 @@ def batchnorm_blocks(
     if path.exists():
         timing = json.loads(path.read_text())
         cpu, wall = timing["ratios"]["batchnorm"]["cpu"], timing["ratios"]["batchnorm"]["wall"]
-        verdict = judge_ratio(cpu, "at_least", BN_SLOWER)
+        allowance = timing_allowance(timing)
+        verdict = judge_ratio(cpu, "at_least", BN_SLOWER, allowance=allowance)
         glance.append(
             (
                 PARTS["batchnorm"],
@@ -386,7 +387,7 @@ def batchnorm_blocks(
                 f"**{verdict}**. One training epoch of fresh baseline and BN nets, "
                 f"{timing['rounds']} interleaved rounds: CPU-time ratio {describe_ratio(cpu)}, "
                 f"wall-time ratio {describe_ratio(wall)}. "
-                f"Rule: {ratio_rule('at_least', BN_SLOWER)}."
+                f"Rule: {ratio_rule('at_least', BN_SLOWER, allowance=allowance)}."
             )
         )
     return blocks

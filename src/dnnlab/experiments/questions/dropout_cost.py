@@ -578,6 +578,7 @@ def judge(m: dict) -> list[Claim]:
                 SLOWER_EPOCH,
                 source=SLOWER_EPOCH_SOURCE,
                 rounds=m["epoch_timing"]["rounds"],
+                allowance=timing.timing_allowance(m["epoch_timing"]),
             ),
             {
                 "cpu_ratio": timing.describe_ratio(epoch["cpu"]),
@@ -597,6 +598,7 @@ def judge(m: dict) -> list[Claim]:
                 SAME_INFERENCE,
                 source=SAME_INFERENCE_SOURCE,
                 rounds=m["predict_timing"]["rounds"],
+                allowance=timing.timing_allowance(m["predict_timing"]),
             ),
             {
                 "cpu_ratio": timing.describe_ratio(inference["cpu"]),
@@ -616,8 +618,13 @@ def judge(m: dict) -> list[Claim]:
                     MC_PER_SAMPLE,
                     source=MC_SOURCE,
                     rounds=m["predict_timing"]["rounds"],
+                    allowance=timing.timing_allowance(m["predict_timing"]),
                 ),
-                "rule": timing.ratio_rule("at_least", MC_PER_SAMPLE)
+                "rule": timing.ratio_rule(
+                    "at_least",
+                    MC_PER_SAMPLE,
+                    allowance=timing.timing_allowance(m["predict_timing"]),
+                )
                 + f" (the ratio of {k} passes to one plain prediction, divided by {k})",
             },
             {

@@ -481,6 +481,7 @@ def judge(m: dict) -> list[Claim | Fact]:
         log=True,
     )
     at_init = t["selu_at_init"]["verdict"]
+    allowance = timing.timing_allowance(m["epoch_timing"])
     claims = [
         Claim(
             id="elu-vs-relu/elu-mean-closer-to-zero",
@@ -536,11 +537,15 @@ def judge(m: dict) -> list[Claim | Fact]:
         Claim(
             id="elu-vs-relu/elu-slower-per-epoch",
             text="ELU is slower to compute than ReLU: a training epoch costs more CPU time",
-            verdict=timing.judge_ratio(t["cost"], "at_least", SLOWER),
-            rule=timing.ratio_rule("at_least", SLOWER),
+            verdict=timing.judge_ratio(t["cost"], "at_least", SLOWER, allowance=allowance),
+            rule=timing.ratio_rule("at_least", SLOWER, allowance=allowance),
             source=SLOWER_SOURCE,
             p_value=timing.ratio_p(
-                t["cost"], "at_least", SLOWER, rounds=m["epoch_timing"]["rounds"]
+                t["cost"],
+                "at_least",
+                SLOWER,
+                rounds=m["epoch_timing"]["rounds"],
+                allowance=allowance,
             ),
             evidence={
                 "cpu_ratio_elu_to_relu": timing.describe_ratio(t["cost"]),

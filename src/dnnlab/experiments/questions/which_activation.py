@@ -75,8 +75,9 @@ CHEAPEST_SOURCE = (
     "(cheapest: every other activation's CPU-time ratio to ReLU at least 1)"
 )
 # Activations timed alone (a few elementwise ops per call) move more with the load than whole
-# epochs; their interval is widened by this much (the load test, docs/verdicts.md).
-ALONE_ALLOWANCE = 0.60
+# epochs: by up to 19% single-threaded in the load test (docs/verdicts.md; GELU 2.70x quiet,
+# 2.27x beside two CPU-bound processes), 57% multi-threaded before. Rounded up.
+ALONE_ALLOWANCE = 0.20
 
 # (a) output layers
 OUTPUT_ACTIVATIONS = ("linear", "relu", "softplus", "tanh", "sigmoid")
@@ -482,6 +483,7 @@ def judge(m: dict) -> list[Claim | Fact]:
         )
     )
     epoch = m["timing"]["epoch"]
+    allowance = timing.timing_allowance(epoch) if epoch else timing.LOAD_ALLOWANCE
     for a in (s for s in SMOOTH if epoch and s in epoch["ratios"]):
         ratio = epoch["ratios"][a]
         claims.append(
@@ -489,11 +491,17 @@ def judge(m: dict) -> list[Claim | Fact]:
                 id=f"which-activation/{a}-slower-per-epoch",
                 text=f"{a} costs training speed: an epoch of the {hidden['depth']} x "
                 f"{hidden['width']} net takes more CPU time than with ReLU",
-                verdict=timing.judge_ratio(ratio["cpu"], "at_least", 1 + SPEED_COST),
-                rule=timing.ratio_rule("at_least", 1 + SPEED_COST),
+                verdict=timing.judge_ratio(
+                    ratio["cpu"], "at_least", 1 + SPEED_COST, allowance=allowance
+                ),
+                rule=timing.ratio_rule("at_least", 1 + SPEED_COST, allowance=allowance),
                 source=SPEED_SOURCE,
                 p_value=timing.ratio_p(
-                    ratio["cpu"], "at_least", 1 + SPEED_COST, rounds=epoch["rounds"]
+                    ratio["cpu"],
+                    "at_least",
+                    1 + SPEED_COST,
+                    rounds=epoch["rounds"],
+                    allowance=allowance,
                 ),
                 evidence={
                     "epoch_cpu_time_over_relu": timing.describe_ratio(ratio["cpu"]),
