@@ -53,12 +53,13 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 LEVEL = 0.95
 # How far an interleaved CPU-time ratio of arms timed by :func:`isolated` moves between runs
-# with and without two CPU-bound processes beside: at most 3.3% for whole epochs and
-# predictions in the load test of docs/verdicts.md (load average 21-36 on 2 cores), rounded up.
-# (Multi-threaded, before issue 14, the same arms moved by up to 20%, hence the old 15%.)
-LOAD_ALLOWANCE = 0.04
-# A timing stored before issue 14 was multi-threaded (no ``isolation`` record): its shifts under
-# load reached 20%, and it keeps the allowance it was judged with then.
+# with and without two CPU-bound processes beside, in the load test of docs/verdicts.md (load
+# average 20-36 on 2 cores): 0.3-3.3% for ELU, Swish, GELU and Mish epochs, 0.8% for MC
+# passes, 6.9% for dropout-net predictions, 14.3% for the dropout epoch (1.06x quiet, 1.21x
+# busy). The allowance covers the largest, rounded up.
+LOAD_ALLOWANCE = 0.15
+# A timing stored before issue 14 was multi-threaded (no ``isolation`` record): it keeps the
+# allowance it was judged with then.
 MULTI_THREADED_ALLOWANCE = 0.15
 
 
