@@ -63,8 +63,11 @@ def test_answer_stores_measurements_and_result_and_reuses_them(tmp_path):
             "verdict": "supported",
             "rule": "the rule",
             "evidence": {"n": 3},
+            "source": None,
+            "p_value": None,
         }
     ]
+    assert record["facts"] == []
     assert record["answer"] == "3 values: supported"
     stored = json.loads((folder / "measurements.json").read_text())
     assert stored["measurements"] == {"values": [0, 1, 2], "x": None, "scale": 0.5}
@@ -159,8 +162,9 @@ def test_same_init_end_to_end_on_fake_data(fake_root, tmp_path):
     )
     record = answer(same_init.QUESTION, tmp_path, context, settings=settings)
     claims = {c["id"]: c for c in record["claims"]}
-    identical = claims["same-init/identical-neurons"]
-    assert identical["verdict"] == "supported"
+    facts = {f["id"]: f for f in record["facts"]}
+    identical = facts["same-init/identical-neurons"]  # by construction: a checked fact
+    assert identical["holds"] is True and identical["outcome"] == "holds"
     assert identical["evidence"]["distinct_neurons_per_layer_same_init"] == [[1, 1, 1, 1]] * 2
     assert all(min(c) > 1 for c in identical["evidence"]["distinct_neurons_per_layer_he_init"])
     assert claims["same-init/worse-accuracy"]["verdict"] in ("supported", "refuted", "inconclusive")
@@ -192,15 +196,16 @@ def _same_init_numbers(same_counts, he_counts, acc_same, acc_he):
 @pytest.mark.parametrize(
     ("same", "he", "expected"),
     [
-        ([[1, 1]] * 3, [[4, 4]] * 3, "supported"),
-        ([[1, 2]] + [[1, 1]] * 2, [[4, 4]] * 3, "refuted"),
-        ([[1, 1]] * 3, [[4, 1]] * 3, "inconclusive"),  # the control cannot tell neurons apart
+        ([[1, 1]] * 3, [[4, 4]] * 3, True),
+        ([[1, 2]] + [[1, 1]] * 2, [[4, 4]] * 3, False),
+        ([[1, 1]] * 3, [[4, 1]] * 3, None),  # the control cannot tell neurons apart
     ],
 )
-def test_same_init_identical_neurons_rule(same, he, expected):
+def test_same_init_identical_neurons_check(same, he, expected):
     m = _same_init_numbers(same, he, [0.2, 0.21, 0.19], [0.4, 0.41, 0.42])
-    claims = {c.id: c.verdict for c in same_init.judge(m)}
-    assert claims["same-init/identical-neurons"] == expected
+    facts = {c.id: c for c in same_init.judge(m)}
+    assert facts["same-init/identical-neurons"].holds is expected
+    assert same_init.tell(m, list(facts.values()))
 
 
 @pytest.mark.parametrize(
@@ -216,7 +221,7 @@ def test_same_init_identical_neurons_rule(same, he, expected):
 def test_same_init_worse_accuracy_rule(acc_same, acc_he, expected):
     n = len(acc_same)
     m = _same_init_numbers([[1, 1]] * n, [[4, 4]] * n, acc_same, acc_he)
-    claims = {c.id: c.verdict for c in same_init.judge(m)}
+    claims = {c.id: c.verdict for c in same_init.judge(m) if isinstance(c, Claim)}
     assert claims["same-init/worse-accuracy"] == expected
     assert same_init.tell(m, same_init.judge(m))
 
@@ -262,3 +267,84 @@ def test_seeds_by_pilot_runs_the_pilot_then_the_seeds_its_spread_asks_for(tmp_pa
     one = Context(folder=tmp_path, load_splits=lambda config: None, seeds=1)
     rows, plan = seeds_by_pilot(one, run_seed, differences, margin=0.01, claim="equal", budget=9)
     assert len(rows) == 1 and "fewer than 2" in plan["reason"]
+
+
+def _answered(tmp_path, qid, findings):
+    question = _question([])
+    q = Question(
+        qid,
+        "q",
+        "d",
+        question.measure,
+        lambda m: findings,
+        question.tell,
+        question.draw,
+        question.settings,
+    )
+    return answer(q, tmp_path, _context)
+
+
+def test_facts_are_stored_and_shown_apart_from_the_claims(tmp_path):
+    from dnnlab.experiments.questions import Fact
+
+    record = _answered(
+        tmp_path,
+        "same-init",
+        [
+            Claim("same-init/c", "a claim", "supported", "the rule", {"n": 3}, 'a.txt: "x"'),
+            Fact("same-init/f", "a fact", True, "the formula", "the probe", {"slope": 1.0}),
+        ],
+    )
+    assert [c["id"] for c in record["claims"]] == ["same-init/c"]
+    assert record["facts"] == [
+        {
+            "id": "same-init/f",
+            "text": "a fact",
+            "holds": True,
+            "why": "the formula",
+            "check": "the probe",
+            "evidence": {"slope": 1.0},
+            "outcome": "holds",
+        }
+    ]
+    glance, blocks = question_blocks(tmp_path)
+    assert glance[0][2] == "1 supported"  # facts are not counted among the verdicts
+    texts = [getattr(b, "text", "") for b in blocks]
+    assert any('Threshold from: a.txt: "x".' in t for t in texts)
+    assert any(t.startswith("*fact, holds* — a fact. Why it is fixed: the formula.") for t in texts)
+
+
+def test_false_discoveries_are_controlled_over_every_stored_result(tmp_path):
+    _answered(
+        tmp_path,
+        "same-init",
+        [
+            Claim("same-init/a", "a", "supported", "r", {}, None, 0.01),
+            Claim("same-init/b", "b", "refuted", "r", {}, None, 0.04),
+        ],
+    )
+    _answered(
+        tmp_path,
+        "zero-bias",
+        [
+            Claim("zero-bias/c", "c", "inconclusive", "r", {}, None, 0.5),
+            Claim("zero-bias/d", "d", "supported", "r", {}),
+        ],
+    )
+    assert questions.control_discoveries(tmp_path) == 3
+    first = questions.stored(tmp_path, "same-init")["claims"]
+    assert [c["verdict"] for c in first] == ["supported", "inconclusive"]  # 0.03, 0.06
+    assert first[1]["verdict_unadjusted"] == "refuted" and first[1]["p_adjusted"] == 0.06
+    second = questions.stored(tmp_path, "zero-bias")["claims"]
+    assert [c.get("p_adjusted") for c in second] == [0.5, None]
+    questions.control_discoveries(tmp_path)  # again: the same, from the own verdicts
+    assert questions.stored(tmp_path, "same-init")["claims"] == first
+
+
+def test_data_sizes_replace_every_questions_own_and_are_stored(tmp_path):
+    seen = []
+    ctx = Context(tmp_path, lambda config: seen.append(config), data_sizes={"train_size": 50})
+    ctx.load_splits(DataConfig(validation_size=5000, train_size=10_000))
+    assert seen == [DataConfig(validation_size=5000, train_size=50)]
+    with pytest.raises(ConfigError, match="train size"):
+        Context(tmp_path, seen.append, data_sizes={"train_size": 0}).load_splits(DataConfig())

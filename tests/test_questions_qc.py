@@ -10,7 +10,7 @@ import pytest
 
 from dnnlab import data
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Context, answer
+from dnnlab.experiments.questions import Claim, Context, answer
 from dnnlab.experiments.questions import dropout_cost as dc
 from dnnlab.experiments.questions import sparse_models as sm
 
@@ -144,25 +144,37 @@ def _sparse_verdicts(per_seed: dict[str, list]) -> dict[str, str]:
     m = _sparse(per_seed)
     claims = sm.judge(m)
     assert sm.tell(m, claims)
-    return {c.id.split("/", 1)[1]: c.verdict for c in claims}
+    # Checked facts read as "holds" / "does not hold"; claims as their verdicts.
+    return {c.id.split("/", 1)[1]: c.verdict if isinstance(c, Claim) else c.outcome for c in claims}
 
 
-KEEP = "magnitude-pruning-keeps-accuracy-at-80pct"
-GLOBAL = "global-magnitude-pruning-keeps-accuracy-at-80pct"
+KEEP = "magnitude-pruning-keeps-accuracy"
+GLOBAL = "global-magnitude-pruning-keeps-accuracy"
 
 
 @pytest.mark.parametrize(
     ("unpruned", "pruned", "expected"),
     [
-        ([0.450, 0.460, 0.440], [0.445, 0.452, 0.437], "supported"),  # within 2 points
-        ([0.450, 0.460, 0.440], [0.150, 0.170, 0.160], "refuted"),  # 29 points lost
-        ([0.450, 0.460, 0.440], [0.400, 0.455, 0.430], "inconclusive"),  # noisy pairs
+        # 80% zeros within a point of the unpruned net: "most weights zero", accuracy kept
+        ([0.450, 0.460, 0.440], [0.449, 0.4595, 0.4395], "supported"),
+        # every sparsity above half loses far more than a point
+        ([0.450, 0.460, 0.440], [0.150, 0.170, 0.160], "refuted"),
+        ([0.450, 0.460, 0.440], [0.400, 0.455, 0.430], "inconclusive"),  # noisy pairs at 80%
         ([0.450], [0.449], "inconclusive"),  # one seed: no test
     ],
 )
-def test_one_shot_pruning_keeps_accuracy_rule(unpruned, pruned, expected):
+def test_pruning_keeps_accuracy_with_most_weights_zero_rule(unpruned, pruned, expected):
     assert _sparse_verdicts({"unpruned": unpruned, "pruned80": pruned})[KEEP] == expected
     assert _sparse_verdicts({"unpruned": unpruned, "global80": pruned})[GLOBAL] == expected
+
+
+def test_pruning_claim_shows_the_curve_and_the_largest_sparsity_kept():
+    m = _sparse({"unpruned": [0.450, 0.460, 0.440], "pruned80": [0.449, 0.4595, 0.4395]})
+    claim = next(c for c in sm.judge(m) if c.id == f"sparse-models/{KEEP}")
+    assert claim.evidence["largest_sparsity_within_1_point"] == 0.8
+    assert claim.evidence["sparsities"] == list(sm.SPARSITIES)
+    assert "most weights equal to zero" in claim.source and claim.p_value < 0.05
+    assert sm.kept_sparsity([0.45, 0.46], [[0.45, 0.1], [0.46, 0.1]], [0.0, 0.5])["largest"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -223,8 +235,10 @@ def test_sparse_fraction_rule_for_every_look_alike(values, expected):
         {"dropout": values, "int8": values, "student": values, "relu": [0.6] * 3}
     )
     assert verdicts["dropout-gives-sparse-weights"] == expected
-    assert verdicts["quantization-gives-sparse-weights"] == expected
-    assert verdicts["distillation-gives-sparse-weights"] == expected
+    # int8 and distillation cannot make weights sparse: checked facts, not claims
+    fact = {"supported": "holds", "refuted": "does not hold", "inconclusive": "not checked"}
+    assert verdicts["quantization-gives-sparse-weights"] == fact[expected]
+    assert verdicts["distillation-gives-sparse-weights"] == fact[expected]
     strong = [_l1(0.5, 0.3, 0.1, 0.2) for _ in values]
     for row, v in zip(strong, values, strict=True):
         row[1]["zero"] = v
@@ -267,11 +281,12 @@ def test_sparse_models_end_to_end(tmp_path, fake_root):
         student_epochs=1,
     )
     record = answer(sm.QUESTION, tmp_path, _loader(fake_root), settings=settings)
-    assert len(record["claims"]) == 10
+    assert len(record["claims"]) == 8 and len(record["facts"]) == 2
     folder = tmp_path / "questions" / "sparse-models"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
     # The stored numbers re-judge to the same verdicts.
-    assert [c.verdict for c in sm.judge_all(m)] == [c["verdict"] for c in record["claims"]]
+    claims = [c for c in sm.judge_all(m) if isinstance(c, Claim)]
+    assert [c.verdict for c in claims] == [c["verdict"] for c in record["claims"]]
     # The dense control trains as long as the gradual arm and is never pruned.
     control = m["runs"][0]["dense_equal_budget"]
     assert control["epochs"] == m["runs"][0]["gradual"]["epochs"] == 3
@@ -381,9 +396,22 @@ def _dc_verdicts(m) -> dict[str, str]:
 )
 def test_dropout_doubles_training_to_converge_rule(pairs, expected):
     runs = [_dc_run(i, p, d) for i, (p, d) in enumerate(pairs)]
-    verdicts = _dc_verdicts(_dc(runs))
+    # An epoch costs the same with and without dropout: time to converge = epochs to converge.
+    verdicts = _dc_verdicts(_dc(runs, epoch=(1.0, 0.99, 1.01)))
     assert verdicts["doubles-epochs-to-converge"] == expected
-    assert verdicts["doubles-time-to-converge"] == expected  # 1 CPU second per epoch on both
+    assert verdicts["doubles-time-to-converge"] == expected
+
+
+def test_time_to_converge_is_epochs_times_the_cost_of_an_epoch():
+    runs = [_dc_run(i, p, d) for i, (p, d) in enumerate([(3, 6), (4, 8), (5, 11)])]
+    c = dc.convergence(_dc(runs, epoch=(1.5, 1.4, 1.6)))
+    assert c["cpu_ratio"]["estimate"] == pytest.approx(c["epoch_ratio"]["estimate"] * 1.5)
+    # the runs' own CPU seconds (1 s per epoch in both arms here) are kept, not judged
+    assert c["cpu_ratio_of_the_runs"]["estimate"] == pytest.approx(
+        c["epoch_ratio"]["estimate"], rel=0.2
+    )
+    # 2.1x epochs at 1.5x the cost per epoch: about 3.1x, beyond "roughly twice"
+    assert _dc_verdicts(_dc(runs, epoch=(1.5, 1.4, 1.6)))["doubles-time-to-converge"] != "supported"
 
 
 def test_a_censored_seed_is_shown_as_a_lower_bound():

@@ -36,7 +36,7 @@ from typing import Any
 from dnnlab import stats
 from dnnlab.experiments.exercise8 import STUDY, VARIANTS, Variant
 from dnnlab.runs import StoredRun, atomic_write_json, list_runs
-from dnnlab.timing import describe_ratio, judge_ratio, ratio_rule
+from dnnlab.timing import describe_ratio, judge_ratio, ratio_rule, timing_allowance
 from dnnlab.train import first_reaching
 
 FORMAT = 1
@@ -522,7 +522,8 @@ def cost_claim(variant: Variant, out: Path) -> dict[str, Any] | None:
         return None
     timing = json.loads(path.read_text())
     ratio = timing["ratios"][variant.name]
-    verdict = judge_ratio(ratio["cpu"], "at_least", BN_SLOWER)
+    allowance = timing_allowance(timing)
+    verdict = judge_ratio(ratio["cpu"], "at_least", BN_SLOWER, allowance=allowance)
     return {
         "id": f"{variant.name}/costs-per-epoch",
         "part": variant.part,
@@ -530,7 +531,7 @@ def cost_claim(variant: Variant, out: Path) -> dict[str, Any] | None:
         f"training epoch than {timing['reference']}",
         "kind": "cost",
         "verdict": verdict,
-        "rule": ratio_rule("at_least", BN_SLOWER),
+        "rule": ratio_rule("at_least", BN_SLOWER, allowance=allowance),
         "says": f"CPU-time ratio {describe_ratio(ratio['cpu'])}, wall-time ratio "
         f"{describe_ratio(ratio['wall'])}, {timing['rounds']} interleaved rounds",
         "numbers": {"reference": timing["reference"], "rounds": timing["rounds"], **ratio},

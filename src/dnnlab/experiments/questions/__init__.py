@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from dnnlab import discoveries
 from dnnlab.errors import ConfigError
 from dnnlab.runs import atomic_write_json
-from dnnlab.stats import REFUTED, SUPPORTED, VERDICTS
+from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED, VERDICTS
 
 # Module names under dnnlab.experiments.questions, in the chapter's order.
 MODULES = (
@@ -63,7 +64,9 @@ class Claim:
     ``verdict`` is ``"supported"``, ``"refuted"`` or ``"inconclusive"``;
     ``rule`` says in words what would make it each, so a reader can check the
     verdict against ``evidence`` (the numbers the rule read); ``source`` quotes
-    the statement its threshold comes from, and where.
+    the statement its threshold comes from, and where; ``p_value`` is the p of
+    the test that decides it, over which false discoveries are controlled
+    (:func:`control_discoveries`).
     """
 
     id: str
@@ -72,10 +75,69 @@ class Claim:
     rule: str
     evidence: dict[str, Any]
     source: str | None = None  # the quoted words (and where) its threshold comes from
+    # The p-value of the test that decides it (dnnlab.discoveries); None: no stochastic test.
+    p_value: float | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"claim {self.id}: verdict must be one of {VERDICTS}")
+
+
+def deciding_p(test: dict[str, Any] | None) -> float | None:
+    """The deciding p-value of a test: a :func:`dnnlab.stats.compare` result, or one with ``p``."""
+    if not test:
+        return None
+    if "p_value" in test:
+        return test["p_value"]
+    if "margin" in test and "claim" in test and "se" in test:
+        return discoveries.decisive_p(test)
+    return test.get("p")
+
+
+def all_p(*tests: dict[str, Any] | None) -> float | None:
+    """p of a claim that needs every test to decide (a conjunction, a control): the largest.
+
+    An intersection-union test (Berger 1982): rejecting only when every part
+    rejects at 5% keeps the level at 5%. A part without a p-value leaves none.
+    """
+    ps = [deciding_p(t) for t in tests]
+    return None if not ps or any(p is None for p in ps) else max(ps)
+
+
+def claim_from(
+    test: dict[str, Any] | None,
+    *,
+    id: str,
+    text: str,
+    evidence: dict[str, Any],
+    verdict: str | None = None,
+    rule: str | None = None,
+    source: str | None = None,
+    p_value: float | None = None,
+) -> Claim:
+    """A claim built from its test (:func:`dnnlab.stats.compare`, :func:`dnnlab.timing.decide`,
+    a threshold test): verdict, rule, source and p-value from the test unless given.
+
+    No test (too few runs to make one) is an inconclusive claim that says so.
+    """
+    if test is None:
+        return Claim(
+            id,
+            text,
+            verdict or INCONCLUSIVE,
+            rule or "no test could be made: inconclusive",
+            evidence,
+            source,
+        )
+    return Claim(
+        id=id,
+        text=text,
+        verdict=verdict if verdict is not None else test["verdict"],
+        rule=rule if rule is not None else test["rule"],
+        evidence=evidence,
+        source=source if source is not None else test.get("source"),
+        p_value=p_value if p_value is not None else deciding_p(test),
+    )
 
 
 FACT_OUTCOMES = {True: "holds", False: "does not hold", None: "not checked"}
@@ -357,7 +419,27 @@ def run_questions(
         )
         progress(f"{q.id} ({how}): {verdicts}")
         results.append(record)
-    return results
+    family = control_discoveries(out)
+    if family:
+        progress(f"false discoveries controlled over {family} claims ({discoveries.METHOD}, 5%)")
+    done = {r["id"] for r in results}
+    return [r for r in stored_results(out) if r["id"] in done]
+
+
+def control_discoveries(out: Path) -> int:
+    """Benjamini-Hochberg over the claims of every stored result in ``out``; rewrite them.
+
+    Each claim with a p-value gets ``p_adjusted`` and, where that is above 5%,
+    the verdict inconclusive (:func:`dnnlab.discoveries.control`); the results
+    are written back. Idempotent. Returns the number of claims in the family.
+    """
+    results = stored_results(out)
+    flat = [c for r in results for c in r["claims"]]
+    adjusted = iter(discoveries.control(flat))
+    for r in results:
+        r["claims"] = [next(adjusted) for _ in r["claims"]]
+        atomic_write_json(out / "questions" / r["id"] / "result.json", r)
+    return sum(c.get("p_value") is not None for c in flat)
 
 
 def skipped_results(out: Path) -> list[str]:

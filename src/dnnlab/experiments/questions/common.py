@@ -20,15 +20,18 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import jax
-import jax.numpy as jnp
 import keras
 import numpy as np
 
-from dnnlab import stats
+from dnnlab import discoveries, stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.experiments.questions import Context
-from dnnlab.models import hidden_dense_layers
+from dnnlab.probes import (  # noqa: F401  (the shared probes, re-exported for the questions)
+    derivative,
+    distinct_neurons,
+    neuron_counts,
+    normalization_gap,
+)
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, epoch_timing, train
 
@@ -172,30 +175,6 @@ NORMAL_TOLERANCE = 0.2
 _LOG_LIMIT = math.log(sys.float_info.max)
 
 
-def derivative(activation: str | Callable, z) -> np.ndarray:
-    """f'(z) elementwise, by forward-mode differentiation of Keras's activation function."""
-    f = keras.activations.get(activation) if isinstance(activation, str) else activation
-    z = jnp.asarray(z, dtype=jnp.float32)
-    _, slope = jax.jvp(f, (z,), (jnp.ones_like(z),))
-    return np.asarray(slope, dtype=np.float64)
-
-
-def normalization_gap(means: Sequence[float | None], stds: Sequence[float | None]) -> float:
-    """The worst layer's distance from self-normalization: max over layers of |mean|, |std - 1|.
-
-    A layer is within :data:`NORMAL_TOLERANCE` of the fixed point (0, 1) iff its
-    gap is at most the tolerance; a moment that overflowed (None, inf, NaN)
-    is infinitely far.
-    """
-    if not _finite(means, stds):
-        return math.inf
-    return max([abs(m) for m in means] + [abs(s - 1.0) for s in stds])
-
-
-def _finite(*lists: Sequence[float | None]) -> bool:
-    return all(v is not None and math.isfinite(v) for values in lists for v in values)
-
-
 def _logs(values: Sequence[float | None]) -> np.ndarray:
     out = []
     for v in values:
@@ -222,7 +201,8 @@ def versus_threshold(
     of the mean log when ``log``, for ratios and stds, reported as a geometric
     mean): supported if it lies wholly on ``side`` of the threshold, refuted if
     wholly on the other side, otherwise (or with one seed, which gives no
-    interval) inconclusive. With ``log``, values that overflowed (None, inf,
+    interval) inconclusive; ``p`` is the two-sided t-test's p against the
+    threshold (below 0.05 exactly when decided). With ``log``, values that overflowed (None, inf,
     NaN) count as the largest float64 and zeros as the smallest; without it,
     every value must be finite.
     """
@@ -240,7 +220,13 @@ def versus_threshold(
         verdict = INCONCLUSIVE
     else:
         verdict = SUPPORTED if (low > t) == (side == "above") else REFUTED
+    p = (
+        None
+        if low is None or high is None
+        else discoveries.threshold_p(d["mean"], low, high, d["n"], t)
+    )
     return {
+        "p": p,
         "n": d["n"],
         "estimate": back(d["mean"]),
         "ci95_low": None if low is None else back(low),
@@ -287,34 +273,3 @@ def with_control(verdict: str, control: str) -> str:
     refuted and inconclusive verdicts stand.
     """
     return INCONCLUSIVE if verdict == SUPPORTED and control != SUPPORTED else verdict
-
-
-def distinct_neurons(kernel: np.ndarray, bias: np.ndarray | None = None, rtol: float = 1e-5) -> int:
-    """How many different neurons a Dense layer holds: its distinct (column, bias) pairs.
-
-    Column j of a ``(fan_in, units)`` kernel is neuron j's incoming weights and
-    ``bias[j]`` its bias; two neurons compute the same function (and, fed the
-    same gradients, stay the same) only when both agree. They count as one when
-    they agree to ``rtol`` of the layer's largest weight (float32 training
-    leaves exact copies exact, but be lenient).
-    """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    if bias is not None:
-        kernel = np.vstack([kernel, np.asarray(bias, dtype=np.float64).reshape(1, -1)])
-    atol = rtol * max(float(np.abs(kernel).max()), 1e-30)
-    representatives: list[np.ndarray] = []
-    for column in kernel.T:
-        if not any(np.abs(column - r).max() <= atol for r in representatives):
-            representatives.append(column)
-    return len(representatives)
-
-
-def neuron_counts(model: keras.Model) -> list[int]:
-    """Distinct neurons (distinct incoming weights and bias) of each hidden Dense layer."""
-    return [
-        distinct_neurons(
-            keras.ops.convert_to_numpy(d.kernel),
-            keras.ops.convert_to_numpy(d.bias) if d.use_bias else None,
-        )
-        for d in hidden_dense_layers(model)
-    ]

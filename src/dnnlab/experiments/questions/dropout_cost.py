@@ -62,7 +62,7 @@ import numpy as np
 
 from dnnlab import stats, timing, uncertainty
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question, claim_from
 from dnnlab.experiments.questions.common import fit, seeds, subset, time_epochs
 from dnnlab.models import build_model
 from dnnlab.plots import save_figure, subplots
@@ -397,28 +397,68 @@ def convergence(m: dict) -> dict:
         "plain_converged": all(r["plain"]["epochs_run"] < m["budget_epochs"] for r in m["runs"]),
         "censored_seeds": [p["seed"] for p in pairs if p["censored"]],
         "epoch_ratio": ratio_over_seeds([p["epoch_ratio"] for p in pairs]),
-        "cpu_ratio": ratio_over_seeds([p["cpu_ratio"] for p in pairs]),
+        "cpu_ratio": time_to_converge(
+            ratio_over_seeds([p["epoch_ratio"] for p in pairs]),
+            m["epoch_timing"]["ratios"]["dropout"]["cpu"],
+        ),
+        "cpu_ratio_of_the_runs": ratio_over_seeds([p["cpu_ratio"] for p in pairs]),
     }
 
 
-# Epochs to converge do not depend on the machine's load; CPU seconds of runs timed apart do.
-# The training runs are timed apart and multi-threaded, not by the isolated protocol.
-CONVERGENCE_ALLOWANCE = {"epoch_ratio": 0.0, "cpu_ratio": timing.MULTI_THREAD_ALLOWANCE}
+def time_to_converge(epochs: dict, per_epoch: dict) -> dict:
+    """Dropout / plain CPU time to converge = epochs to converge x CPU time per epoch.
+
+    The epochs come from the training runs (the load cannot change them), the
+    cost of an epoch from the single-threaded interleaved timing (the load
+    barely can); the runs' own CPU seconds are multi-threaded and timed apart,
+    so a busy machine moves them (kept as evidence, not judged). The product's
+    95% interval combines the two log intervals' half-widths in quadrature
+    (independent estimates); ``n`` is the smaller sample behind them.
+    """
+    if epochs["estimate"] is None or per_epoch.get("estimate") is None:
+        return {"estimate": None, "ci95_low": None, "ci95_high": None, "n": 0}
+    estimate = epochs["estimate"] * per_epoch["estimate"]
+    halves = [
+        math.log(r["ci95_high"] / r["ci95_low"]) / 2
+        for r in (epochs, per_epoch)
+        if r.get("ci95_low") is not None
+    ]
+    if len(halves) < 2:
+        return {"estimate": estimate, "ci95_low": None, "ci95_high": None, "n": epochs["n"]}
+    half = math.hypot(*halves)
+    return {
+        "estimate": estimate,
+        "ci95_low": estimate * math.exp(-half),
+        "ci95_high": estimate * math.exp(half),
+        "n": epochs["n"],
+    }
 
 
-def convergence_rule(what: str, key: str) -> str:
+# Epochs to converge do not depend on the machine's load; the cost of an epoch, timed
+# single-threaded, moves with it by at most the load allowance.
+CONVERGENCE_ALLOWANCE = {"epoch_ratio": 0.0, "cpu_ratio": timing.LOAD_ALLOWANCE}
+
+
+def convergence_rule(key: str) -> str:
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
     allowance = CONVERGENCE_ALLOWANCE[key]
-    widened = f", widened by the {allowance:.0%} load allowance," if allowance else ""
+    epochs = (
+        "per seed, dropout / plain epochs to first reach the plain net's best validation loss; "
+        "geometric mean over seeds with a 95% t-interval on the logs"
+    )
+    what = (
+        epochs
+        if key == "epoch_ratio"
+        else "CPU time to converge = (" + epochs + ") x (one epoch's dropout / plain CPU time, "
+        f"single-threaded interleaved rounds), the log intervals combined in quadrature, "
+        f"widened by the {allowance:.0%} load allowance"
+    )
     return (
-        f"per seed, dropout / plain {what} to first reach the plain net's best validation loss; "
-        f"geometric mean over seeds with a 95% t-interval on the logs{widened}: supported if the "
-        "interval "
-        f"lies within [{low:.2f}, {high:.2f}] (2x within a factor sqrt 2), refuted if it lies "
-        f"wholly outside; a dropout run that never reached the target is censored (its ratio a "
-        f"lower bound): then only an interval of lower bounds wholly above {high:.2f} decides "
-        "(refuted); inconclusive otherwise, with fewer than 2 seeds, or when a plain run used "
-        "the whole budget (its converged loss unknown)"
+        f"{what}: supported if the interval lies within [{low:.2f}, {high:.2f}] (2x within a "
+        "factor sqrt 2), refuted if it lies wholly outside; a dropout run that never reached "
+        "the target is censored (its ratio a lower bound): then only an interval of lower "
+        f"bounds wholly above {high:.2f} decides (refuted); inconclusive otherwise, with fewer "
+        "than 2 seeds, or when a plain run used the whole budget (its converged loss unknown)"
     )
 
 
@@ -432,6 +472,17 @@ def judge_convergence(c: dict, key: str) -> str:
         above = ratio["ci95_low"] is not None and ratio["ci95_low"] > high
         return REFUTED if above else INCONCLUSIVE
     return timing.judge_ratio(ratio, "within", low, high, allowance=CONVERGENCE_ALLOWANCE[key])
+
+
+def convergence_p(c: dict, key: str) -> float | None:
+    """The p matching :func:`judge_convergence` (None where censoring or the budget decide)."""
+    ratio = c[key]
+    if ratio["estimate"] is None or not c["plain_converged"] or c["censored_seeds"]:
+        return None
+    low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
+    return timing.ratio_p(
+        ratio, "within", low, high, rounds=ratio["n"], allowance=CONVERGENCE_ALLOWANCE[key]
+    )
 
 
 def _ratio_words(ratio: dict) -> str:
@@ -453,14 +504,7 @@ def nll_pairs(m: dict) -> tuple[list[float], list[float]]:
 
 
 def _timing_claim(claim_id: str, text: str, decided: dict, evidence: dict) -> Claim:
-    return Claim(
-        id=claim_id,
-        text=text,
-        verdict=decided["verdict"],
-        rule=decided["rule"],
-        evidence=evidence,
-        source=decided["source"],
-    )
+    return claim_from(decided, id=claim_id, text=text, evidence=evidence)
 
 
 def judge(m: dict) -> list[Claim]:
@@ -489,8 +533,9 @@ def judge(m: dict) -> list[Claim]:
             "about twice the epochs the plain net needs to reach the plain net's best "
             "validation loss (same seed)",
             verdict=judge_convergence(c, "epoch_ratio"),
-            rule=convergence_rule("epochs", "epoch_ratio"),
+            rule=convergence_rule("epoch_ratio"),
             source=CONVERGENCE_SOURCE,
+            p_value=convergence_p(c, "epoch_ratio"),
             evidence={
                 "ratio": _ratio_words(c["epoch_ratio"]),
                 "ratio_per_seed": [p["epoch_ratio"] for p in pairs],
@@ -511,12 +556,14 @@ def judge(m: dict) -> list[Claim]:
             "validation loss (same seed)",
             verdict=judge_convergence(c, "cpu_ratio"),
             source=CONVERGENCE_SOURCE,
-            rule=convergence_rule(
-                "CPU seconds (epoch 1 counted at the run's median epoch)", "cpu_ratio"
-            ),
+            p_value=convergence_p(c, "cpu_ratio"),
+            rule=convergence_rule("cpu_ratio"),
             evidence={
                 "ratio": _ratio_words(c["cpu_ratio"]),
-                "ratio_per_seed": [p["cpu_ratio"] for p in pairs],
+                "epoch_ratio": _ratio_words(c["epoch_ratio"]),
+                "one_epoch_cpu_ratio": timing.describe_ratio(epoch["cpu"]),
+                "cpu_ratio_of_the_runs_themselves": _ratio_words(c["cpu_ratio_of_the_runs"]),
+                "ratio_per_seed_of_the_runs": [p["cpu_ratio"] for p in pairs],
                 "cpu_seconds_plain": [p.get("plain_cpu_seconds") for p in pairs],
                 "cpu_seconds_dropout": [p.get("dropout_cpu_seconds") for p in pairs],
                 "censored_seeds": c["censored_seeds"],
@@ -525,7 +572,14 @@ def judge(m: dict) -> list[Claim]:
         _timing_claim(
             "dropout-cost/slower-epochs",
             "Each training epoch costs more with dropout: more CPU time than the plain net's",
-            timing.decide(epoch["cpu"], "at_least", SLOWER_EPOCH, source=SLOWER_EPOCH_SOURCE),
+            timing.decide(
+                epoch["cpu"],
+                "at_least",
+                SLOWER_EPOCH,
+                source=SLOWER_EPOCH_SOURCE,
+                rounds=m["epoch_timing"]["rounds"],
+                allowance=timing.timing_allowance(m["epoch_timing"]),
+            ),
             {
                 "cpu_ratio": timing.describe_ratio(epoch["cpu"]),
                 "wall_ratio": timing.describe_ratio(epoch["wall"]),
@@ -543,6 +597,8 @@ def judge(m: dict) -> list[Claim]:
                 1 / SAME_INFERENCE,
                 SAME_INFERENCE,
                 source=SAME_INFERENCE_SOURCE,
+                rounds=m["predict_timing"]["rounds"],
+                allowance=timing.timing_allowance(m["predict_timing"]),
             ),
             {
                 "cpu_ratio": timing.describe_ratio(inference["cpu"]),
@@ -556,8 +612,19 @@ def judge(m: dict) -> list[Claim]:
             f"MC Dropout with K samples costs K plain predictions or more: K = {k} dropout-on "
             f"passes cost at least {k} x one plain prediction",
             {
-                **timing.decide(per_sample, "at_least", MC_PER_SAMPLE, source=MC_SOURCE),
-                "rule": timing.ratio_rule("at_least", MC_PER_SAMPLE)
+                **timing.decide(
+                    per_sample,
+                    "at_least",
+                    MC_PER_SAMPLE,
+                    source=MC_SOURCE,
+                    rounds=m["predict_timing"]["rounds"],
+                    allowance=timing.timing_allowance(m["predict_timing"]),
+                ),
+                "rule": timing.ratio_rule(
+                    "at_least",
+                    MC_PER_SAMPLE,
+                    allowance=timing.timing_allowance(m["predict_timing"]),
+                )
                 + f" (the ratio of {k} passes to one plain prediction, divided by {k})",
             },
             {
@@ -568,12 +635,11 @@ def judge(m: dict) -> list[Claim]:
                 "rounds": m["predict_timing"]["rounds"],
             },
         ),
-        Claim(
+        claim_from(
+            nll,
             id="dropout-cost/mc-lowers-nll",
             text=f"Averaging {max(m['mc_samples'])} MC Dropout samples lowers the test NLL of "
             "the dropout net below its plain prediction (B = MC, A = plain)",
-            verdict=nll["verdict"],
-            rule=nll["rule"],
             evidence={"nll_plain": plain_nll, "nll_mc": mc_nll, "mc_minus_plain": nll["says"]},
         ),
     ]

@@ -54,7 +54,15 @@ import numpy as np
 
 from dnnlab import stats, timing
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import (
+    Claim,
+    Context,
+    Fact,
+    Question,
+    all_p,
+    deciding_p,
+    fact_from,
+)
 from dnnlab.experiments.questions.common import (
     NORMAL_TOLERANCE,
     derivative,
@@ -69,8 +77,16 @@ from dnnlab.experiments.questions.common import (
     versus_threshold,
     with_control,
 )
-from dnnlab.models import LOGITS, activation_stats, build_model, hidden_dense_layers
+from dnnlab.models import LOGITS, build_model, hidden_dense_layers
 from dnnlab.plots import save_figure, subplots
+from dnnlab.probes import (
+    DEAD_DERIVATIVE,
+    dead_fraction,
+    dead_units,
+    layer_moments,
+    pre_activations,
+)
+from dnnlab.probes import one_sided_derivatives as _one_sided
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, SUPPORTED
 
 INITS = {"relu": "he_normal", "elu": "he_normal", "selu": "lecun_normal"}
@@ -80,10 +96,6 @@ NEAR_ZERO = 1e-4  # one-sided derivatives at 0 are taken at -NEAR_ZERO and +NEAR
 # A jump in the derivative at 0 larger than 0.01 is a kink (ELU with alpha = 1 changes by
 # about NEAR_ZERO there; ReLU by 1, SELU by 0.71).
 KINK = 0.01
-# A unit is dead when, on every probe image, its derivative is below 1% of its derivative for
-# positive inputs: it passes back almost no gradient, ever. For ReLU this is exactly "outputs 0
-# on every image".
-DEAD_DERIVATIVE = 0.01
 # Dead-unit fractions closer than 2 points (2 units of a 100-unit layer) do not differ in any
 # way that changes what a layer can represent.
 DEAD_MARGIN = 0.02
@@ -124,34 +136,6 @@ class Settings:
     seed_budget: int = 8
 
 
-def dead_units(z: np.ndarray, activation: str) -> np.ndarray:
-    """Which units of a layer are dead, from their pre-activations ``z`` (images, units).
-
-    Dead: ``f'(z) < DEAD_DERIVATIVE * f'(1)`` on every image (row).
-    """
-    slope = derivative(activation, z)
-    alive_slope = float(derivative(activation, np.array([1.0]))[0])
-    return np.all(slope < DEAD_DERIVATIVE * alive_slope, axis=0)
-
-
-def pre_activations(model: keras.Model, x) -> list[np.ndarray]:
-    """``z = a W + b`` of each hidden Dense layer on ``x`` (inference mode)."""
-    dense = hidden_dense_layers(model)
-    probe = keras.Model(model.input, [d.input for d in dense])
-    inputs = probe(keras.ops.convert_to_tensor(x), training=False)
-    return [
-        keras.ops.convert_to_numpy(a) @ keras.ops.convert_to_numpy(d.kernel)
-        + keras.ops.convert_to_numpy(d.bias)
-        for d, a in zip(dense, inputs, strict=True)
-    ]
-
-
-def dead_fraction(model: keras.Model, x, activation: str) -> float:
-    """The fraction of all hidden units of ``model`` that are dead on ``x``."""
-    masks = [dead_units(z, activation) for z in pre_activations(model, x)]
-    return float(np.concatenate(masks).mean())
-
-
 UNPROBED = {"inactive": None, "dead_weight_fraction": None}
 
 
@@ -180,16 +164,9 @@ def unit_probe(model: keras.Model, x, activation: str) -> dict[str, float]:
     return {"inactive": float(inactive.mean()), "dead_weight_fraction": idle / total}
 
 
-def layer_moments(model: keras.Model, x, *, training: bool = False) -> dict[str, list[float]]:
-    """:func:`dnnlab.models.activation_stats` as ``{"mean": [...], "std": [...]}`` by layer."""
-    rows = activation_stats(model, x, training=training)
-    return {key: [r[key] for r in rows] for key in ("mean", "std")}
-
-
 def one_sided_derivatives(activation: str, h: float = NEAR_ZERO) -> tuple[float, float]:
-    """f'(-h) and f'(h): the derivative just left and just right of 0."""
-    left, right = derivative(activation, np.array([-h, h]))
-    return float(left), float(right)
+    """f'(-h) and f'(h) (:func:`dnnlab.probes.one_sided_derivatives`)."""
+    return _one_sided(activation, h)
 
 
 def epochs_to_target(val_losses: Sequence[float | None], target: float) -> float:
@@ -534,6 +511,18 @@ def _by_seed(runs: dict[str, list[dict]], key, acts=("relu", "elu")) -> dict[str
     return {f"{name}_{a}": [get(r) for r in runs[a]] for a in acts}
 
 
+# Why each broken condition moves a fresh SELU net off its fixed point by construction.
+BREAKS_WHY = {
+    "raw pixels": "0-255 pixels have mean about 120 and std about 64, not (0, 1): the first "
+    "layer starts far from the fixed point",
+    "he init": "He's variance 2 / fan_in doubles LeCun's: each layer multiplies the second "
+    "moment by about 2 instead of 1",
+    "dropout": "ordinary dropout in training mode zeroes a fraction of units and scales the "
+    "rest by 1 / (1 - rate), which changes each layer's variance (alpha dropout is the one "
+    "built to keep it)",
+}
+
+
 def judge(m: dict) -> list[Claim | Fact]:
     t = tests(m)
     normal, high = m["runs"]["normal"], m["runs"]["high"]
@@ -551,6 +540,7 @@ def judge(m: dict) -> list[Claim | Fact]:
         log=True,
     )
     at_init = t["selu_at_init"]["verdict"]
+    allowance = timing.timing_allowance(m["epoch_timing"])
     claims = [
         Claim(
             id="elu-vs-relu/elu-mean-closer-to-zero",
@@ -558,6 +548,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "(mean over layers of |layer mean|, on validation images; B = ELU, A = ReLU)",
             verdict=t["mean"]["verdict"],
             rule=t["mean"]["rule"],
+            p_value=deciding_p(t["mean"]),
             evidence={
                 **_by_seed(normal, mean_abs_layer_mean),
                 "elu_minus_relu": t["mean"]["says"],
@@ -570,6 +561,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "rate, from the same initial weights (B = high rate, A = normal rate)",
             verdict=t["die"]["verdict"],
             rule=t["die"]["rule"],
+            p_value=deciding_p(t["die"]),
             evidence={
                 "dead_relu_normal_lr": [r["dead"] for r in normal["relu"]],
                 "dead_relu_high_lr": [r["dead"] for r in high["relu"]],
@@ -583,6 +575,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             text="At the high learning rate ELU has fewer dead units than ReLU (B = ELU, A = ReLU)",
             verdict=t["dead_high"]["verdict"],
             rule=t["dead_high"]["rule"],
+            p_value=deciding_p(t["dead_high"]),
             evidence={**_by_seed(high, "dead"), "elu_minus_relu": t["dead_high"]["says"]},
         ),
         *_function_facts(m["derivatives"]),
@@ -593,6 +586,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             "A = ReLU)",
             verdict=t["epochs"]["verdict"],
             rule=t["epochs"]["rule"],
+            p_value=deciding_p(t["epochs"]),
             evidence={
                 "target_val_loss": t["target"],
                 **{f"epochs_to_target_{a}": v for a, v in t["epochs_to_target"].items()},
@@ -602,9 +596,16 @@ def judge(m: dict) -> list[Claim | Fact]:
         Claim(
             id="elu-vs-relu/elu-slower-per-epoch",
             text="ELU is slower to compute than ReLU: a training epoch costs more CPU time",
-            verdict=timing.judge_ratio(t["cost"], "at_least", SLOWER),
-            rule=timing.ratio_rule("at_least", SLOWER),
+            verdict=timing.judge_ratio(t["cost"], "at_least", SLOWER, allowance=allowance),
+            rule=timing.ratio_rule("at_least", SLOWER, allowance=allowance),
             source=SLOWER_SOURCE,
+            p_value=timing.ratio_p(
+                t["cost"],
+                "at_least",
+                SLOWER,
+                rounds=m["epoch_timing"]["rounds"],
+                allowance=allowance,
+            ),
             evidence={
                 "cpu_ratio_elu_to_relu": timing.describe_ratio(t["cost"]),
                 "wall_ratio_elu_to_relu": timing.describe_ratio(
@@ -619,20 +620,25 @@ def judge(m: dict) -> list[Claim | Fact]:
             text="ELU ends with a higher test accuracy than ReLU (B = ELU, A = ReLU)",
             verdict=t["accuracy"]["verdict"],
             rule=t["accuracy"]["rule"],
+            p_value=deciding_p(t["accuracy"]),
             evidence={
                 **_by_seed(normal, "test_accuracy"),
                 "elu_minus_relu": t["accuracy"]["says"],
                 "epochs": m["epochs"],
             },
         ),
-        Claim(
-            id="elu-vs-relu/selu-self-normalizes-when-conditions-hold",
-            text="With LeCun init and standardized inputs, every hidden layer of a fresh SELU "
-            f"net has mean within {NORMAL_TOLERANCE:g} of 0 and std within "
-            f"{NORMAL_TOLERANCE:g} of 1",
-            verdict=at_init,
-            rule=gap_rule,
-            evidence={"gap": describe_threshold(t["selu_at_init"])},
+        fact_from(
+            Claim(
+                id="elu-vs-relu/selu-self-normalizes-when-conditions-hold",
+                text="With LeCun init and standardized inputs, every hidden layer of a fresh SELU "
+                f"net has mean within {NORMAL_TOLERANCE:g} of 0 and std within "
+                f"{NORMAL_TOLERANCE:g} of 1",
+                verdict=at_init,
+                rule=gap_rule,
+                evidence={"gap": describe_threshold(t["selu_at_init"])},
+            ),
+            "(0, 1) is SELU's fixed point under LeCun's variance 1 / fan_in with standardized "
+            "inputs (Klambauer et al., 2017): a fresh net is there by construction",
         ),
         Claim(
             id="elu-vs-relu/selu-stays-normalized-after-training",
@@ -640,6 +646,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             f"training (Nadam {lr['normal']:g}): every layer's mean and std stay within "
             f"{NORMAL_TOLERANCE:g} of 0 and 1 on validation images",
             verdict=with_control(t["selu_trained"]["verdict"], at_init),
+            p_value=all_p(t["selu_trained"], t["selu_at_init"]),
             rule="after training: "
             + gap_rule
             + "; supported also needs the fresh net to self-normalize (the claim above), else "
@@ -662,19 +669,23 @@ def judge(m: dict) -> list[Claim | Fact]:
     for condition, name in BROKEN.items():
         test = t["selu_broken"][condition]
         claims.append(
-            Claim(
-                id=f"elu-vs-relu/selu-self-normalization-breaks-without-{name}"
-                if condition == "raw pixels"
-                else f"elu-vs-relu/selu-self-normalization-breaks-with-{name}",
-                text=f"{texts[condition]} a fresh SELU net leaves the tolerance: some layer's "
-                f"mean or std is more than {NORMAL_TOLERANCE:g} off 0 or 1",
-                verdict=with_control(test["verdict"], at_init),
-                rule=broken_rule + "; supported also needs the net with its conditions met to "
-                "self-normalize (else inconclusive: the break would not be this condition's)",
-                evidence={
-                    "gap": describe_threshold(test),
-                    "gap_conditions_met": describe_threshold(t["selu_at_init"]),
-                },
+            fact_from(
+                Claim(
+                    id=f"elu-vs-relu/selu-self-normalization-breaks-without-{name}"
+                    if condition == "raw pixels"
+                    else f"elu-vs-relu/selu-self-normalization-breaks-with-{name}",
+                    text=f"{texts[condition]} a fresh SELU net leaves the tolerance: some "
+                    f"layer's mean or std is more than {NORMAL_TOLERANCE:g} off 0 or 1",
+                    verdict=with_control(test["verdict"], at_init),
+                    rule=broken_rule + "; supported also needs the net with its conditions met "
+                    "to self-normalize (else inconclusive: the break would not be this "
+                    "condition's)",
+                    evidence={
+                        "gap": describe_threshold(test),
+                        "gap_conditions_met": describe_threshold(t["selu_at_init"]),
+                    },
+                ),
+                BREAKS_WHY[condition],
             )
         )
     return claims

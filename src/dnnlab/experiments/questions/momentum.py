@@ -53,7 +53,7 @@ from scipy import signal
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question, deciding_p
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
@@ -475,6 +475,7 @@ def judge(m: dict) -> list[Claim]:
             f"step (lr {mlp['matched_learning_rate']:.2g} vs {mlp['learning_rate']:g}): a higher "
             f"lowest training loss in {mlp['epochs']} epochs",
             verdict=mlp_verdict,
+            p_value=deciding_p(mlp_test["test"]) if built and mlp_test else None,
             rule=mlp_rule,
             evidence={
                 f"lowest_training_loss_m_{REFERENCE}": mlp_test["reference"] if mlp_test else [],

@@ -19,7 +19,7 @@ import numpy as np
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question, deciding_p
 from dnnlab.experiments.questions.common import fit, neuron_counts, seeds, subset
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
@@ -88,7 +88,7 @@ IDENTICAL_RULE = (
 )
 
 
-def judge(m: dict) -> list[Claim]:
+def judge(m: dict) -> list[Claim | Fact]:
     same_counts = [r["distinct_neurons"] for r in m["same"]]
     he_counts = [r["distinct_neurons"] for r in m["he"]]
     control = all(c > 1 for counts in he_counts for c in counts)
@@ -113,12 +113,15 @@ def judge(m: dict) -> list[Claim]:
         else None
     )
     return [
-        Claim(
+        Fact(
             id="same-init/identical-neurons",
             text="With every weight of a layer starting at the same value, the neurons of "
             "each layer stay identical after training (symmetry never breaks)",
-            verdict=identical,
-            rule=IDENTICAL_RULE,
+            holds={SUPPORTED: True, REFUTED: False}.get(identical),
+            why="neurons with the same incoming weights compute the same output and receive "
+            "the same gradient, so every update keeps them equal: backpropagation cannot "
+            "break the tie",
+            check=IDENTICAL_RULE,
             evidence={
                 "distinct_neurons_per_layer_same_init": same_counts,
                 "distinct_neurons_per_layer_he_init": he_counts,
@@ -131,6 +134,7 @@ def judge(m: dict) -> list[Claim]:
             "B = He init, A = same value)",
             verdict=worse["verdict"] if worse else INCONCLUSIVE,
             rule=worse["rule"] if worse else "no run pair finished: inconclusive",
+            p_value=deciding_p(worse),
             evidence={
                 "test_accuracy_same_init": [s for s, _ in pairs],
                 "test_accuracy_he_init": [h for _, h in pairs],
@@ -140,15 +144,14 @@ def judge(m: dict) -> list[Claim]:
     ]
 
 
-def tell(m: dict, claims: list[Claim]) -> str:
-    verdict = {c.id.split("/", 1)[1]: c.verdict for c in claims}
+def tell(m: dict, claims: list[Claim | Fact]) -> str:
+    verdict = {c.id.split("/", 1)[1]: c.verdict for c in claims if isinstance(c, Claim)}
+    holds = {c.id.split("/", 1)[1]: c.holds for c in claims if isinstance(c, Fact)}
     same_counts = [c for r in m["same"] for c in r["distinct_neurons"]]
     he_min = min(c for r in m["he"] for c in r["distinct_neurons"])
     acc_same = [r["test_accuracy"] for r in m["same"] if r["test_accuracy"] is not None]
     acc_he = [r["test_accuracy"] for r in m["he"] if r["test_accuracy"] is not None]
-    head = {SUPPORTED: "No.", REFUTED: "It seems so here.", INCONCLUSIVE: "Unclear."}[
-        verdict["identical-neurons"]
-    ]
+    head = {True: "No.", False: "It seems so here.", None: "Unclear."}[holds["identical-neurons"]]
     low, high = min(same_counts), max(same_counts)
     held = f"{low}" if low == high else f"{low} to {high}"
     he_held = f"{he_min}" if he_min == m["width"] else f"at least {he_min}"

@@ -44,7 +44,7 @@ import numpy as np
 
 from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
-from dnnlab.experiments.questions import Claim, Context, Fact, Question
+from dnnlab.experiments.questions import Claim, Context, Fact, Question, deciding_p
 from dnnlab.experiments.questions.common import (
     FIRST_SEED,
     distinct_neurons,
@@ -223,6 +223,7 @@ def judge(m: dict) -> list[Claim]:
             "initial weights give the same test accuracy, within 1 point (A = zero, B = random)",
             verdict=same["verdict"] if same else INCONCLUSIVE,
             rule=same["rule"] if same else "no run pair finished: inconclusive",
+            p_value=deciding_p(same),
             evidence={
                 "test_accuracy_zero_bias": acc_zero,
                 "test_accuracy_random_bias": acc_random,
