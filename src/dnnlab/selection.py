@@ -71,21 +71,6 @@ class Rule:
         return "the lowest best validation loss among completed candidates"
 
 
-#: The rules ``scripts/search_noise.py`` compares. 1%: the issue's two flips rested on gaps
-#: of 0.4% (SELU, 1.4517 vs 1.4572) and 0.6% (the baseline's candidate 0 on two machines,
-#: 1.5008 vs 1.5103).
-RULES: dict[str, Rule] = {
-    r.name: r
-    for r in (
-        Rule("lowest"),
-        Rule("prior unless beaten by > 1%", 0.01, keep_prior=True),
-        Rule("prior unless beaten by > 2%", 0.02, keep_prior=True),
-        Rule("finalists within 1% get 1 more seed", 0.01, extra_seeds=1),
-        Rule("finalists within 1% get 2 more seeds", 0.01, extra_seeds=2),
-    )
-}
-
-
 def choose(
     bests: Mapping[int, float], rule: Rule, more: Mapping[int, Sequence[float]] | None = None
 ) -> int | None:
