@@ -33,7 +33,7 @@ def _count_training(monkeypatch):
 
 
 def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
-    fake_root, tmp_path, monkeypatch
+    fake_root, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "study"
     runs = run_exercise8(
@@ -79,6 +79,36 @@ def test_the_study_stores_every_variant_with_mc_dropout_and_reuses_it(
     )
     assert calls == []
     assert [r.summary for r in again] == [r.summary for r in runs]
+    # Every claim stored with its rule and numbers; --rejudge re-derives the same, untrained.
+    path = out / "exercise8" / "result.json"
+    judged = json.loads(path.read_text())
+    ids = {c["id"] for c in judged["claims"]}
+    assert {
+        "batchnorm/beats-baseline-std",  # isolating: both on standardized inputs
+        "batchnorm/beats-baseline",  # the book's comparison, kept beside it
+        "batchnorm/faster-than-baseline-std/epochs",
+        "batchnorm/faster-than-baseline-std/cpu",
+        "batchnorm/faster-than-baseline-std/wall",
+        "one-cycle/beats-sgd-constant",
+        "one-cycle/faster-than-sgd-constant/epochs",
+        "one-cycle/beats-alpha-dropout",
+        "selu/beats-baseline-std",
+        "mc-dropout/lower-nll",
+        "batchnorm/costs-per-epoch",
+    } <= ids
+    assert all(c["verdict"] in ("supported", "refuted", "inconclusive") for c in judged["claims"])
+    assert all(c["rule"] and c["says"] for c in judged["claims"])
+    isolated = {f["id"]: f["differs_in"] for f in judged["facts"]}
+    assert isolated["one-cycle/vs-sgd-constant/differs-in"] == {
+        "train.schedule": ["constant", "one-cycle"]
+    }
+    assert isolated["baseline-std/vs-baseline/differs-in"] == {"data.standardize": [False, True]}
+    path.unlink()
+    (out / "report.md").unlink()
+    assert main(["exercise8", "--rejudge", "--out", str(out)]) == 0
+    assert calls == []
+    assert json.loads(path.read_text()) == judged and (out / "report.md").exists()
+    assert "faster-than-baseline-std/epochs: " in capsys.readouterr().out
 
 
 def test_the_search_sets_each_rate_by_default_and_never_touches_the_test_set(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dnnlab import variant_config
-from dnnlab.experiments.exercise8_report import baseline_target, select_runs, self_normal_verdict
+from dnnlab.experiments.exercise8_judge import select_runs, self_normal_verdict
 from dnnlab.lab import build_report
 from dnnlab.report import Figure, Heading, Para, Table, to_html, to_markdown
 from dnnlab.runs import atomic_write_json, atomic_write_text, history_csv
@@ -26,6 +26,8 @@ def _history(val_losses, seconds=2.0):
             "learning_rate": 1e-3,
             "seconds": seconds,
             "elapsed": seconds * (i + 1),
+            "cpu_seconds": seconds / 2,
+            "cpu_elapsed": seconds / 2 * (i + 1),
         }
         for i, v in enumerate(val_losses)
     ]
@@ -83,6 +85,8 @@ def study(tmp_path):
     out = tmp_path / "study"
     for seed, acc in zip((42, 43, 44), (0.45, 0.46, 0.47), strict=True):
         store_fake_run(out, "baseline", seed, acc, val_losses=[2.0, 1.6, 1.5, 1.55])
+    for seed, acc in zip((42, 43, 44), (0.48, 0.49, 0.50), strict=True):
+        store_fake_run(out, "baseline-std", seed, acc, val_losses=[1.9, 1.5, 1.45, 1.5])
     for seed, acc, test in zip((42, 43, 44), (0.53, 0.54, 0.55), (0.52, 0.535, 0.55), strict=True):
         store_fake_run(
             out, "batchnorm", seed, acc, val_losses=[1.7, 1.4, 1.3], seconds=3.0, test=test
@@ -104,28 +108,57 @@ def test_report_tables_hold_the_stored_numbers(study):
     md_path, _ = build_report(study)
     rows = _table_rows(md_path.read_text(), 2)
     # test 44, 45, 46 -> 45.0 ± 1.0 (ddof 1); validation 45, 46, 47 -> 46.0 ± 1.0
-    assert "| 3 | 5e-05 | 45.0 ± 1.0 | 46.0 ± 1.0 | 47.6 / 46.8 |" in rows["baseline"]
+    assert "| – | 3 | 5e-05 | 45.0 ± 1.0 | 46.0 ± 1.0 | 47.6 / 46.8 |" in rows["baseline"]
+    assert "| baseline-std (book: baseline) | 3 |" in rows["batchnorm"]
     assert "| 53.5 ± 1.5 | 54.0 ± 1.0 | 54.0 / 50.7 |" in rows["batchnorm"]
-    # BN reaches the baseline's worst best val loss (1.5) at epoch 2, after 6 s of training.
-    assert rows["batchnorm"].endswith("| 3.00 ± 0.00 | 6 s |")
-    assert "| 2.00 ± 0.00 |" in rows["baseline"]
+    assert "| – (control) |" in rows["baseline-std"]
+    # wall 3 s per epoch, CPU half of it
+    assert rows["batchnorm"].endswith("| 3.00 ± 0.00 | 1.50 ± 0.00 |")
     # MC Dropout reads the alpha-dropout runs' MC predictions: test 48.5, validation 49.5
     assert "| 48.5 | 49.5 | 48.9 / 49.8 |" in rows["mc-dropout"]
 
 
-def test_each_step_is_judged_against_the_variant_it_changes_paired_on_test(study):
+def test_each_step_is_judged_against_what_isolates_it_and_the_books_comparison(study):
     md = build_report(study)[0].read_text()
     rows = _table_rows(md, 3)
-    # BN - baseline per seed: +8.0, +8.5, +9.0 points: paired CI well above 0
+    # BN - baseline-std per seed: +5.0, +5.5, +6.0 points: isolating, paired CI above 0
+    iso = rows["batchnorm gives a better test accuracy than baseline-std"]
+    assert "| isolating (differs in the step only) |" in iso and iso.endswith("| supported |")
+    assert "+5.5 points (95% CI +4.3 to +6.7, paired, 3 seeds)" in iso
+    assert "model.batch_norm False → True" in iso and "data.standardize True → False" in iso
+    # the book's comparison, beside it: BN - baseline per seed +8.0, +8.5, +9.0
+    book = rows["batchnorm gives a better test accuracy than baseline"]
+    assert "| the book's (differs in more than the step) |" in book
+    assert "+8.5 points (95% CI +7.3 to +9.7, paired, 3 seeds)" in book
+    # standardized inputs alone give +3.0 of the book's +8.5 points: 35%
     assert (
-        "+8.5 points (95% CI +7.3 to +9.7, paired, 3 seeds)"
-        in rows["batchnorm gives a better test accuracy than baseline"]
+        "Of batchnorm's +8.5 points over baseline (the book's comparison), +3.0 come from what "
+        "baseline-std changes (baseline-std − baseline, 35% of it); against baseline-std, which "
+        "isolates it, the step itself gives +5.5 points" in md
     )
-    assert rows["batchnorm gives a better test accuracy than baseline"].endswith("| supported |")
     # one seed of MC Dropout against its own model: no test, so no verdict either way
     mc = rows["mc-dropout gives a better test accuracy than alpha-dropout"]
     assert "needs at least 2 paired seeds (got 1)" in mc and mc.endswith("| inconclusive |")
+    assert "nothing: the same trained models, predicted another way" in mc
     assert "model.predict never samples dropout" in md
+
+
+def test_convergence_is_epochs_and_time_to_the_compared_runs_best_loss(study):
+    md = build_report(study)[0].read_text()
+    rows = _table_rows(md, 4)
+    # baseline-std's best loss 1.45 (epoch 3) per seed; BN first gets to it at epoch 2 (1.4)
+    epochs = rows["batchnorm reaches baseline-std's best validation loss in fewer epochs"]
+    assert "| 3.0 | 2.0 | 0 of 3 |" in epochs
+    assert "-1.0 epochs; no test: every pair differs by the same amount" in epochs
+    assert epochs.endswith("| inconclusive |")
+    cpu = rows[
+        "batchnorm reaches baseline-std's best validation loss in fewer CPU seconds of training"
+    ]
+    assert "| 3.0 | 3.0 | 0 of 3 |" in cpu  # 2 epochs of 1.5 CPU s vs 3 epochs of 1 CPU s
+    assert (
+        "The book: batchnorm: 5 vs 27 epochs (2nd ed.); batchnorm: 12 vs 29 epochs (3rd ed.)" in md
+    )
+    assert "best epochs (median) 3 vs 3" in md
 
 
 def test_other_configs_and_diverged_runs_are_listed_apart_never_averaged(study):
@@ -180,10 +213,10 @@ def test_the_report_answers_first_with_links_to_each_section(study):
     )
     glance = re.findall(r"((?:^\|.*\n)+)", text, flags=re.M)[1]  # 0 is the table of contents
     assert (
-        "| (c) Batch Normalization | [batchnorm gives a better test accuracy than baseline]"
-        "(#e8-steps) | supported |" in glance
+        "| (c) Batch Normalization | [batchnorm gives a better test accuracy than baseline "
+        "(book)](#e8-steps) | supported |" in glance
     )
-    assert "[section](#" not in text and '<a id="e8-batchnorm"></a>' in text
+    assert "[section](#" not in text and '<a id="e8-convergence"></a>' in text
     html = page.read_text()
     assert '<span class="badge supported">supported</span>' in html
     assert '<h3 id="e8-steps">' in html and 'href="#e8-steps"' in html
@@ -202,7 +235,9 @@ def test_report_ignores_unfinished_and_failed_runs(study):
     summary = json.loads((failed / "summary.json").read_text())
     atomic_write_json(failed / "summary.json", {**summary, "status": "failed"})
     assert "selu" not in select_runs(study)["study"]
-    assert "selu" not in build_report(study)[0].read_text().split("Other configurations")[0]
+    md = build_report(study)[0].read_text()
+    assert "selu" not in _table_rows(md, 2)  # no row of its own in the results table
+    assert "selu gives" not in md and "selu reaches" not in md
 
 
 def test_blocks_render_to_markdown_and_escaped_html(tmp_path):
@@ -234,12 +269,15 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(study, 
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
 
-def test_time_to_accuracy_races_the_worst_baseline_seeds_best_loss(tmp_path):
+def test_a_run_that_never_reaches_the_target_is_censored_and_said_so(tmp_path):
     out = tmp_path / "study"
-    store_fake_run(out, "baseline", 42, 0.46, val_losses=[2.0, 1.4])
-    store_fake_run(out, "baseline", 43, 0.45, val_losses=[2.0, 1.6, 1.7])
-    store_fake_run(out, "batchnorm", 42, 0.5, val_losses=[1.65, 1.5])
-    assert baseline_target(select_runs(out)["study"]) == 1.6  # every baseline seed reaches it
-    rows = _table_rows(build_report(out)[0].read_text(), 2)
-    assert rows["baseline"].endswith("| 4 s |")  # both baseline seeds at epoch 2
-    assert rows["batchnorm"].endswith("| 4 s |")
+    for seed in (42, 43):
+        store_fake_run(out, "baseline-std", seed, 0.46, val_losses=[2.0, 1.4, 1.5])
+        store_fake_run(out, "batchnorm", seed, 0.5, val_losses=[1.65, 1.5, 1.45, 1.6])
+    md = build_report(out)[0].read_text()
+    row = _table_rows(md, 4)[
+        "batchnorm reaches baseline-std's best validation loss in fewer epochs"
+    ]
+    # never down to 1.4: censored at the 4 epochs it trained, in both seeds: refuted
+    assert "| 2.0 | never | 2 of 2 |" in row and row.endswith("| refuted |")
+    assert "B never reaches the target in 2 of 2 seeds (censored)" in row

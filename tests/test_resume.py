@@ -14,7 +14,7 @@ import pytest
 from dnnlab import DataConfig, RunConfig, data, variant_config
 from dnnlab.claims import CLAIM_FILE, Owner, claim_path
 from dnnlab.errors import RunClaimed
-from dnnlab.runs import CHECKPOINT, execute
+from dnnlab.runs import CHECKPOINT, TIMING_FIELDS, execute
 from dnnlab.train import train
 
 TIMINGS = ("seconds_per_epoch", "first_epoch_seconds", "total_seconds", "peak_rss_mb")

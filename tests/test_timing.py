@@ -1,10 +1,23 @@
 """The timing protocol on fake clocks: interleaving, ratio intervals, stopping, verdicts."""
 
 import itertools
+import os
 
+import numpy as np
 import pytest
 
-from dnnlab.timing import describe_ratio, interleave, judge_ratio, ratio_rule
+from dnnlab.timing import (
+    SINGLE_THREAD_FLAGS,
+    TimingFailed,
+    decide,
+    describe_ratio,
+    interleave,
+    isolated,
+    judge_ratio,
+    ratio_rule,
+    timing_core,
+)
+from dnnlab.train import epoch_timing
 
 
 class FakeClock:
@@ -101,8 +114,8 @@ def test_judge_ratio(claim, low, high, ci, expected):
 )
 def test_the_load_allowance_widens_the_interval_before_judging(claim, low, high, ci, expected):
     ratio = {"estimate": 1.0, "ci95_low": ci[0], "ci95_high": ci[1]}
-    assert judge_ratio(ratio, claim, low, high) == expected  # the default: LOAD_ALLOWANCE
-    assert "widened by the 15% load allowance" in ratio_rule(claim, low, high)
+    assert judge_ratio(ratio, claim, low, high, allowance=0.15) == expected
+    assert "widened by the 15% load allowance" in ratio_rule(claim, low, high, allowance=0.15)
 
 
 def test_describe_ratio():
@@ -119,3 +132,40 @@ def test_bad_arguments():
         judge_ratio({"ci95_low": 1, "ci95_high": 2}, "about", 1.0)
     with pytest.raises(ValueError, match="allowance"):
         judge_ratio({"ci95_low": 1, "ci95_high": 2}, "at_least", 1.0, allowance=-0.1)
+
+
+def test_decide_gives_the_verdict_its_rule_and_the_quoted_source():
+    ratio = {"estimate": 1.2, "ci95_low": 1.15, "ci95_high": 1.25}
+    out = decide(ratio, "at_least", 1.0, source='a.txt: "takes longer"', allowance=0.05)
+    assert out["verdict"] == "supported"  # 1.15 / 1.05 = 1.095 >= 1
+    assert out["rule"] == ratio_rule("at_least", 1.0, allowance=0.05)
+    assert out["says"] == "1.20x (95% CI 1.15 to 1.25)"
+    assert out["source"] == 'a.txt: "takes longer"' and out["threshold"] == 1.0
+    assert decide(ratio, "at_least", 1.2, source="x", allowance=0.05)["verdict"] == "inconclusive"
+    assert decide(ratio, "within", 0.5, 1.1, source="x", allowance=0.0)["verdict"] == "refuted"
+    with pytest.raises(ValueError, match="source"):
+        decide(ratio, "at_least", 1.0, source=" ")
+
+
+def test_epoch_timing_runs_tiny_nets_single_threaded_on_one_core(tiny_config):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4, 4, 3)).astype(np.float32)
+    y = rng.integers(0, 10, size=64)
+    wide = replace(tiny_config, model=replace(tiny_config.model, width=64))
+    result = epoch_timing(
+        {"narrow": tiny_config, "wide": wide}, x, y, reference="narrow", min_rounds=2, max_rounds=2
+    )
+    assert result["rounds"] == 2 and len(result["seconds"]["wide"]["cpu"]) == 2
+    assert set(result["ratios"]) == {"wide"} and result["ratios"]["wide"]["cpu"]["estimate"] > 0
+    iso = result["isolation"]
+    assert iso["cores"] == [timing_core()]
+    assert SINGLE_THREAD_FLAGS in iso["xla_flags"]
+    assert len(iso["load_average_before"]) == 3
+    assert SINGLE_THREAD_FLAGS not in os.environ.get("XLA_FLAGS", "")  # only in the subprocess
+
+
+def test_a_failing_timing_subprocess_says_why_in_one_line():
+    with pytest.raises(TimingFailed, match="no attribute 'no_such_factory'"):
+        isolated("dnnlab.timing:no_such_factory", reference="a", core=timing_core())

@@ -6,7 +6,7 @@ import pytest
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
 from dnnlab.models import logits_view
-from dnnlab.runs import HISTORY_FIELDS
+from dnnlab.runs import HISTORY_FIELDS, OPTIONAL_HISTORY_FIELDS, TIMING_FIELDS
 from dnnlab.train import best_epoch_of, first_reaching, train
 
 
@@ -24,7 +24,10 @@ def _no_time(history):
 def test_history_has_every_field_for_every_epoch(tiny_config, splits):
     outcome = train(tiny_config, splits, verbose=0)
     assert [row["epoch"] for row in outcome.history] == [1, 2, 3]
-    assert all(set(row) == set(HISTORY_FIELDS) for row in outcome.history)
+    assert all(set(row) == {*HISTORY_FIELDS, *OPTIONAL_HISTORY_FIELDS} for row in outcome.history)
+    # CPU time of the process, every thread: positive and summing up to the running total
+    assert all(row["cpu_seconds"] > 0 for row in outcome.history)
+    assert outcome.history[-1]["cpu_elapsed"] >= sum(r["cpu_seconds"] for r in outcome.history) - 1e-6
     assert all(row["learning_rate"] == pytest.approx(1e-3) for row in outcome.history)
     assert all(row["seconds"] > 0 for row in outcome.history)
     s = outcome.summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
@@ -137,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
+    study.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="re-derive every verdict, sentence and figure from the stored runs (no training)",
+    )
     _data_arguments(study)
     _out_argument(study)
 
@@ -301,8 +307,19 @@ def _study_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_exercise8(args: argparse.Namespace) -> None:
-    from dnnlab.lab import run_exercise8
+    from dnnlab.lab import rejudge_exercise8, run_exercise8
 
+    if args.rejudge:
+        started = time.perf_counter()
+        result = rejudge_exercise8(args.out)
+        for claim in result["claims"]:
+            print(f"{claim['id']}: {claim['verdict']}")
+        print(
+            f"dnnlab: {len(result['claims'])} claims rejudged from the stored runs in "
+            f"{time.perf_counter() - started:.1f} s: {args.out / 'exercise8' / 'result.json'}"
+        )
+        _print_report(args.out)
+        return
     run_exercise8(
         args.out,
         data_dir=args.data_dir,
@@ -367,6 +384,7 @@ def cmd_questions(args: argparse.Namespace) -> None:
         seeds=args.seeds,
         force=args.force,
         rejudge=args.rejudge,
+        data_sizes={"validation_size": args.validation_size, "train_size": args.train_size},
     )
     _print_skipped_questions(args.out)
     print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")

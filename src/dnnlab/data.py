@@ -53,7 +53,6 @@ OFFICIAL_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
-IMAGE_SHAPE = (32, 32, 3)
 
 
 def cache_dir() -> Path:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dnnlab.data import SplitCache
-from dnnlab.experiments import exercise8, exercise8_progress, exercise8_report, exercise8_worker
+from dnnlab.errors import DnnlabError
+from dnnlab.experiments import (
+    exercise8,
+    exercise8_judge,
+    exercise8_progress,
+    exercise8_report,
+    exercise8_worker,
+)
 from dnnlab.experiments import questions as qs
 from dnnlab.experiments.exercise8_report import Glance
 from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
@@ -95,10 +102,27 @@ def question_blocks(out: Path) -> tuple[list[Glance], list[Block]]:
             Para(f"Data: {r['data']}."),
         ]
         for c in r["claims"]:
+            source = f" Threshold from: {c['source']}." if c.get("source") else ""
+            adjusted = f" {c['fdr']}." if c.get("fdr") else ""
             blocks += [
-                Para(f"**{c['verdict']}** — {c['text']}. Rule: {c['rule']}."),
+                Para(f"**{c['verdict']}** — {c['text']}. Rule: {c['rule']}.{source}{adjusted}"),
                 *evidence_blocks(c["evidence"]),
             ]
+        if r.get("facts"):
+            blocks.append(
+                Para(
+                    "**Checked facts** (true or false by construction, so no test and no "
+                    "verdict; not counted among the claims):"
+                )
+            )
+            for f in r["facts"]:
+                blocks += [
+                    Para(
+                        f"*fact, {f['outcome']}* — {f['text']}. Why it is fixed: {f['why']}. "
+                        f"Checked: {f['check']}."
+                    ),
+                    *evidence_blocks(f["evidence"]),
+                ]
         blocks += [Figure(folder / name, f"{r['id']}: {name}") for name in r["figures"]]
     return glance, blocks
 
@@ -132,9 +156,41 @@ def glance_blocks(rows: list[Glance]) -> list[Block]:
     ]
 
 
-def build_report(out: Path) -> tuple[Path, Path]:
-    """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``."""
-    e8_glance, e8 = exercise8_report.section(out)
+def judge_exercise8(out: Path) -> dict[str, Any]:
+    """Judge the exercise 8 study stored in ``out`` (``out/exercise8/result.json``) and return it.
+
+    Written only when ``out`` holds study runs, so that a report of questions
+    alone leaves no exercise 8 folder behind.
+    """
+    result = exercise8_judge.judge_study(out)
+    if result["variants"]:
+        result = exercise8_judge.rejudge(out)
+    return result
+
+
+def rejudge_exercise8(out: Path) -> dict[str, Any]:
+    """``dnnlab exercise8 --rejudge``: every verdict and sentence again from the stored runs.
+
+    Trains nothing; then writes the report. Raises :class:`DnnlabError` when
+    ``out`` holds no finished run of the study.
+    """
+    result = judge_exercise8(out)
+    if not result["variants"]:
+        raise DnnlabError(
+            f"no finished exercise 8 runs in {out} to rejudge: run dnnlab exercise8 --out {out}"
+        )
+    build_report(out, result)
+    return result
+
+
+def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``.
+
+    Exercise 8 is judged first (:func:`judge_exercise8`) unless ``e8_result`` is given.
+    """
+    if e8_result is None:
+        e8_result = judge_exercise8(out)
+    e8_glance, e8 = exercise8_report.section(out, e8_result)
     q_glance, questions = question_blocks(out)
     blocks = [
         Heading(TITLE, 1),

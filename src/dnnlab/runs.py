@@ -70,6 +70,11 @@ HISTORY_FIELDS = (
     "seconds",
     "elapsed",
 )
+# Written when the rows have them, never required: runs stored before CPU time was logged
+# (dnnlab <= this change) have no such columns and stay readable.
+OPTIONAL_HISTORY_FIELDS = ("cpu_seconds", "cpu_elapsed")
+# The history's timing columns: they differ between runs of one config, the rest must not.
+TIMING_FIELDS = ("seconds", "elapsed", *OPTIONAL_HISTORY_FIELDS)
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*-seed\d+-[0-9a-f]{8}$")
 RETRAIN = "run the command that made it again to train it again, or delete the folder"
 MOVE_AWAY = "move it out of this folder or delete it; the run is trained again when needed"
@@ -96,9 +101,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def history_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    optional = [f for f in OPTIONAL_HISTORY_FIELDS if rows and all(f in row for row in rows)]
+    fields = [*HISTORY_FIELDS, *optional]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: row[k] for k in HISTORY_FIELDS} for row in rows)
+    writer.writerows({k: row[k] for k in fields} for row in rows)
     return buf.getvalue()
 
 

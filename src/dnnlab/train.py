@@ -138,10 +138,14 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One row per epoch: metrics, learning rate, seconds, wall time since the fit began.
+    """One row per epoch: metrics, learning rate, wall and CPU time, both also since the fit began.
 
-    ``on_row`` is called with the rows so far after every epoch (the run store
-    writes them to disk, so an interrupted run keeps its curve).
+    ``seconds`` / ``elapsed`` are wall time (``time.perf_counter``) of the epoch
+    and since the fit began; ``cpu_seconds`` / ``cpu_elapsed`` the same in CPU
+    time of the whole process, every thread (``time.process_time``), which a
+    busy machine inflates far less than wall time. ``on_row`` is called with the
+    rows so far after every epoch (the run store writes them to disk, so an
+    interrupted run keeps its curve).
     """
 
     def __init__(self, on_row: Callable[[list[dict]], None] | None = None) -> None:
@@ -149,21 +153,29 @@ class EpochLog(keras.callbacks.Callback):
         self.rows: list[dict] = []
         self.on_row = on_row
         self._fit_start = self._epoch_start = 0.0
+        self._cpu_fit_start = self._cpu_epoch_start = 0.0
 
     def on_train_begin(self, logs=None):
         self._fit_start = time.perf_counter()
+        self._cpu_fit_start = time.process_time()
 
     def resume(self, rows: list[dict]) -> None:
-        """Continue after ``rows`` (from a checkpoint): elapsed time goes on from the last one."""
+        """Continue after ``rows`` (from a checkpoint): elapsed time goes on from the last one.
+
+        Rows of a run started before CPU time was logged carry none; the
+        resumed epochs then count CPU time from the resumption.
+        """
         self.rows = [dict(row) for row in rows]
         if self.rows:
             self._fit_start -= self.rows[-1]["elapsed"]
+            self._cpu_fit_start -= self.rows[-1].get("cpu_elapsed", 0.0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._cpu_epoch_start = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         logs = logs or {}
         row = {"epoch": epoch + 1}
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -171,6 +183,8 @@ class EpochLog(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["seconds"] = now - self._epoch_start
         row["elapsed"] = now - self._fit_start
+        row["cpu_seconds"] = cpu - self._cpu_epoch_start
+        row["cpu_elapsed"] = cpu - self._cpu_fit_start
         self.rows.append(row)
         if self.on_row is not None:
             self.on_row(self.rows)
@@ -241,21 +255,55 @@ def _checkpointing(checkpoint: Path | None, model: keras.Model, **state):
     return [resume.EpochCheckpoint(checkpoint, resume_from=found, **state)], found
 
 
-def epoch_arm(config: RunConfig, splits: Splits) -> Callable[[], None]:
+def epoch_arm(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray) -> Callable[[], None]:
     """One training epoch of a fresh ``config`` net (no validation), as a timing arm.
 
     The net is built and compiled here, seeded by the config; each call trains it
-    one more epoch on ``splits``' training set. For :func:`dnnlab.timing.interleave`,
-    whose warm-up round pays the compilation.
+    one more epoch on ``x_train``. For :func:`dnnlab.timing.interleave`, whose
+    warm-up round pays the compilation. The one "train a fresh net for one epoch"
+    arm of every speed claim (:func:`epoch_timing`).
     """
     keras.utils.set_random_seed(config.seed)
-    steps = math.ceil(len(splits.x_train) / config.train.batch_size)
-    net = compile_for_training(build_model(config.model, splits.input_shape), config.train, steps)
+    steps = math.ceil(len(x_train) / config.train.batch_size)
+    net = compile_for_training(build_model(config.model, x_train.shape[1:]), config.train, steps)
 
     def one_epoch() -> None:
-        net.fit(splits.x_train, splits.y_train, batch_size=config.train.batch_size, verbose=0)
+        net.fit(x_train, y_train, batch_size=config.train.batch_size, epochs=1, verbose=0)
 
     return one_epoch
+
+
+def epoch_arms(
+    configs: dict[str, dict], x_train: np.ndarray, y_train: np.ndarray
+) -> dict[str, Callable[[], None]]:
+    """:func:`epoch_arm` per named config (as :meth:`RunConfig.to_dict`): the timing factory."""
+    return {
+        name: epoch_arm(RunConfig.from_dict(d), x_train, y_train) for name, d in configs.items()
+    }
+
+
+def epoch_timing(
+    configs: dict[str, RunConfig],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    reference: str,
+    **protocol: Any,
+) -> dict[str, Any]:
+    """One training epoch of each config's fresh net, interleaved, timed single-threaded.
+
+    :func:`dnnlab.timing.isolated` on :func:`epoch_arms`: a subprocess with one
+    XLA thread pinned to one core; ``protocol`` goes to :func:`dnnlab.timing.interleave`.
+    """
+    from dnnlab import timing
+
+    return timing.isolated(
+        "dnnlab.train:epoch_arms",
+        {"configs": {name: c.to_dict() for name, c in configs.items()}},
+        {"x_train": x_train, "y_train": y_train},
+        reference=reference,
+        **protocol,
+    )
 
 
 def train(

@@ -1,4 +1,4 @@
-"""Exercise 8 of chapter 11, the whole study: five variants x N seeds, MC Dropout, BN's cost.
+"""Exercise 8 of chapter 11, the whole study: variants and controls x N seeds, MC Dropout, BN cost.
 
 Fair by construction (Google's Deep Learning Tuning Playbook): the scientific
 parameter is the variant (architecture / normalization / schedule); the
@@ -42,7 +42,7 @@ from typing import Any
 from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
-from dnnlab.runs import StoredRun, atomic_write_json, execute, list_runs
+from dnnlab.runs import TIMING_FIELDS, StoredRun, atomic_write_json, execute, list_runs
 from dnnlab.search import (
     Budget,
     SearchError,
@@ -70,23 +70,44 @@ PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
 
 @dataclass(frozen=True)
 class Variant:
-    """One step of exercise 8, as data.
+    """One step of exercise 8, as data: what it changes, what judges it, what the book says.
 
     ``trains`` names the config (:data:`dnnlab.config.VARIANTS`) whose runs this
-    variant reads; ``changes`` is the variant it takes one step from (judged
-    against it) and ``step`` says what the step is; ``book`` is the book's
-    validation accuracy (2nd, 3rd edition, %); ``lr_rule`` is where its rate comes
-    from with the book's rates (``"book"`` or ``"range-test-peak"``), and so where
-    its search starts (:func:`lr_rule`); ``after`` are
-    the steps run on a trained model (``"mc-dropout"``): a variant with ``after``
-    is a way of predicting, not of training.
+    variant reads; ``changes`` is the variant it takes one step from, the
+    comparison that isolates the step (judged against it), and ``step`` says
+    what the step is. Where the book compares against another variant (the raw
+    baseline, say) that differs in more than the step, ``book_changes`` names
+    it: that comparison is judged too, labelled as the book's, and the gap
+    between the two is what the confound explains. ``control`` marks a variant
+    the book does not train, there only to isolate a step.
+
+    ``part`` is the exercise's part; ``book`` the book's validation accuracy
+    (2nd, 3rd edition, %; ``None`` for a control); ``converges`` whether the
+    exercise asks if the step trains faster (judged by epochs and time to the
+    compared run's best validation loss), with ``book_epochs`` Géron's own
+    count per edition, (this variant's epochs to the reference's best loss, the
+    reference's epochs to it); ``timed`` whether its cost per epoch is measured
+    against ``changes``' config (``out/timing/<name>.json``); ``self_normalizes``
+    whether the exercise claims its layers self-normalize (probed against
+    ``changes``' runs as the control). ``lr_rule`` is where its rate comes from
+    with the book's rates (``"book"`` or ``"range-test-peak"``), and so where
+    its search starts (:func:`lr_rule`); ``after`` are the steps run on a
+    trained model (``"mc-dropout"``): a variant with ``after`` is a way of
+    predicting, not of training.
     """
 
     name: str
     trains: str
     changes: str | None
     step: str
-    book: tuple[float, float]
+    book: tuple[float, float] | None
+    part: str = ""
+    book_changes: str | None = None
+    control: bool = False
+    converges: bool = False
+    book_epochs: tuple[tuple[int, int], ...] = ()
+    timed: bool = False
+    self_normalizes: bool = False
     lr_rule: str = "book"
     after: tuple[str, ...] = ()
 
@@ -98,52 +119,85 @@ VARIANTS: dict[str, Variant] = {
             "baseline",
             "baseline",
             None,
-            "20 x 100 ELU, He init, Nadam, early stopping",
+            "20 x 100 ELU, He init, Nadam, early stopping, raw pixels",
             (47.6, 46.8),
+            part="(a–b) baseline",
         ),
         Variant(
-            "batchnorm", "batchnorm", "baseline", "Batch Normalization in every layer", (54.0, 50.7)
-        ),
-        Variant(
-            "selu",
-            "selu",
+            "baseline-std",
+            "baseline-std",
             "baseline",
-            "SELU + LeCun init on standardized inputs, no BN",
-            (47.9, 50.3),
+            "the baseline on standardized inputs (a control: what input scaling alone does)",
+            None,
+            part="(control) standardized inputs",
+            control=True,
         ),
-        Variant("alpha-dropout", "alpha-dropout", "selu", "alpha dropout (10%)", (48.9, 49.8)),
+        Variant(
+            "batchnorm",
+            "batchnorm",
+            "baseline-std",
+            "Batch Normalization in every layer (its input BN layer standardizes the inputs)",
+            (54.0, 50.7),
+            part="(c) Batch Normalization",
+            book_changes="baseline",
+            converges=True,
+            # "The previous model took 27 epochs to reach the lowest validation loss, while the
+            # new model achieved that same loss in just 5 epochs" (2nd ed.; 3rd ed.: 29 and 12).
+            book_epochs=((5, 27), (12, 29)),
+            timed=True,
+        ),
+        Variant(
+            "selu",
+            "selu",
+            "baseline-std",
+            "SELU + LeCun init instead of ELU + He init, on standardized inputs, no BN",
+            (47.9, 50.3),
+            part="(d) SELU",
+            book_changes="baseline",
+            self_normalizes=True,
+        ),
+        Variant(
+            "alpha-dropout",
+            "alpha-dropout",
+            "selu",
+            "alpha dropout (10%)",
+            (48.9, 49.8),
+            part="(e) alpha dropout",
+        ),
         Variant(
             "mc-dropout",
             "alpha-dropout",
             "alpha-dropout",
             "MC Dropout prediction of the same trained models",
             (48.9, 49.8),
+            part="(e) MC Dropout",
             after=("mc-dropout",),
+        ),
+        Variant(
+            "sgd-constant",
+            "sgd-constant",
+            "alpha-dropout",
+            "the alpha-dropout net with 1cycle's SGD, batch 128 and 15 epochs at a constant rate, "
+            "final weights (a control: everything 1cycle brings but the schedule)",
+            None,
+            part="(control) SGD at a constant rate",
+            control=True,
         ),
         Variant(
             "one-cycle",
             "one-cycle",
-            "alpha-dropout",
-            "1cycle schedule (SGD, batch 128, 15 epochs) on the alpha-dropout net",
+            "sgd-constant",
+            "the 1cycle schedule instead of a constant rate (same SGD, batch 128, 15 epochs)",
             (52.0, 52.4),
+            part="(f) 1cycle",
+            book_changes="alpha-dropout",
+            converges=True,
             lr_rule="range-test-peak",
         ),
     )
 }
-STUDY = ("baseline", "batchnorm", "selu", "alpha-dropout", "mc-dropout", "one-cycle")
+STUDY = tuple(VARIANTS)
 TRAINED = tuple(dict.fromkeys(VARIANTS[v].trains for v in STUDY))  # each config once
-
-
-RULES = {
-    "book": "the book's rate",
-    "range-test-peak": "the LR range test's 1cycle peak (the rate at the lowest smoothed loss)",
-    "search": "searched on validation loss, the book's rate as first candidate",
-    "search-around-peak": (
-        "searched on validation loss around the LR range test's 1cycle peak, "
-        "the peak as first candidate, full cycles (no pruning)"
-    ),
-    "user": "given by the user",
-}
 
 
 def lr_rule(variant: Variant, mode: str) -> str:
@@ -494,7 +548,7 @@ def search_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dic
 
 
 # What a study's outcome may not depend on: who trained what, in which order, how fast.
-HISTORY_TIMINGS = ("seconds", "elapsed")
+HISTORY_TIMINGS = TIMING_FIELDS
 OUTCOME_KEYS = ("status", "epochs_run", "best_epoch", "best_val_loss", "test_accuracy")
 
 
@@ -628,24 +682,30 @@ def batchnorm_timing_done(out: Path, baseline: RunConfig, batchnorm: RunConfig) 
 def measure_batchnorm_cost(
     out: Path, splits: SplitCache, baseline: RunConfig, batchnorm: RunConfig
 ) -> dict:
-    """BN's cost per epoch, timed interleaved on CPU time (:func:`dnnlab.timing.interleave`).
+    """BN's cost per epoch, timed interleaved on CPU time (:func:`dnnlab.train.epoch_timing`).
 
     Fresh baseline and BN nets of the study's configs, one training epoch each
     per round, alternating, so a busy machine slows both alike; stored in
     ``out/timing/batchnorm.json`` with the configs it timed, and reused.
     """
-    from dnnlab.timing import interleave
-    from dnnlab.train import epoch_arm
+    from dnnlab.train import epoch_timing
 
     path = out / "timing" / "batchnorm.json"
     ids = {"baseline": baseline.run_id, "batchnorm": batchnorm.run_id}
     if batchnorm_timing_done(out, baseline, batchnorm):
         return json.loads(path.read_text())
-    arms = {
-        "baseline": epoch_arm(baseline, splits(baseline.data)),
-        "batchnorm": epoch_arm(batchnorm, splits(batchnorm.data)),
-    }
-    result = {"run_ids": ids, **interleave(arms, reference="baseline", min_rounds=4, max_rounds=10)}
+    if baseline.data != batchnorm.data:
+        raise ValueError("BN's cost per epoch is timed on one data set: give both arms the same")
+    data = splits(baseline.data)
+    timed = epoch_timing(
+        {"baseline": baseline, "batchnorm": batchnorm},
+        data.x_train,
+        data.y_train,
+        reference="baseline",
+        min_rounds=4,
+        max_rounds=10,
+    )
+    result = {"run_ids": ids, **timed}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, result)
     return result

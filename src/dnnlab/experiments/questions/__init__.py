@@ -5,8 +5,10 @@ Every question is a module in this package that defines ``QUESTION``, a
 
 - **measure** ``(ctx, settings) -> dict``: trains and times what it must and
   returns plain numbers (JSON); the only step that costs minutes;
-- **judge** ``(measurements) -> [Claim]``: applies each claim's rule to the
-  numbers: supported, refuted or inconclusive, with the rule in words;
+- **judge** ``(measurements) -> [Claim | Fact]``: applies each claim's rule to the
+  numbers: supported, refuted or inconclusive, with the rule in words; what
+  holds by construction (a derivative, a bound) is a :class:`Fact`, checked and
+  stored apart (``facts`` beside ``claims`` in ``result.json``), never a verdict;
 - **tell** ``(measurements, claims) -> str``: the answer in sentences that
   follow from the numbers and the verdicts;
 - **draw** ``(measurements, folder) -> [file names]``: the figures.
@@ -36,7 +38,7 @@ import numpy as np
 
 from dnnlab.errors import ConfigError
 from dnnlab.runs import atomic_write_json
-from dnnlab.stats import VERDICTS
+from dnnlab.stats import REFUTED, SUPPORTED, VERDICTS
 
 # Module names under dnnlab.experiments.questions, in the chapter's order.
 MODULES = (
@@ -58,7 +60,8 @@ class Claim:
 
     ``verdict`` is ``"supported"``, ``"refuted"`` or ``"inconclusive"``;
     ``rule`` says in words what would make it each, so a reader can check the
-    verdict against ``evidence`` (the numbers the rule read).
+    verdict against ``evidence`` (the numbers the rule read); ``source`` quotes
+    the statement its threshold comes from, and where.
     """
 
     id: str
@@ -66,10 +69,55 @@ class Claim:
     verdict: str
     rule: str
     evidence: dict[str, Any]
+    source: str | None = None  # the quoted words (and where) its threshold comes from
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"claim {self.id}: verdict must be one of {VERDICTS}")
+
+
+FACT_OUTCOMES = {True: "holds", False: "does not hold", None: "not checked"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What holds by construction (the maths of a function, a bound a layer cannot pass), checked.
+
+    It could not have come out otherwise, so it is no test and gets no verdict:
+    ``holds`` says whether the check found it true (``None``: the check's own
+    control failed, so it says nothing), ``why`` what fixes it by construction,
+    ``check`` how it was checked, ``evidence`` the numbers the check read.
+    """
+
+    id: str
+    text: str
+    holds: bool | None
+    why: str
+    check: str
+    evidence: dict[str, Any]
+
+    @property
+    def outcome(self) -> str:
+        return FACT_OUTCOMES[self.holds]
+
+
+def fact_from(claim: Claim, why: str) -> Fact:
+    """The fact a threshold test checks, where its outcome is fixed by construction.
+
+    Supported reads as holds, refuted as does not hold, inconclusive as not
+    checked; the claim's rule becomes the check, its evidence the fact's.
+    """
+    holds = {SUPPORTED: True, REFUTED: False}.get(claim.verdict)
+    return Fact(claim.id, claim.text, holds, why, claim.rule, claim.evidence)
+
+
+def split_findings(findings: list) -> tuple[list[Claim], list[Fact]]:
+    """A judge's findings as (claims, facts); anything else raises TypeError."""
+    claims = [f for f in findings if isinstance(f, Claim)]
+    facts = [f for f in findings if isinstance(f, Fact)]
+    if len(claims) + len(facts) != len(findings):
+        raise TypeError("a question's judge returns Claim and Fact objects only")
+    return claims, facts
 
 
 @dataclass
@@ -80,6 +128,14 @@ class Context:
     load_splits: Callable[..., Any]  # (DataConfig) -> Splits, loaded once per DataConfig
     seeds: int = 3
     verbose: int | str = 0
+    # Sizes that replace every question's own (``train_size``, ``validation_size``), for quick
+    # runs on small real data; stored with the measurements.
+    data_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.data_sizes:
+            load, sizes = self.load_splits, dict(self.data_sizes)
+            self.load_splits = lambda config: load(dataclasses.replace(config, **sizes))
 
 
 @dataclass(frozen=True)
@@ -88,8 +144,8 @@ class Question:
     question: str  # the chapter's question, in a sentence
     data: str  # e.g. "CIFAR-10, first 10,000 training images" or "synthetic: ..."
     measure: Callable[[Context, Any], dict[str, Any]]
-    judge: Callable[[dict[str, Any]], list[Claim]]
-    tell: Callable[[dict[str, Any], list[Claim]], str]
+    judge: Callable[[dict[str, Any]], list[Claim | Fact]]
+    tell: Callable[[dict[str, Any], list[Claim | Fact]], str]
     draw: Callable[[dict[str, Any], Path], list[str]]
     settings: Any  # a frozen dataclass: the experiment's sizes; defaults = the real run
 
@@ -171,6 +227,7 @@ def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -
             "id": question.id,
             "settings": settings,
             "seeds": ctx.seeds,
+            "data_sizes": ctx.data_sizes,
             "seconds": time.perf_counter() - started,
             "measurements": numbers,
         }
@@ -186,18 +243,20 @@ def judge(question: Question, out: Path, record: dict) -> dict:
     """Judge, tell and draw from stored measurements; store and return ``result.json``."""
     folder = out / "questions" / question.id
     m = record["measurements"]
-    claims = question.judge(m)
-    for claim in claims:
-        if not claim.id.startswith(f"{question.id}/"):
-            raise ValueError(f"claim {claim.id} must start with {question.id}/")
+    findings = question.judge(m)
+    claims, facts = split_findings(findings)
+    for finding in findings:
+        if not finding.id.startswith(f"{question.id}/"):
+            raise ValueError(f"claim {finding.id} must start with {question.id}/")
     result = clean(
         {
             "format": FORMAT,
             "id": question.id,
             "question": question.question,
             "data": question.data,
-            "answer": question.tell(m, claims),
+            "answer": question.tell(m, findings),
             "claims": [asdict(c) for c in claims],
+            "facts": [{**asdict(f), "outcome": f.outcome} for f in facts],
             "figures": question.draw(m, folder),
             "measured_seconds": record["seconds"],
         }
@@ -239,14 +298,18 @@ def run_questions(
     force: bool = False,
     rejudge: bool = False,
     verbose: int | str = 0,
+    data_sizes: dict[str, int | None] | None = None,
     progress: Callable[[str], None] = print,
 ) -> list[dict]:
     """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
     With ``rejudge`` only questions whose measurements are stored are judged
     again; the others are named in the progress lines, never trained.
+    ``data_sizes`` (``train_size``, ``validation_size``; None: the question's own)
+    replace every question's data sizes for measurements made now.
     """
     results = []
+    sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
     for q in select(ids):
         had = stored_measurements(out, q.id) is not None
         if rejudge and not had:
@@ -256,13 +319,19 @@ def run_questions(
         record = answer(
             q,
             out,
-            lambda folder: Context(folder, load_splits, seeds=seeds, verbose=verbose),
+            lambda folder: Context(
+                folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes
+            ),
             force=force,
             rejudge=rejudge,
         )
         verdicts = ", ".join(
             f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]
         )
+        facts = record.get("facts", [])
+        if facts:
+            held = sum(f["holds"] is True for f in facts)
+            verdicts += f"; {held} of {len(facts)} checked facts hold"
         how = (
             "stored"
             if had and not force and not rejudge

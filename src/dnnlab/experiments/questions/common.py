@@ -30,7 +30,7 @@ from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.experiments.questions import Context
 from dnnlab.models import hidden_dense_layers
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
-from dnnlab.train import TrainOutcome, train
+from dnnlab.train import TrainOutcome, epoch_timing, train
 
 FIRST_SEED = 42
 
@@ -64,6 +64,27 @@ def fit(
         callbacks=callbacks,
         evaluate_test=True,
     )
+
+
+def time_epochs(
+    splits,
+    models: dict[str, ModelConfig],
+    train_config: TrainConfig,
+    *,
+    reference: str,
+    **protocol: Any,
+) -> dict[str, Any]:
+    """One training epoch of each fresh ``models`` net on ``splits``, timed single-threaded.
+
+    The questions' one timing arm: :func:`dnnlab.train.epoch_timing` (interleaved
+    rounds, CPU time, a subprocess with one XLA thread on one core), every net
+    seeded with :data:`FIRST_SEED`. ``protocol`` goes to :func:`dnnlab.timing.interleave`.
+    """
+    configs = {
+        name: RunConfig(variant="question", seed=FIRST_SEED, model=model, train=train_config)
+        for name, model in models.items()
+    }
+    return epoch_timing(configs, splits.x_train, splits.y_train, reference=reference, **protocol)
 
 
 # The probes and the threshold rule shared by the activation questions (glorot-he, elu-vs-relu).
