@@ -71,6 +71,15 @@ class Rule:
         return "the lowest best validation loss among completed candidates"
 
 
+#: Today's rule, for a search without a prior.
+LOWEST = Rule("lowest")
+#: The search's rule when candidate 0 is a prior (measured against the others in
+#: docs/search.md, "Near ties"). 1%: the issue's two flips rested on gaps of 0.4% (SELU,
+#: best val_loss 1.4517 vs 1.4572) and 0.6% (the baseline's candidate 0 on two machines,
+#: 1.5008 vs 1.5103).
+SEARCH_RULE = Rule("prior unless beaten by more than 1%", 0.01, keep_prior=True)
+
+
 def choose(
     bests: Mapping[int, float], rule: Rule, more: Mapping[int, Sequence[float]] | None = None
 ) -> int | None:
