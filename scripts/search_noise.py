@@ -89,8 +89,6 @@ def _read(path: Path) -> list[dict]:
 
 
 def judge(args: argparse.Namespace) -> None:
-    from dnnlab.experiments.exercise8 import SEARCH_BUDGET
-    from dnnlab.selection import replay
     from dnnlab.stats import compare
 
     rows = _read(Path(args.out) / "grid.jsonl")
@@ -125,27 +123,13 @@ def judge(args: argparse.Namespace) -> None:
         print(f"\nseed sd of the prior's best val_loss: {100 * prior_sd:.2f}% of its mean")
         print(
             "\n| rule | same choice, disjoint seed pairs | choices (count) | epochs per search, "
-            "mean | of which extra seeds | choices equivalent on test (pairs that differ) |"
+            "mean | of which extra seeds | test points below the best candidate, mean "
+            "| choices equivalent on test (pairs that differ) |"
         )
-        print("| --- | ---: | --- | ---: | ---: | --- |")
+        print("| --- | ---: | --- | ---: | ---: | ---: | --- |")
+        top = max(statistics.mean(tests[x]) for x in rates)
         for rule in rules(prior_sd):
-            name = rule.name
-            uses = 1 + rule.extra_seeds
-            picks, costs, extra = {}, [], []
-            for i, s in enumerate(seeds):
-                order = [seeds[(i + k) % n] for k in range(uses)]
-                histories = [[runs[x, t]["val_loss"] for t in order] for x in rates]
-                picked = replay(
-                    histories, rule, SEARCH_BUDGET.first_rung, SEARCH_BUDGET.reduction, args.epochs
-                )
-                picks[s] = picked.chosen
-                costs.append(picked.epochs)
-                extra.append(picked.extra_epochs)
-            pairs = [
-                (a, b)
-                for (i, a), (j, b) in itertools.combinations(enumerate(seeds), 2)
-                if min((j - i) % n, (i - j) % n) >= uses
-            ]
+            picks, costs, extra, pairs = _searches(rates, seeds, runs, rule, args.epochs)
             same = sum(picks[a] == picks[b] for a, b in pairs)
             differ = {tuple(sorted((picks[a], picks[b]))) for a, b in pairs if picks[a] != picks[b]}
             verdicts = []
@@ -154,14 +138,61 @@ def judge(args: argparse.Namespace) -> None:
                     tests[rates[a]], tests[rates[b]], claim="equal", margin=0.01, paired=True
                 )
                 verdicts.append(f"{a} vs {b}: {result['verdict']}")
-            counts = ", ".join(
-                f"{c}: {list(picks.values()).count(c)}"
-                for c in sorted(set(picks.values()), key=str)
+            lost = statistics.mean(
+                100 * (top - statistics.mean(tests[rates[c]])) for c in picks.values()
             )
             print(
-                f"| {name} | {same}/{len(pairs)} | {counts} | {statistics.mean(costs):.0f} | "
-                f"{statistics.mean(extra):.0f} | {'; '.join(verdicts) or '–'} |"
+                f"| {rule.name} | {same}/{len(pairs)} | {_counts(picks)} | "
+                f"{statistics.mean(costs):.0f} | {statistics.mean(extra):.0f} | {lost:.2f} | "
+                f"{'; '.join(verdicts) or '–'} |"
             )
+        # The same numbers with each candidate in turn as the prior (moved to the front, the
+        # others in their order): a prior that is clearly beaten, as well as one that is not.
+        print("\nEach candidate as the prior: same choice / disjoint pairs (choices by rate)\n")
+        print("| rule | " + " | ".join(f"prior {x:g}" for x in rates) + " |")
+        print("|---" * (len(rates) + 1) + "|")
+        for rule in rules(prior_sd):
+            cells = []
+            for p in range(len(rates)):
+                order = [rates[p], *(x for x in rates if x != rates[p])]
+                picks, _, _, pairs = _searches(order, seeds, runs, rule, args.epochs)
+                same = sum(picks[a] == picks[b] for a, b in pairs)
+                named = {s: (order[c] if c is not None else None) for s, c in picks.items()}
+                cells.append(f"{same}/{len(pairs)} ({_counts(named, rate=True)})")
+            print(f"| {rule.name} | " + " | ".join(cells) + " |")
+
+
+def _searches(rates, seeds, runs, rule, max_epochs):
+    """Replay the search once per seed taken as its seed: its choice, epochs, extra epochs;
+    and the pairs of searches whose seeds (the extra ones included) share none."""
+    from dnnlab.experiments.exercise8 import SEARCH_BUDGET
+    from dnnlab.selection import replay
+
+    n, uses = len(seeds), 1 + rule.extra_seeds
+    picks, costs, extra = {}, [], []
+    for i, s in enumerate(seeds):
+        order = [seeds[(i + k) % n] for k in range(uses)]
+        histories = [[runs[x, t]["val_loss"] for t in order] for x in rates]
+        picked = replay(
+            histories, rule, SEARCH_BUDGET.first_rung, SEARCH_BUDGET.reduction, max_epochs
+        )
+        picks[s] = picked.chosen
+        costs.append(picked.epochs)
+        extra.append(picked.extra_epochs)
+    pairs = [
+        (a, b)
+        for (i, a), (j, b) in itertools.combinations(enumerate(seeds), 2)
+        if min((j - i) % n, (i - j) % n) >= uses
+    ]
+    return picks, costs, extra, pairs
+
+
+def _counts(picks: dict, rate: bool = False) -> str:
+    values = list(picks.values())
+    return ", ".join(
+        f"{c:g}: {values.count(c)}" if rate and c is not None else f"{c}: {values.count(c)}"
+        for c in sorted(set(values), key=str)
+    )
 
 
 def rules(sd: float) -> list[Rule]:
