@@ -105,7 +105,13 @@ def main() -> int:
         f"the searched study's {cost['runs']} runs: {cost['run_epochs']} epochs in "
         f"{run_seconds / 60:.1f} min; ratio {ratio:.2f}x in epochs, {minutes_ratio:.2f}x in "
         f"minutes. Of the searches' epochs, {cost['chosen_epochs']} were the chosen "
-        "candidates, which each variant's first-seed run trains again. Not counted: "
+        "candidates, "
+        + (
+            f"kept as {cost['reused']} first-seed runs (not trained again). "
+            if cost["reused"]
+            else "which each variant's first-seed run trains again. "
+        )
+        + "Not counted: "
         f"{cost['lost_epochs']} epochs of attempts abandoned when a process died "
         f"({cost['lost_seconds'] / 60:.1f} min from their start until they were declared dead)."
     )

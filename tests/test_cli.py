@@ -12,6 +12,7 @@ import pytest
 
 from dnnlab import data
 from dnnlab.cli import main
+from dnnlab.errors import EXIT_DATA, EXIT_FAILURE, EXIT_USAGE
 from dnnlab.runs import list_runs
 
 TINY = ["--depth", "2", "--width", "8", "--epochs", "2", "--lr", "1e-3", "--validation-size", "24"]
@@ -84,16 +85,19 @@ def stored(fake_root, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("extra", "message", "status"),
     [
-        (["--activation", "relu7"], "unknown activation 'relu7'"),
-        (["--init", "kaiming"], "unknown kernel initializer 'kaiming'"),
-        (["--depth", "0"], "depth must be a whole number >= 1"),
-        (["--lr", "-0.001"], "learning rate must be a positive number"),
-        (["--validation-size", "500"], "use a smaller --validation-size"),
+        (["--activation", "relu7"], "unknown activation 'relu7'", EXIT_USAGE),
+        (["--init", "kaiming"], "unknown kernel initializer 'kaiming'", EXIT_USAGE),
+        (["--depth", "0"], "depth must be a whole number >= 1", EXIT_USAGE),
+        (["--lr", "-0.001"], "learning rate must be a positive number", EXIT_USAGE),
+        # Known only once the data are read: a data error.
+        (["--validation-size", "500"], "use a smaller --validation-size", EXIT_DATA),
     ],
 )
-def test_bad_settings_give_one_line_and_touch_nothing(stored, fake_root, capsys, extra, message):
+def test_bad_settings_give_one_line_and_touch_nothing(
+    stored, fake_root, capsys, extra, message, status
+):
     out, snapshot, before = stored
     capsys.readouterr()
     code = main(
@@ -110,7 +114,7 @@ def test_bad_settings_give_one_line_and_touch_nothing(stored, fake_root, capsys,
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == status
     assert err.startswith("dnnlab: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert snapshot() == before
@@ -146,7 +150,7 @@ def test_corrupted_batch_file_gives_one_line_and_touches_nothing(
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == EXIT_DATA
     assert message in err and err.count("\n") == 1
     assert snapshot() == before
 
@@ -165,7 +169,7 @@ def test_missing_folder_without_network_gives_one_line(tmp_path, capsys, monkeyp
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == EXIT_DATA
     assert err.startswith("dnnlab: error: CIFAR-10 not found in ") and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
 
@@ -198,11 +202,12 @@ def test_report_command_on_an_empty_folder_says_so(tmp_path, capsys):
 
 
 def test_bad_counts_are_one_line_errors(tmp_path, capsys):
-    assert main(["exercise8", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert main(["exercise8", "--seeds", "0", "--out", str(tmp_path)]) == EXIT_USAGE
     assert capsys.readouterr().err == "dnnlab: error: --seeds must be a whole number >= 1, got 0\n"
 
 
-# Faults: one line on stderr, exit status 2, never a traceback; every finished run stays intact.
+# Faults: one line on stderr, never a traceback; exit status 2 for bad settings, 3 for bad
+# data or storage, 1 for a bug; every finished run stays intact.
 
 
 def _run(out, fake_root, *extra):
@@ -243,7 +248,7 @@ def test_a_full_disk_while_saving_is_one_line_and_the_next_attempt_resumes(
 
     monkeypatch.setattr(keras.Model, "save", no_space)
     capsys.readouterr()
-    assert _run(out, fake_root, "--seed", "5") == 2
+    assert _run(out, fake_root, "--seed", "5") == EXIT_DATA
     err = _one_error_line(capsys)
     assert f"no space left on the disk holding {out} (writing model.keras): free space" in err
     assert err.endswith("finished runs are intact; this run resumes after epoch 2\n")
@@ -258,13 +263,13 @@ def test_a_full_disk_while_saving_is_one_line_and_the_next_attempt_resumes(
 def test_out_that_is_a_file_is_one_line(fake_root, tmp_path, capsys):
     out = tmp_path / "runs.txt"
     out.write_text("not a folder")
-    assert _run(out, fake_root) == 2
+    assert _run(out, fake_root) == EXIT_DATA
     err = _one_error_line(capsys)
     assert err == (
         f"dnnlab: error: {out}: a file is where a folder must be (File exists); "
         "pass --out a folder\n"
     )
-    assert main(["runs", "--out", str(out)]) == 2
+    assert main(["runs", "--out", str(out)]) == EXIT_DATA
     assert "is a file, not a runs folder" in _one_error_line(capsys)
     assert out.read_text() == "not a folder"
 
@@ -285,7 +290,7 @@ def test_out_that_is_not_writable_is_one_line(stored, fake_root, capsys, monkeyp
         out.chmod(0o555)
     capsys.readouterr()
     try:
-        assert _run(out, fake_root, "--seed", "6") == 2
+        assert _run(out, fake_root, "--seed", "6") == EXIT_DATA
     finally:
         out.chmod(0o755)
     err = _one_error_line(capsys)
@@ -386,7 +391,7 @@ def test_an_unexpected_error_is_one_line_with_its_traceback_kept_in_a_file(
 
     monkeypatch.setattr(dnnlab.train, "train", bug)
     monkeypatch.delenv("DNNLAB_DEBUG", raising=False)
-    assert _run(tmp_path / "runs", fake_root) == 2
+    assert _run(tmp_path / "runs", fake_root) == EXIT_FAILURE
     err = _one_error_line(capsys)
     assert err.startswith("dnnlab: error: RuntimeError: an internal bug (a dnnlab bug; traceback")
     report = Path(err.rsplit("traceback in ", 1)[1].rstrip(")\n"))
@@ -417,3 +422,46 @@ def test_question_results_of_another_dnnlab_are_named_by_report_not_silently_dro
         f"dnnlab: skipped {folder / 'momentum' / 'result.json'}: truncated or not JSON; run "
         "`dnnlab questions momentum --rejudge`",
     ]
+
+
+def test_runs_json_parses_and_holds_each_run_and_each_interrupted_one(
+    stored, fake_root, capsys, monkeypatch
+):
+    import keras
+
+    out, _, _ = stored
+    [run] = list_runs(out)
+    monkeypatch.setattr(
+        keras.Model, "save", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    assert _run(out, fake_root, "--seed", "8") == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["out"] == str(out)
+    [entry] = listing["runs"]
+    assert entry["run_id"] == run.path.name and entry["path"] == str(run.path)
+    assert entry["summary"]["test_accuracy"] == run.summary["test_accuracy"]
+    assert entry["config"] == run.config.to_dict()
+    [partial] = listing["in_progress"]
+    assert partial["state"] == "interrupted" and partial["run_id"].startswith("baseline-seed8-")
+    assert listing["skipped"] == []
+
+
+def test_lr_find_json_parses_with_its_suggestions(fake_root, tmp_path, capsys):
+    args = ["lr-find", "baseline", "--data-dir", str(fake_root), "--no-md5", "--out", str(tmp_path)]
+    assert main([*args, "--validation-size", "24", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)  # strict JSON: no NaN (allow_nan=False)
+    assert len(found["lrs"]) == len(found["smoothed"]) > 0
+    assert found["suggestion"] > 0 and found["peak"] > 0 and "Smith" in found["peak_rule"]
+    assert Path(found["plot"]).is_file()
+
+
+def test_the_command_reference_is_in_step_with_the_parser():
+    from dnnlab.cli import reference
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == reference(), (
+        "docs/cli.md is out of date: run .venv/bin/python scripts/cli_reference.py"
+    )

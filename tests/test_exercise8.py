@@ -234,3 +234,11 @@ def test_the_search_cost_counts_its_own_epochs_and_names_abandoned_ones_apart(tm
     assert "the searches cost 0.50× the study's epochs" in text
     assert "Not counted: 20 epochs of attempts abandoned" in text
     assert glance[0][3].endswith("cost 0.50× the study's epochs")
+    # the first seed's run kept from the chosen candidate: counted by the search, not twice
+    kept = SimpleNamespace(summary={"epochs_run": 30, "total_seconds": 60.0, "trained_as": {}})
+    text = to_markdown(
+        search_blocks(tmp_path, {"baseline": [kept, *runs[:2]]}, rates, []), tmp_path
+    )
+    assert "the study's 2 other runs of the same variants trained 52 epochs" in text
+    assert "the searches cost 0.75× the study's epochs" in text
+    assert "(1 in all) is its chosen candidate, kept and not trained again" in text

@@ -293,3 +293,30 @@ def test_an_adopted_complete_run_whose_commit_fails_is_released_and_stored_next_
     again = execute(tiny_config, loader, out, verbose=0, wait=False)  # not held any more
     assert again.summary == run.summary
     assert sorted(p.name for p in out.iterdir()) == [tiny_config.run_id]
+
+
+def test_a_users_callbacks_see_every_epoch_of_a_run_trained_here(tiny_config, loader, tmp_path):
+    import keras
+
+    class Epochs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append((epoch, sorted(logs)))
+
+    mine = Epochs()
+    run = execute(tiny_config, loader, tmp_path / "runs", verbose=0, callbacks=[mine])
+    assert [e for e, _ in mine.seen] == list(range(run.summary["epochs_run"]))
+    assert all("val_loss" in keys for _, keys in mine.seen)
+    again = Epochs()
+    execute(tiny_config, _never, tmp_path / "runs", verbose=0, callbacks=[again])
+    assert again.seen == []  # a stored run is returned, not trained
+
+
+def test_a_stored_run_shows_itself_in_a_notebook(tiny_config, loader, tmp_path):
+    run = execute(tiny_config, loader, tmp_path / "runs", verbose=0)
+    html = run._repr_html_()
+    assert html.startswith("<table") and tiny_config.run_id in html
+    assert f"{run.summary['test_accuracy']:.4g}" in html

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data
-from dnnlab.errors import ConfigError
+from dnnlab.errors import ConfigError, StorageError
 from dnnlab.pruning import Standing, decide, rungs, sequential_epochs, survives
 from dnnlab.search import (
     Budget,
@@ -222,8 +222,15 @@ def test_bad_budgets_are_one_line_errors(kwargs, start, match):
 def test_a_storage_that_cannot_open_says_so():
     with pytest.raises(ConfigError, match="not a storage URL"):
         open_storage("no-scheme")
-    with pytest.raises(ConfigError, match="cannot open the search storage"):
+    with pytest.raises(StorageError, match="cannot open the search storage"):
         open_storage("sqlite:////proc/no/such/folder/x.db")
+
+
+def test_a_damaged_sqlite_storage_says_what_to_do(tmp_path):
+    damaged = tmp_path / "lr-search.db"
+    damaged.write_bytes(b"not sqlite at all " * 300)
+    with pytest.raises(StorageError, match="is damaged .*file is not a database.*move it away"):
+        open_storage(f"sqlite:///{damaged}")
 
 
 def test_another_design_under_the_same_name_is_refused(tmp_path):

@@ -27,8 +27,10 @@ import pytest
 from conftest import write_fake_cifar
 from dnnlab.claims import partials
 from dnnlab.cli import main
-from dnnlab.experiments.exercise8 import Study, outcome, write_plan
+from dnnlab.data import SplitCache
+from dnnlab.experiments.exercise8 import Study, candidates_folder, outcome, read_plan, write_plan
 from dnnlab.lab import run_exercise8, study_progress
+from dnnlab.runs import TIMING_FIELDS, execute, promote, read_run
 from dnnlab.search import Budget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,8 +101,9 @@ def _check_once_each(out: Path, procs) -> list[tuple[str, str, int]]:
     assert len(names) == len(set(names)), "something was trained twice"
     assert {pid for *_, pid in trained} == {p.pid for p in procs}  # every worker took part
     kinds = [kind for kind, *_ in trained]
-    # search candidates first; a run only once its rate is known (all candidates ended)
-    assert kinds == ["trial"] * BUDGET.trials + ["run"] * STUDY.seeds
+    # search candidates first; a run only once its rate is known (all candidates ended); the
+    # seed-42 run is not trained: it is the chosen candidate's training (reuse_candidate)
+    assert kinds == ["trial"] * BUDGET.trials + ["run"] * (STUDY.seeds - 1)
     return trained
 
 
@@ -157,7 +160,7 @@ def test_a_worker_killed_mid_run_is_taken_over_and_the_results_are_unchanged(
     again = [pid for kind, run_id, pid in trained if (kind, run_id) == ("run", victim.run_id)]
     assert again == [killed.pid, survivor.pid]  # cut short, then taken over by the other
     others = [(k, r) for k, r, _ in trained if (k, r) != ("run", victim.run_id)]
-    assert len(others) == len(set(others)) == BUDGET.trials + STUDY.seeds - 1
+    assert len(others) == len(set(others)) == BUDGET.trials + STUDY.seeds - 2
     assert outcome(out) == outcome(sequential)  # the resumed run included
 
 
@@ -173,6 +176,73 @@ def test_two_workers_on_postgresql_match_the_sequential_study(
     _check_once_each(out, procs)
     assert outcome(out) == outcome(sequential)
     assert not (out / "lr-search.db").exists()  # the searches lived in PostgreSQL
+
+
+def test_the_seed_42_run_is_the_chosen_candidates_training_bit_for_bit(
+    sequential, data_root, tmp_path
+):
+    import keras
+    import numpy as np
+
+    record = json.loads(
+        (sequential / read_plan(sequential)["lr"]["baseline"]["search"]["record"]).read_text()
+    )
+    config = STUDY.config("baseline", 42, record["chosen"])
+    reused = read_run(sequential / config.run_id)
+    assert reused.summary["trained_as"]["candidate"] == record["chosen_candidate"]
+    candidate = read_run(candidates_folder(sequential) / config.run_id)
+    assert candidate.summary["test_accuracy"] is None  # until chosen, no test score
+    assert reused.summary["test_accuracy"] is not None
+    # the same run trained as a run, from scratch, as the study did before it reused candidates
+    fresh = execute(config, SplitCache(data_root, False).loader(config.data), tmp_path, verbose=0)
+    timings = {"total_seconds", "seconds_per_epoch", "first_epoch_seconds", "peak_rss_mb"}
+    kept = set(fresh.summary) - timings
+    assert set(reused.summary) - timings == kept | {"trained_as"}
+    assert {k: reused.summary[k] for k in kept} == {k: fresh.summary[k] for k in kept}
+    untimed = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in fresh.history]
+    assert [
+        {k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in reused.history
+    ] == untimed
+    for name in ("layer_stats.json", "config.json"):
+        assert (reused.path / name).read_text() == (fresh.path / name).read_text()
+    weights = [
+        keras.models.load_model(r.path / "model.keras").get_weights() for r in (reused, fresh)
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+    # nothing else is promoted: another length, a run with its test score, another config
+    def never():
+        raise AssertionError("the data were loaded")
+
+    assert promote(candidate.path, config, never, tmp_path / "x", epochs=99) is None
+    assert promote(fresh.path, config, never, tmp_path / "x") is None
+    other = STUDY.config("baseline", 43, record["chosen"])
+    assert promote(candidate.path, other, never, tmp_path / "x") is None
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
+def test_exercise8_with_two_pinned_workers_matches_one_process(
+    sequential, data_root, tmp_path, capsys
+):
+    out = tmp_path / "pinned"
+    run_exercise8(
+        out,
+        data_dir=data_root,
+        check_md5=False,
+        verbose=0,
+        workers=2,
+        variants=STUDY.variants,
+        seeds=STUDY.seeds,
+        budget=BUDGET,
+        overrides=OVERRIDES,
+    )
+    shown = capsys.readouterr().out
+    for cpu in sorted(os.sched_getaffinity(0))[:2]:
+        assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}, XLA single-threaded" in shown
+        assert f"[cpu {cpu}] dnnlab: the study is complete (2 runs)" in shown
+    assert outcome(out) == outcome(sequential)
+    assert (out / "report.html").is_file() and not partials(out)
 
 
 def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_path, capsys):

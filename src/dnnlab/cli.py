@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import VARIANTS, positive_int
-from dnnlab.errors import ConfigError, DnnlabError
+from dnnlab.errors import EXIT_OK, ConfigError, DnnlabError, exit_status
 
 STUDY_VARIANTS = (*VARIANTS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
 SEARCH_LR_GONE = (
@@ -92,7 +93,27 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
         "--search-lr", action="store_true", help=argparse.SUPPRESS
     )  # gone: a one-line error says so
     p.add_argument("--samples", type=int, default=default(10), help="MC Dropout samples (10)")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        default=default(False),
+        help="train each variant's seeds as one compiled program (jax.vmap; equal to one "
+        "by one within rounding, faster; per-run seconds are then the group's)",
+    )
     _search_arguments(p, defaults=defaults)
+
+
+def _workers_argument(p: argparse.ArgumentParser) -> None:
+    from dnnlab.pinned import default_workers
+
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes sharing the work, each pinned to its own core with XLA single-threaded "
+        f"(default here: {default_workers()}; 1: all in this process); the results are the "
+        "same (docs/benchmarks.md measures the speed)",
+    )
 
 
 def _out_argument(p: argparse.ArgumentParser) -> None:
@@ -138,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
+    _workers_argument(study)
     study.add_argument(
         "--rejudge",
         action="store_true",
@@ -145,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_arguments(study)
     _out_argument(study)
+    _quick_argument(study, "1 seed, 4,000 training images, at most 6 epochs, 2 search candidates")
 
     worker = sub.add_parser(
         "worker",
@@ -155,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         "study options the study in OUT/study.json is joined; with them they must agree.",
     )
     _study_arguments(worker, defaults=False)
+    worker.add_argument(
+        "--cpu",
+        type=int,
+        help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
+        "starts its workers)",
+    )
     _data_arguments(worker)
     _out_argument(worker)
 
@@ -164,11 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prog.add_argument("--storage", help="the searches' storage URL if it holds a password")
     _out_argument(prog)
+    _json_argument(prog)
 
     find = sub.add_parser("lr-find", help="LR range test for a variant: plot and suggestion")
     find.add_argument("variant", choices=list(VARIANTS))
     _data_arguments(find)
     _out_argument(find)
+    _json_argument(find)
 
     questions = sub.add_parser("questions", help="answer the chapter's questions by experiment")
     questions.add_argument("ids", nargs="*", metavar="ID", help="question ids (default: all)")
@@ -181,13 +212,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_arguments(questions)
     _out_argument(questions)
+    _quick_argument(questions, "2 seeds, 2,000 training images, a few epochs each")
 
     report = sub.add_parser("report", help="rebuild report.md and report.html from stored runs")
     _out_argument(report)
 
     runs = sub.add_parser("runs", help="list stored runs")
     _out_argument(runs)
+    _json_argument(runs)
     return parser
+
+
+def _quick_argument(p: argparse.ArgumentParser, scale: str) -> None:
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a quick tour, not the study: every part at small scale ({scale}), in OUT/tour, "
+        "its report labelled a tour",
+    )
+
+
+def _json_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of text (for scripts)"
+    )
+
+
+def _print_json(obj) -> None:
+    from dnnlab.lab import plain
+
+    print(json.dumps(plain(obj), indent=1, allow_nan=False))
 
 
 def _fmt(value, spec: str = "") -> str:
@@ -302,12 +356,13 @@ def _study_settings(args: argparse.Namespace) -> dict:
         "lr": None if args.lr_from_book is None else ("book" if args.lr_from_book else "search"),
         "trials": args.trials,
         "first_rung": args.first_rung,
+        "together": args.together,
         "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
     }
 
 
 def cmd_exercise8(args: argparse.Namespace) -> None:
-    from dnnlab.lab import rejudge_exercise8, run_exercise8
+    from dnnlab.lab import rejudge_exercise8, run_exercise8, workplace
 
     if args.rejudge:
         started = time.perf_counter()
@@ -327,12 +382,19 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         storage=args.storage,
         verbose=_verbosity(),
         log=_log,
+        quick=args.quick,
+        workers=args.workers,
         **_study_settings(args),
     )
-    _print_report(args.out)
+    _print_report(workplace(args.out, quick=args.quick))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    if args.cpu is not None:
+        from dnnlab.pinned import pin
+
+        pin(args.cpu)  # before the library below imports JAX
+        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
     from dnnlab.lab import run_worker
 
     settings = _study_settings(args)
@@ -361,15 +423,16 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
         check_md5=not args.no_md5,
         overrides={"validation_size": args.validation_size, "train_size": args.train_size},
     )
-    from dnnlab.lr_search import suggest_peak
-
+    if args.json:
+        _print_json(result)
+        return
     print(f"suggested constant learning rate {result['suggestion']:.3g}: {result['rule']}")
-    print(f"suggested 1cycle peak {suggest_peak(result['lrs'], result['smoothed'])[1]}")
+    print(f"suggested 1cycle peak {result['peak_rule']}")
     print(f"curve and plot in {args.out / 'lr-find'}")
 
 
 def cmd_questions(args: argparse.Namespace) -> None:
-    from dnnlab.lab import run_questions
+    from dnnlab.lab import run_questions, workplace
 
     positive_int("--seeds", args.seeds)
     if args.rejudge and args.force:
@@ -385,9 +448,11 @@ def cmd_questions(args: argparse.Namespace) -> None:
         force=args.force,
         rejudge=args.rejudge,
         data_sizes={"validation_size": args.validation_size, "train_size": args.train_size},
+        quick=args.quick,
     )
-    _print_skipped_questions(args.out)
-    print(f"results in {args.out / 'questions'}; report: {args.out / 'report.html'}")
+    out = workplace(args.out, quick=args.quick)
+    _print_skipped_questions(out)
+    print(f"results in {out / 'questions'}; report: {out / 'report.html'}")
 
 
 def _print_skipped_questions(out: Path) -> None:
@@ -413,81 +478,89 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    from dnnlab.claims import partials
-    from dnnlab.runs import scan_runs
+    from dnnlab.lab import list_runs
 
-    if args.out.exists() and not args.out.is_dir():
-        raise DnnlabError(f"{args.out} is a file, not a runs folder; pass --out the runs folder")
-    scan = scan_runs(args.out)
-    print_runs_table(scan.runs)
-    for partial in partials(args.out):
-        older = f"pid {partial.legacy_pid} of an older dnnlab"
-        if partial.legacy_pid is not None and partial.live:
-            print(f"training    {partial.run_id}: {older}")
-        elif partial.legacy_pid is not None:
-            print(f"interrupted {partial.run_id}: left by {older}; run it again to train it")
-        elif partial.live:
-            print(f"training    {partial.run_id}: {partial.owner.describe()}")
-        else:
-            print(f"interrupted {partial.run_id}: run it again to resume it ({partial.path.name})")
-    for skipped in scan.skipped:
+    listing = list_runs(args.out)
+    if args.json:
+        _print_json(listing.to_dict())
+        return
+    print_runs_table(listing.runs)
+    for p in listing.in_progress:
+        print(f"{p['state']:<11} {p['run_id']}: {p['note']}")
+    for skipped in listing.skipped:
         print(f"dnnlab: skipped {skipped}", file=sys.stderr)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def print_progress(p: dict) -> None:
-    study, runs = p["study"], p["runs"]
-    mode = "searched" if study["lr"] == "search" else "the book's"
-    print(
-        f"study       {len(study['variants'])} variants x {study['seeds']} seeds, "
-        f"learning rates {mode}; searches in {p['storage']}"
-    )
-    for name, v in p["variants"].items():
-        rate = f"{v['chosen']:.3g}" if v["chosen"] is not None else "pending"
-        line = f"  {name:<14} rate {rate} ({v['rule']}; book {v['book']:.3g})"
-        if "range_test" in v:
-            line += ", range test to do"
-        if "search" in v:
-            s = v["search"]
-            line += (
-                f", search {s['done']}/{s['candidates']} candidates done, "
-                f"{s['queued']} queued, {s['running']} running"
-            )
-        r = v["runs"]
-        line += f"; runs {r['done']}/{sum(r.values())} done"
-        print(line)
-    print(
-        f"runs        {runs['done']} done, {runs['running']} running, {runs['to_do']} to do, "
-        f"{runs['waiting_for_rate']} waiting for their rate (of {runs['total']})"
-    )
-    if not p["epochs_left"]:
-        print("ETA         nothing left to train")
-    elif p["eta_seconds"] is None:
-        print(
-            f"ETA         unknown until an epoch is measured (~{p['epochs_left']:.0f} epochs left)"
-        )
-    else:
-        print(
-            f"ETA         about {_duration(p['eta_seconds'])}: ~{p['epochs_left']:.0f} training "
-            f"epochs left at a median {p['seconds_per_epoch']:.2f} s/epoch, shared by "
-            f"{max(1, len({w['worker'] for w in p['workers']}))} worker(s)"
-        )
-    at_work = len({w["worker"] for w in p["workers"]})
-    print(f"workers     {at_work or 'none'} at work")
-    for w in p["workers"]:
-        print(f"  {w['worker']}: {w['doing']}, epoch {w['epoch']}")
 
 
 def cmd_progress(args: argparse.Namespace) -> None:
     from dnnlab.lab import study_progress
 
-    print_progress(study_progress(args.out, args.storage))
+    progress = study_progress(args.out, args.storage)
+    if args.json:
+        _print_json(progress)
+        return
+    print("\n".join(progress.lines()))
+
+
+EXIT_STATUSES = (
+    ("0", "done"),
+    (
+        "1",
+        "the work failed: a search or run that cannot go on, or a dnnlab bug (its traceback "
+        "is saved to a file that the message names)",
+    ),
+    (
+        "2",
+        "usage: a wrong command line or setting (unknown option, --seeds 0, an unknown "
+        "activation...)",
+    ),
+    (
+        "3",
+        "data or storage: CIFAR-10 missing or damaged, --out not writable or full, a damaged "
+        "stored run or search storage",
+    ),
+    ("130", "interrupted (Ctrl-C); finished runs are kept, run again to resume"),
+)
+
+
+def reference(width: int = 100) -> str:
+    """The command reference, docs/cli.md: each command's ``--help``, then the exit statuses.
+
+    ``python scripts/cli_reference.py`` writes it; tests/test_cli.py keeps it in step.
+    """
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width + 2)  # argparse wraps at the terminal's width less 2
+    try:
+        parts = [
+            "# Command reference",
+            "",
+            "Generated from dnnlab's argument parser by `python scripts/cli_reference.py`; "
+            "`tests/test_cli.py` fails when it is out of date.",
+            "",
+            "```text",
+            parser.format_help().rstrip(),
+            "```",
+        ]
+        for name, command in sub.choices.items():
+            parts += ["", f"## dnnlab {name}", "", "```text", command.format_help().rstrip(), "```"]
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+    parts += [
+        "",
+        "## Exit statuses",
+        "",
+        "Every fault ends with one line on stderr saying what is wrong and what to do, never a "
+        "traceback, and leaves finished runs as they are.",
+        "",
+        "| status | meaning |",
+        "| --- | --- |",
+        *(f"| {code} | {meaning} |" for code, meaning in EXIT_STATUSES),
+    ]
+    return "\n".join(parts) + "\n"
 
 
 COMMANDS = {
@@ -503,11 +576,12 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Every fault ends in one line on stderr and exit status 2, never a traceback.
+    """Run one command; its exit status (:mod:`dnnlab.errors`: 0 done, 1 failed, 2 usage, 3 data).
 
-    Errors the user can fix are :class:`DnnlabError`; an OSError that escaped
-    them (a full disk or a read-only folder met outside the run store) is
-    described the same way. Anything else is a bug: one line names it and the
+    Every fault ends in one line on stderr that says what to do, never a
+    traceback. Errors the user can fix are :class:`DnnlabError`; an OSError that
+    escaped them (a full disk or a read-only folder met outside the run store)
+    is described the same way. Anything else is a bug: one line names it and the
     file that keeps its traceback (``DNNLAB_DEBUG=1`` raises it instead).
     """
     args = build_parser().parse_args(argv)
@@ -515,21 +589,21 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except DnnlabError as exc:
         print(f"dnnlab: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        return exit_status(exc)
+    except KeyboardInterrupt as exc:
         print("dnnlab: interrupted; finished runs are kept, run again to resume", file=sys.stderr)
-        return 130
+        return exit_status(exc)
     except OSError as exc:
         from dnnlab.runs import storage_error
 
         print(f"dnnlab: error: {_one_line(storage_error(exc))}", file=sys.stderr)
-        return 2
+        return exit_status(exc)
     except Exception as exc:
         if os.environ.get("DNNLAB_DEBUG"):
             raise
         print(f"dnnlab: error: {_one_line(exc)} ({_bug_report(exc)})", file=sys.stderr)
-        return 2
-    return 0
+        return exit_status(exc)
+    return EXIT_OK
 
 
 def _one_line(exc: BaseException) -> str:

@@ -57,3 +57,22 @@ class RunClaimed(DnnlabError):
 
 class ClaimLost(DnnlabError):
     """This process's claim on a run was taken over (its heartbeat was seen as stale)."""
+
+
+# Exit statuses of the `dnnlab` command (documented in docs/cli.md).
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the work failed: a search or run that cannot go on, a dnnlab bug
+EXIT_USAGE = 2  # the command line or a setting is wrong (argparse exits 2 too)
+EXIT_DATA = 3  # the data or what is stored under --out cannot be used as it is
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); finished runs are kept
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for an error that ended a command (:data:`EXIT_USAGE`, ...)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, DataError | StorageError | UnreadableRun | OSError):
+        return EXIT_DATA
+    return EXIT_FAILURE

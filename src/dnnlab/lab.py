@@ -7,14 +7,18 @@ report is built here and only here, from what the experiments stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from dnnlab import data, pinned, tour
 from dnnlab.data import SplitCache
 from dnnlab.errors import DnnlabError
 from dnnlab.experiments import (
@@ -27,6 +31,7 @@ from dnnlab.experiments import (
 from dnnlab.experiments import questions as qs
 from dnnlab.experiments.exercise8_report import Glance
 from dnnlab.report import Badge, Block, Details, Figure, Heading, Link, Para, Table, write_report
+from dnnlab.runs import StoredRun
 from dnnlab.stats import VERDICTS
 
 TITLE = "dnnlab: exercise 8 and the chapter's questions"
@@ -183,7 +188,24 @@ def rejudge_exercise8(out: Path) -> dict[str, Any]:
     return result
 
 
-def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> tuple[Path, Path]:
+class Report(NamedTuple):
+    """The report's two files; a notebook shows the HTML one in a frame of its own."""
+
+    markdown: Path
+    html: Path
+
+    def _repr_html_(self) -> str:
+        import html
+
+        page = html.escape(self.html.read_text(), quote=True)
+        return (
+            f"<p>{html.escape(str(self.html))} (and {html.escape(self.markdown.name)})</p>"
+            f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:1px solid #ccc">'
+            "</iframe>"
+        )
+
+
+def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> Report:
     """Write ``out/report.md`` and ``out/report.html`` from what is stored under ``out``.
 
     Exercise 8 is judged first (:func:`judge_exercise8`) unless ``e8_result`` is given.
@@ -192,13 +214,15 @@ def build_report(out: Path, e8_result: dict[str, Any] | None = None) -> tuple[Pa
         e8_result = judge_exercise8(out)
     e8_glance, e8 = exercise8_report.section(out, e8_result)
     q_glance, questions = question_blocks(out)
+    tour_note = [Para(tour.NOTE)] if tour.is_tour(out) else []
     blocks = [
-        Heading(TITLE, 1),
+        Heading(f"{TITLE} (quick tour, not the study)" if tour_note else TITLE, 1),
+        *tour_note,
         *glance_blocks([*e8_glance, *q_glance]),
         *e8,
         *questions,
     ]
-    return write_report(blocks, out, TITLE)
+    return Report(*write_report(blocks, out, TITLE))
 
 
 def skipped_questions(out: Path) -> list[str]:
@@ -232,8 +256,33 @@ def lr_find(
     check_md5: bool = True,
     overrides: dict | None = None,
 ) -> dict:
-    """The LR range test of a variant (:func:`dnnlab.experiments.exercise8.find_peak_lr`)."""
-    return exercise8.find_peak_lr(name, SplitCache(data_dir, check_md5), out, overrides)
+    """The LR range test of a variant (:func:`dnnlab.experiments.exercise8.find_peak_lr`).
+
+    Its curve and suggestion, plus ``peak`` and ``peak_rule`` (the 1cycle peak,
+    :func:`dnnlab.lr_search.suggest_peak`) and ``plot``, the PNG it drew.
+    """
+    from dnnlab.lr_search import suggest_peak
+
+    result = exercise8.find_peak_lr(name, SplitCache(data_dir, check_md5), out, overrides)
+    peak, rule = suggest_peak(result["lrs"], result["smoothed"])
+    config = exercise8.variant_config(
+        name, seed=exercise8.FIRST_SEED, **{k: v for k, v in (overrides or {}).items() if k != "lr"}
+    )
+    plot = exercise8.range_test_path(out, config).with_suffix(".png")
+    return {**result, "peak": peak, "peak_rule": rule, "plot": str(plot)}
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with non-finite floats as ``None`` and paths as strings: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 def run_exercise8(
@@ -244,20 +293,79 @@ def run_exercise8(
     storage: str | None = None,
     verbose: int | str = 2,
     log: Callable[[str], None] | None = None,
+    callbacks: Sequence = (),
+    progress_bar: bool = False,
+    quick: bool = False,
+    workers: int = 1,
     **settings: Any,
 ) -> list:
-    """The exercise 8 study defined by ``settings``, worked here until complete, then the report.
+    """The exercise 8 study defined by ``settings``, worked until complete, then the report.
 
     ``settings``: see :func:`dnnlab.experiments.exercise8_worker.study_with`. Any
-    ``dnnlab worker`` started on the same ``out`` shares the work.
+    ``dnnlab worker`` started on the same ``out`` shares the work. ``callbacks``
+    (Keras callbacks) go to every run trained here; ``progress_bar`` shows the
+    study's runs done as a bar (a widget in a notebook, text in a terminal).
+    ``quick``: the tour's small study (:data:`dnnlab.tour.STUDY` replaces the
+    seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``. With
+    ``workers`` above 1 the work is done by that many ``dnnlab worker``
+    processes, each pinned to its own core (:func:`dnnlab.pinned.run`),
+    and this process only waits for them; the results are the same
+    (every run and candidate is seeded by its config).
     """
+    pinned.check_count(workers)
+    if quick:
+        out = workplace(out, quick=True)
+        settings = {**settings, **tour.STUDY}
     study = exercise8_worker.study_with(settings)
     exercise8.write_plan(out, study, storage)
-    runs = exercise8_worker.work(
-        out, study, SplitCache(data_dir, check_md5), storage=storage, verbose=verbose, log=_say(log)
-    )
+    if workers > 1:
+        argv = ["worker", "--out", str(out), *_data_argv(data_dir, check_md5)]
+        pinned.run([*argv, *(["--storage", storage] if storage else [])], workers)
+    with _study_bar(out, storage, progress_bar) as on_step:
+        runs = exercise8_worker.work(
+            out,
+            study,
+            SplitCache(data_dir, check_md5),
+            storage=storage,
+            verbose=verbose,
+            log=_say(log),
+            callbacks=callbacks,
+            on_step=on_step,
+        )
     build_report(out)
     return runs
+
+
+@contextlib.contextmanager
+def _study_bar(out: Path, storage: str | None, shown: bool):
+    """A tqdm bar of the study's runs done (and searches pending), updated after each step."""
+    if not shown:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc="exercise 8", unit="run")
+
+    def update() -> None:
+        p = study_progress(out, storage)
+        bar.total, bar.n = p["runs"]["total"], p["runs"]["done"]
+        searching = [n for n, v in p["variants"].items() if v["chosen"] is None]
+        bar.set_postfix_str(f"rates to find: {', '.join(searching)}" if searching else "")
+        bar.refresh()
+
+    update()
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _data_argv(data_dir: str | os.PathLike | None, check_md5: bool) -> list[str]:
+    """The data options for worker processes: the CIFAR-10 folder found (or fetched) once, here."""
+    folder = data.locate(data_dir, check_md5=check_md5)
+    if check_md5:
+        data.verify(folder)
+    return ["--data-dir", str(folder), *([] if check_md5 else ["--no-md5"])]
 
 
 def run_worker(
@@ -281,9 +389,167 @@ def run_worker(
     )
 
 
-def study_progress(out: Path, storage: str | None = None) -> dict[str, Any]:
+class StudyProgress(dict):
+    """:func:`.exercise8_progress.progress`'s dict, which a notebook shows as a table."""
+
+    def lines(self) -> list[str]:
+        """The progress as ``dnnlab progress`` prints it."""
+        return progress_lines(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def row(name: str, v: dict) -> str:
+            rate = "pending" if v["chosen"] is None else f"{v['chosen']:.3g}"
+            done = f"{v['runs']['done']}/{sum(v['runs'].values())}"
+            return (
+                f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{rate}</td>"
+                f"<td>{v['book']:.3g}</td><td>{done}</td></tr>"
+            )
+
+        rows = "".join(row(name, v) for name, v in self["variants"].items())
+        table = (
+            "<table><tr><th>variant</th><th>rate</th><th>book's rate</th><th>runs done</th></tr>"
+            f"{rows}</table>"
+        )
+        return table + f"<pre>{html.escape(chr(10).join(self.lines()))}</pre>"
+
+
+def study_progress(out: Path, storage: str | None = None) -> StudyProgress:
     """Where the exercise 8 study in ``out`` stands (:func:`.exercise8_progress.progress`)."""
-    return exercise8_progress.progress(out, storage)
+    return StudyProgress(exercise8_progress.progress(out, storage))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def progress_lines(p: dict[str, Any]) -> list[str]:
+    """A study's progress (:func:`study_progress`) as lines of text."""
+    study, runs = p["study"], p["runs"]
+    mode = "searched" if study["lr"] == "search" else "the book's"
+    lines = [
+        f"study       {len(study['variants'])} variants x {study['seeds']} seeds, "
+        f"learning rates {mode}; searches in {p['storage']}"
+    ]
+    for name, v in p["variants"].items():
+        rate = f"{v['chosen']:.3g}" if v["chosen"] is not None else "pending"
+        line = f"  {name:<14} rate {rate} ({v['rule']}; book {v['book']:.3g})"
+        if "range_test" in v:
+            line += ", range test to do"
+        if "search" in v:
+            s = v["search"]
+            line += (
+                f", search {s['done']}/{s['candidates']} candidates done, "
+                f"{s['queued']} queued, {s['running']} running"
+            )
+        r = v["runs"]
+        line += f"; runs {r['done']}/{sum(r.values())} done"
+        lines.append(line)
+    lines.append(
+        f"runs        {runs['done']} done, {runs['running']} running, {runs['to_do']} to do, "
+        f"{runs['waiting_for_rate']} waiting for their rate (of {runs['total']})"
+    )
+    if not p["epochs_left"]:
+        lines.append("ETA         nothing left to train")
+    elif p["eta_seconds"] is None:
+        lines.append(
+            f"ETA         unknown until an epoch is measured (~{p['epochs_left']:.0f} epochs left)"
+        )
+    else:
+        lines.append(
+            f"ETA         about {_duration(p['eta_seconds'])}: ~{p['epochs_left']:.0f} training "
+            f"epochs left at a median {p['seconds_per_epoch']:.2f} s/epoch, shared by "
+            f"{max(1, len({w['worker'] for w in p['workers']}))} worker(s)"
+        )
+    at_work = len({w["worker"] for w in p["workers"]})
+    lines.append(f"workers     {at_work or 'none'} at work")
+    lines += [f"  {w['worker']}: {w['doing']}, epoch {w['epoch']}" for w in p["workers"]]
+    return lines
+
+
+@dataclass(frozen=True)
+class RunsListing:
+    """What ``out`` holds: stored runs, runs in training or interrupted, folders skipped (why)."""
+
+    out: Path
+    runs: list[StoredRun]
+    in_progress: list[dict[str, str]]
+    skipped: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``dnnlab runs --json``."""
+        return {
+            "out": str(self.out),
+            "runs": [
+                {
+                    "run_id": r.summary.get("run_id", r.path.name),
+                    "path": str(r.path),
+                    "summary": r.summary,
+                    "config": r.config.to_dict(),
+                }
+                for r in self.runs
+            ],
+            "in_progress": self.in_progress,
+            "skipped": self.skipped,
+        }
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("run", "status", "epochs", "best", "val acc", "test acc", "s/epoch")
+        )
+        keys = (
+            "epochs_run",
+            "best_epoch",
+            "best_val_accuracy",
+            "test_accuracy",
+            "seconds_per_epoch",
+        )
+
+        def cell(v: Any) -> str:
+            return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+        body = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(r.path.name)}</td>"
+            f"<td>{cell(r.summary.get('status'))}</td>"
+            + "".join(f"<td>{cell(r.summary.get(k))}</td>" for k in keys)
+            + "</tr>"
+            for r in self.runs
+        )
+        notes = [f"{p['state']} {p['run_id']}: {p['note']}" for p in self.in_progress]
+        notes += [f"skipped {s}" for s in self.skipped]
+        extra = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        return f"<table><tr>{head}</tr>{body}</table>" + (f"<ul>{extra}</ul>" if extra else "")
+
+
+def list_runs(out: Path) -> RunsListing:
+    """The runs stored under ``out``, those in training or interrupted, and folders skipped."""
+    from dnnlab.claims import partials
+    from dnnlab.errors import StorageError
+    from dnnlab.runs import scan_runs
+
+    if out.exists() and not out.is_dir():
+        raise StorageError(f"{out} is a file, not a runs folder; pass --out the runs folder")
+    scan = scan_runs(out)
+    in_progress = []
+    for partial in partials(out):
+        older = f"pid {partial.legacy_pid} of an older dnnlab"
+        if partial.legacy_pid is not None and partial.live:
+            state, note = "training", older
+        elif partial.legacy_pid is not None:
+            state, note = "interrupted", f"left by {older}; run it again to train it"
+        elif partial.live:
+            state, note = "training", partial.owner.describe()
+        else:
+            state, note = "interrupted", f"run it again to resume it ({partial.path.name})"
+        in_progress.append({"run_id": partial.run_id, "state": state, "note": note})
+    return RunsListing(out, scan.runs, in_progress, [str(s) for s in scan.skipped])
 
 
 def _say(log: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -299,9 +565,22 @@ def run_questions(
     *,
     data_dir: str | os.PathLike | None = None,
     check_md5: bool = True,
+    quick: bool = False,
     **options: Any,
 ) -> list[dict]:
-    """The questions (:func:`dnnlab.experiments.questions.run_questions`), then the report."""
+    """The questions (:func:`dnnlab.experiments.questions.run_questions`), then the report.
+
+    ``quick``: the tour's small settings and seeds (:mod:`dnnlab.tour`), in
+    :func:`workplace` ``(out, quick=True)``.
+    """
+    if quick:
+        out = workplace(out, quick=True)
+        options |= {"seeds": tour.QUESTION_SEEDS, "settings": tour.question_settings()}
     results = qs.run_questions(out, load_splits=SplitCache(data_dir, check_md5), **options)
     build_report(out)
     return results
+
+
+def workplace(out: Path, *, quick: bool = False) -> Path:
+    """Where a command works: ``out``, or for the quick tour ``out/tour`` (marked as one)."""
+    return tour.folder(out) if quick else out

@@ -1,4 +1,10 @@
-"""Figures built from stored results only; nothing here trains."""
+"""Figures built from stored results only; nothing here trains.
+
+Every figure is a :class:`matplotlib.figure.Figure` made without pyplot, so
+importing dnnlab leaves Matplotlib's backend alone (a notebook keeps its inline
+plots) and no figure is registered with a GUI. Drawing functions return the
+figure, which a notebook displays as it is, and save it when given a path.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display is needed or wanted
-
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
-def learning_curves(history: Sequence[dict], path: Path, *, title: str = "") -> None:
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float] | None = None,
+    constrained_layout: bool = False,
+    squeeze: bool = True,
+    **kwargs: Any,
+) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: a new :class:`Figure` and its axes."""
+    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
+
+
+def learning_curves(
+    history: Sequence[dict], path: Path | None = None, *, title: str = ""
+) -> Figure:
     """Loss and accuracy per epoch, training and validation, best (lowest val_loss) epoch marked."""
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         ax.plot(epochs, [r[key] for r in history], label=f"training {label}")
         ax.plot(epochs, [r[f"val_{key}"] for r in history], label=f"validation {label}")
@@ -36,16 +54,22 @@ def learning_curves(history: Sequence[dict], path: Path, *, title: str = "") -> 
     ax_acc.legend()
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    return _saved(fig, path)
 
 
-def save_figure(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` atomically (temporary name, then rename) and close it."""
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write ``fig`` to ``path`` atomically (temporary name, then rename)."""
     # A name of its own: two processes may draw the same report at once.
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     tmp.replace(path)
+
+
+def _saved(fig: Figure, path: Path | None) -> Figure:
+    """``fig``, written to ``path`` first if one is given."""
+    if path is not None:
+        save_figure(fig, path)
+    return fig
 
 
 def _mean_and_band(histories: Sequence[Sequence[dict]], key: str, x: str):
@@ -64,13 +88,15 @@ def _mean_and_band(histories: Sequence[Sequence[dict]], key: str, x: str):
     return xs, mean, low, high
 
 
-def compare_curves(groups: dict[str, Sequence[Sequence[dict]]], path: Path, *, x: str) -> None:
+def compare_curves(
+    groups: dict[str, Sequence[Sequence[dict]]], path: Path | None = None, *, x: str
+) -> Figure:
     """Validation loss and accuracy of several variants vs ``x`` ("epoch" or "elapsed" seconds).
 
     Lines are means over seeds, bands the min-max across seeds; at each epoch
     only the seeds still training count (early stopping ends them at different epochs).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     for ax, key in zip(axes, ("val_loss", "val_accuracy"), strict=True):
         for name, histories in groups.items():
             xs, mean, low, high = _mean_and_band(histories, key, x)
@@ -81,16 +107,16 @@ def compare_curves(groups: dict[str, Sequence[Sequence[dict]]], path: Path, *, x
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    save_figure(fig, path)
+    return _saved(fig, path)
 
 
-def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
+def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path | None = None) -> Figure:
     """Each hidden layer's activation mean and std, start (dashed) and end (solid) of training.
 
     One row of panels per variant: their scales differ by orders of magnitude
     (raw pixels vs standardized inputs), and a shared axis would hide one of them.
     """
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(stats), 2, figsize=(11, 3.6 * len(stats)), constrained_layout=True, squeeze=False
     )
     for row, (name, by_time) in zip(axes, stats.items(), strict=True):
@@ -105,10 +131,10 @@ def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path) -> None:
             ax.set_title(f"{name}: activation {key} per layer", fontsize=10)
             ax.grid(alpha=0.3)
         row[1].legend(fontsize=8)
-    save_figure(fig, path)
+    return _saved(fig, path)
 
 
-def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
+def lr_finder(result: Any, path: Path | None = None, *, title: str = "") -> Figure:
     """Loss vs learning rate of a range test (log x): raw per batch (faint), smoothed, suggestion.
 
     ``result`` is a :class:`~dnnlab.lr_search.RangeTest` or its ``to_dict()``
@@ -116,7 +142,7 @@ def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
     Non-finite points (the batch that diverged) are left out.
     """
     d = result.to_dict() if hasattr(result, "to_dict") else result
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    fig, ax = subplots(figsize=(7, 4.5), constrained_layout=True)
     for key, style in (
         ("losses", {"alpha": 0.3, "linewidth": 0.8, "label": "loss per batch"}),
         ("smoothed", {"linewidth": 1.8, "label": "smoothed loss"}),
@@ -149,4 +175,4 @@ def lr_finder(result: Any, path: Path, *, title: str = "") -> None:
             ax.set_ylim(low - 0.05 * abs(low), high)
     ax.legend()
     ax.set_title(title or textwrap.fill(d["rule"], 90), fontsize=9)
-    save_figure(fig, path)
+    return _saved(fig, path)

@@ -35,11 +35,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
 import time
 import traceback
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,41 @@ class StoredRun:
     @property
     def history(self) -> list[dict]:
         return read_history(self.path / "history.csv")
+
+    def _repr_html_(self) -> str:
+        """The run's one-screen summary, as a notebook shows it."""
+        return html_table(
+            {k: self.summary.get(k) for k in SUMMARY_SHOWN} | {"stored in": str(self.path)}
+        )
+
+
+SUMMARY_SHOWN = (
+    "run_id",
+    "status",
+    "epochs_run",
+    "best_epoch",
+    "best_val_loss",
+    "best_val_accuracy",
+    "test_accuracy",
+    "seconds_per_epoch",
+    "total_seconds",
+)
+
+
+def html_table(rows: dict[str, Any]) -> str:
+    """A two-column HTML table of ``rows`` (numbers to 4 significant digits), escaped."""
+    import html
+
+    def cell(v: Any) -> str:
+        text = "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+        return html.escape(text)
+
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k.replace('_', ' '))}</th>"
+        f"<td style='text-align:left'>{cell(v)}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<table>{body}</table>"
 
 
 def _json(path: Path, what: str) -> Any:
@@ -349,6 +385,8 @@ def execute(
     verbose: int | str = "auto",
     wait: bool = True,
     evaluate_test: bool = True,
+    callbacks: Sequence[Any] = (),
+    resume: bool = True,
 ) -> StoredRun:
     """Return the stored run for ``config``, training and storing it first if needed.
 
@@ -359,7 +397,13 @@ def execute(
     :class:`~dnnlab.errors.RunClaimed` at once, so a worker can take other
     work. A run whose process died resumes after its last completed epoch.
     ``evaluate_test=False`` leaves the test set untouched (runs that only serve
-    to choose something, like a learning rate, must never look at it).
+    to choose something, like a learning rate, must never look at it; one
+    chosen later becomes a run with its test score by :func:`promote`).
+    ``callbacks`` (Keras callbacks) are passed to ``fit`` beside dnnlab's own
+    when the run trains here; a stored run is returned without calling them.
+    ``resume=False`` trains from the first epoch whatever an interrupted attempt
+    left, and writes no checkpoint (for callbacks that must see every epoch,
+    like a search's rungs).
 
     An exception while training stores the run as ``"failed"`` (with the error,
     unless that would replace a good stored run) and is then raised again. A
@@ -379,7 +423,15 @@ def execute(
         with _released_on_error(claim):  # its owner died after finishing it, before renaming it
             return _commit(claim, final)
     return _train_and_store(
-        config, splits, claim, final, good=stored, verbose=verbose, evaluate_test=evaluate_test
+        config,
+        splits,
+        claim,
+        final,
+        good=stored,
+        verbose=verbose,
+        evaluate_test=evaluate_test,
+        callbacks=callbacks,
+        resume=resume,
     )
 
 
@@ -409,6 +461,14 @@ def _released_on_error(claim: claims.Claim):
         raise
 
 
+def _history_saver(claim: claims.Claim) -> Callable[[list[dict]], None]:
+    def save_history(rows: list[dict]) -> None:
+        atomic_write_text(claim.path / "history.csv", history_csv(rows))
+        claim.beat(epoch=len(rows))
+
+    return save_history
+
+
 def _train_and_store(
     config: RunConfig,
     splits: Splits,
@@ -418,27 +478,28 @@ def _train_and_store(
     good: StoredRun | None,
     verbose: int | str,
     evaluate_test: bool,
+    callbacks: Sequence[Any] = (),
+    resume: bool = True,
 ) -> StoredRun:
-    from dnnlab.plots import learning_curves
-    from dnnlab.tensorboard import TensorBoardLog, flat_hparams, write_result
+    from dnnlab.tensorboard import TensorBoardLog, flat_hparams
     from dnnlab.train import train
 
     partial = claim.path
-
-    def save_history(rows: list[dict]) -> None:
-        atomic_write_text(partial / "history.csv", history_csv(rows))
-        claim.beat(epoch=len(rows))
-
     with _released_on_error(claim):
+        if not resume:
+            _clear(claim)
         atomic_write_json(partial / "config.json", config.to_dict())
         try:
             outcome = train(
                 config,
                 splits,
                 verbose=verbose,
-                on_epoch=save_history,
-                callbacks=[TensorBoardLog(partial / "tensorboard", flat_hparams(config))],
-                checkpoint=partial / CHECKPOINT,
+                on_epoch=_history_saver(claim),
+                callbacks=[
+                    TensorBoardLog(partial / "tensorboard", flat_hparams(config)),
+                    *callbacks,
+                ],
+                checkpoint=partial / CHECKPOINT if resume else None,
                 evaluate_test=evaluate_test,
             )
         except (ClaimLost, OSError):
@@ -446,18 +507,190 @@ def _train_and_store(
         except Exception as exc:
             failure, details = exc, traceback.format_exc()
         else:
-            failure = details = None
-            save_history(outcome.history)
-            atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
-            if outcome.summary["status"] == "finished":
-                outcome.model.save(partial / "model.keras")
-            learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
-            summary = {**outcome.summary, "format": FORMAT}
-            write_result(partial / "tensorboard", summary)
-            atomic_write_json(partial / "summary.json", summary)  # last: it marks the run complete
-            return _commit(claim, final)
+            return _store(config, claim, final, outcome)
     _store_failure(config, claim, final, failure, details, good=good)
     raise failure
+
+
+def _store(config: RunConfig, claim: claims.Claim, final: Path, outcome) -> StoredRun:
+    """Write a trained run's files into its claim (summary last), then commit it."""
+    from dnnlab.plots import learning_curves
+    from dnnlab.tensorboard import write_result
+
+    partial = claim.path
+    _history_saver(claim)(outcome.history)
+    atomic_write_json(partial / "layer_stats.json", outcome.layer_stats)
+    if outcome.summary["status"] == "finished":
+        outcome.model.save(partial / "model.keras")
+    learning_curves(outcome.history, partial / "learning_curves.png", title=config.run_id)
+    summary = {**outcome.summary, "format": FORMAT}
+    write_result(partial / "tensorboard", summary)
+    atomic_write_json(partial / "summary.json", summary)  # last: it marks the run complete
+    return _commit(claim, final)
+
+
+def execute_many(
+    configs: Sequence[RunConfig],
+    load_splits: Callable[[], Splits],
+    out: Path,
+    *,
+    force: bool = False,
+    evaluate_test: bool = True,
+    verbose: int | str = 0,
+    wait: bool = True,
+    on_epoch: Callable[[RunConfig, list[dict], bool], bool | None] | None = None,
+    resume: bool = True,
+) -> list[StoredRun | None]:
+    """:func:`execute` for each of ``configs``, training the missing runs together.
+
+    Runs that share an architecture (:func:`dnnlab.many.groups`) train as the
+    members of one compiled program (:func:`dnnlab.many.train_many`); each is
+    stored in its own folder exactly as :func:`execute` stores it (its history
+    written after every epoch, TensorBoard curves at the end). A run another
+    live process trains, or one whose dead owner left an epoch checkpoint to
+    resume, is left out of the group and goes through :func:`execute` (which
+    waits for it, or resumes it). A group interrupted before it ends trains
+    again from its first epoch: members keep no checkpoints. With
+    ``wait=False`` a run another live process holds is not waited for: its
+    place in the returned list is ``None``. ``on_epoch(config, rows, stopping)``
+    sees each grouped run's epochs as :func:`dnnlab.many.train_many`'s hook does
+    (True stops that run there). ``resume=False`` trains every run from its first
+    epoch, whatever an interrupted attempt left (as :func:`execute` with it).
+    """
+    from dnnlab.many import groups, train_many
+    from dnnlab.tensorboard import TensorBoardLog, flat_hparams
+
+    done: dict[str, StoredRun] = {}
+    todo = []
+    for config in configs:
+        stored = _reusable(out / config.run_id)
+        if stored is not None and not force:
+            done[config.run_id] = stored
+        elif config.run_id not in {c.run_id for c in todo}:
+            todo.append(config)
+    splits = load_splits() if todo else None
+    later: list[RunConfig] = []
+    for group in groups(todo):
+        held: list[tuple[RunConfig, claims.Claim]] = []
+        for config in (todo[i] for i in group):
+            try:
+                claim = _claim(config, out, force, wait=False)
+            except RunClaimed:
+                later.append(config)
+                continue
+            if isinstance(claim, StoredRun):
+                done[config.run_id] = claim
+            elif resume and (
+                (claim.path / CHECKPOINT).exists() or load_run(claim.path) is not None
+            ):
+                claim.abandon(keep=True)  # something to resume or adopt: execute() does that
+                later.append(config)
+            else:
+                if not resume:
+                    _clear(claim)
+                held.append((config, claim))
+        if not held:
+            continue
+        with contextlib.ExitStack() as stack:
+            for config, claim in held:
+                stack.enter_context(_released_on_error(claim))
+                atomic_write_json(claim.path / "config.json", config.to_dict())
+            savers = [_history_saver(claim) for _, claim in held]
+
+            def save_history(i: int, rows: list[dict], stopping: bool, savers=savers, held=held):
+                savers[i](rows)
+                return on_epoch(held[i][0], rows, stopping) if on_epoch else None
+
+            outcomes = train_many(
+                [config for config, _ in held],
+                splits,
+                evaluate_test=evaluate_test,
+                on_epoch=save_history,
+            )
+            for (config, claim), outcome in zip(held, outcomes, strict=True):
+                log = TensorBoardLog(claim.path / "tensorboard", flat_hparams(config))
+                log.replay(outcome.history)
+                done[config.run_id] = _store(config, claim, out / config.run_id, outcome)
+    for config in later:
+        # wait=False: a run another live process trains is not ours to wait for.
+        with contextlib.suppress(RunClaimed):
+            done[config.run_id] = execute(
+                config,
+                lambda: splits or load_splits(),
+                out,
+                force=force,
+                verbose=verbose,
+                evaluate_test=evaluate_test,
+                wait=wait,
+                resume=resume,
+            )
+    return [done.get(config.run_id) for config in configs]
+
+
+def _clear(claim: claims.Claim) -> None:
+    """Empty the claim's folder of what an earlier owner left (its claim file stays)."""
+    for entry in claim.path.iterdir():
+        if entry.name == claims.CLAIM_FILE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def promote(
+    source: Path,
+    config: RunConfig,
+    load_splits: Callable[[], Splits],
+    out: Path,
+    *,
+    epochs: int | None = None,
+    note: dict[str, Any] | None = None,
+) -> StoredRun | None:
+    """Store the run at ``source``, trained without its test score, as ``config``'s run in ``out``.
+
+    For a search candidate that turned out to be the chosen one: its training
+    is the run's training (same config, same seed, bit for bit), so it is not
+    repeated. Its files are copied into the run's claim, the test set is
+    evaluated now, once, on the stored model (:func:`dnnlab.train.test_scores`,
+    the computation :func:`dnnlab.train.train` does), and the run is committed
+    with ``note`` added to its summary. Returns ``None``, touching nothing, if
+    ``source`` holds no finished run of ``config`` (of ``epochs`` epochs, if
+    given) without a test score. Raises :class:`~dnnlab.errors.RunClaimed`
+    if a live process holds the run.
+    """
+    import keras
+
+    from dnnlab.tensorboard import write_result
+    from dnnlab.train import test_scores
+
+    candidate = load_run(source)
+    if (
+        candidate is None
+        or candidate.config != config
+        or candidate.summary.get("status") != "finished"
+        or candidate.summary.get("test_accuracy") is not None
+        or (epochs is not None and candidate.summary.get("epochs_run") != epochs)
+    ):
+        return None
+    final = out / config.run_id
+    claim = _claim(config, out, force=False, wait=False)
+    if isinstance(claim, StoredRun):
+        return claim
+    with _released_on_error(claim):
+        _clear(claim)
+        for entry in candidate.path.iterdir():
+            if entry.is_dir():
+                shutil.copytree(entry, claim.path / entry.name)
+            else:
+                shutil.copy2(entry, claim.path / entry.name)
+        model = keras.models.load_model(claim.path / "model.keras")
+        loss, accuracy = test_scores(model, config, load_splits())
+        scores = {"test_loss": loss, "test_accuracy": accuracy}
+        summary = {**candidate.summary, **scores, **(note or {})}
+        write_result(claim.path / "tensorboard", summary)
+        atomic_write_json(claim.path / "summary.json", summary)
+        return _commit(claim, final)
 
 
 def _store_failure(

@@ -154,6 +154,30 @@ class TensorBoardLog(keras.callbacks.Callback):
         self._train.flush()
         self._valid.flush()
 
+    def replay(self, rows: list[dict]) -> None:
+        """Write the events of ``rows`` (history rows) as if each epoch had been logged live.
+
+        For runs trained outside ``fit`` (:func:`dnnlab.runs.execute_many`): the same
+        tags and steps as :meth:`on_epoch_end`; seconds are each row's ``seconds``.
+        """
+        if not rows:
+            return
+        self._open(rows[0]["epoch"])
+        for row in rows:
+            self._train.scalars(
+                row["epoch"],
+                {
+                    "epoch_loss": row["loss"],
+                    "epoch_accuracy": row["accuracy"],
+                    "epoch_learning_rate": row["learning_rate"],
+                    "epoch_seconds": row["seconds"],
+                },
+            )
+            self._valid.scalars(
+                row["epoch"], {"epoch_loss": row["val_loss"], "epoch_accuracy": row["val_accuracy"]}
+            )
+        self.on_train_end()
+
     def on_train_end(self, logs=None):
         for writer in (self._train, self._valid):
             if writer is not None:

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from dnnlab import pinned
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 LEVEL = 0.95
@@ -223,9 +224,9 @@ def describe_ratio(ratio: dict[str, float | None]) -> str:
 
 # ---- arms timed in their own single-threaded process -----------------------------------------
 
-# One XLA intra-op thread on the CPU: Eigen's thread pool off, one thread per op. Read by XLA
-# when JAX first loads it, hence set in the subprocess's environment, not in this process.
-SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# One XLA intra-op thread on the CPU (dnnlab.pinned's, which pinned workers use too). Read by
+# XLA when JAX first loads it, hence set in the subprocess's environment, not in this process.
+SINGLE_THREAD_FLAGS = pinned.SINGLE_THREAD_FLAGS
 
 
 class TimingFailed(RuntimeError):

@@ -35,6 +35,7 @@ from dnnlab.schedules import OneCycle
 # Validation only runs the model forward, so large batches are cheaper per image
 # than fit's default (the training batch size); the loss is the same mean.
 VALIDATION_BATCH_SIZE = 1000
+TEST_BATCH_SIZE = 1024
 
 
 def make_optimizer(
@@ -306,6 +307,24 @@ def epoch_timing(
     )
 
 
+def _evaluate(trainable: keras.Model, splits: Splits) -> tuple[float, float]:
+    loss, accuracy = trainable.evaluate(
+        splits.x_test, splits.y_test, batch_size=TEST_BATCH_SIZE, verbose=0
+    )
+    return float(loss), float(accuracy)
+
+
+def test_scores(model: keras.Model, config: RunConfig, splits: Splits) -> tuple[float, float]:
+    """Test loss and accuracy of a trained ``model`` (a stored run's): what :func:`train` reports.
+
+    The same computation as at the end of :func:`train` (the logits view,
+    compiled as for training, evaluated in batches of 1,024), so a run trained
+    without its test score and scored later has the numbers it would have had.
+    """
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
+    return _evaluate(compile_for_training(model, config.train, steps_per_epoch), splits)
+
+
 def train(
     config: RunConfig,
     splits: Splits,
@@ -359,18 +378,41 @@ def train(
     total = time.perf_counter() - started + (resumed.meta["rows"][-1]["elapsed"] if resumed else 0)
     history = log.rows
     layer_stats["end"] = activation_stats(model, probe)  # the weights evaluated below
+    summary = run_summary(
+        config,
+        history,
+        diverged_epoch=guard.diverged_epoch,
+        total_seconds=total,
+        resumed_from_epoch=resumed.epoch if resumed else None,
+    )
+    status = summary["status"]
+    if status == "finished" and evaluate_test:
+        # The test set is touched here, once, with the evaluated weights.
+        summary["test_loss"], summary["test_accuracy"] = _evaluate(trainable, splits)
+    return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)
+
+
+def run_summary(
+    config: RunConfig,
+    history: Sequence[dict],
+    *,
+    diverged_epoch: int | None,
+    total_seconds: float,
+    resumed_from_epoch: int | None = None,
+) -> dict[str, Any]:
+    """A run's summary from its history; test scores ``None`` until the test set is evaluated."""
     best = best_epoch_of(history)
-    status = "diverged" if guard.diverged_epoch is not None else "finished"
+    status = "diverged" if diverged_epoch is not None else "finished"
     # The model now holds the best epoch's weights (restore_best: Keras 3 restores them at
     # the end of training, early stop or not) or the final ones; the validation accuracy
     # of those weights is the one to quote.
     evaluated = best if config.train.restore_best else (len(history) or None)
-    summary: dict[str, Any] = {
+    return {
         "run_id": config.run_id,
         "variant": config.variant,
         "seed": config.seed,
         "status": status,
-        "diverged_epoch": guard.diverged_epoch,
+        "diverged_epoch": diverged_epoch,
         "epochs_run": len(history),
         "best_epoch": best,
         "best_val_loss": history[best - 1]["val_loss"] if best else None,
@@ -385,15 +427,8 @@ def train(
         # Epoch 1 also pays for compilation, so the median is the honest speed.
         "seconds_per_epoch": statistics.median(r["seconds"] for r in history) if history else None,
         "first_epoch_seconds": history[0]["seconds"] if history else None,
-        "total_seconds": total,
-        "resumed_from_epoch": resumed.epoch if resumed else None,
+        "total_seconds": total_seconds,
+        "resumed_from_epoch": resumed_from_epoch,
+        "peak_rss_mb": peak_rss_mb(),
+        "versions": versions(),
     }
-    if status == "finished" and evaluate_test:
-        # The test set is touched here, once, with the evaluated weights.
-        test_loss, test_accuracy = trainable.evaluate(
-            splits.x_test, splits.y_test, batch_size=1024, verbose=0
-        )
-        summary["test_loss"], summary["test_accuracy"] = float(test_loss), float(test_accuracy)
-    summary["peak_rss_mb"] = peak_rss_mb()
-    summary["versions"] = versions()
-    return TrainOutcome(model=model, history=history, summary=summary, layer_stats=layer_stats)

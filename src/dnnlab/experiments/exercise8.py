@@ -34,7 +34,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,19 @@ from typing import Any
 from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
-from dnnlab.runs import TIMING_FIELDS, StoredRun, atomic_write_json, execute, list_runs
+from dnnlab.runs import (
+    TIMING_FIELDS,
+    StoredRun,
+    atomic_write_json,
+    execute,
+    execute_many,
+    list_runs,
+    promote,
+)
 from dnnlab.search import (
     Budget,
+    FitTrial,
+    FitTrials,
     SearchError,
     default_storage,
     describe_storage,
@@ -53,6 +63,7 @@ from dnnlab.search import (
     search_record,
     take_part,
     train_in_process,
+    train_many_in_process,
 )
 
 FIRST_SEED = 42
@@ -232,6 +243,7 @@ class Study:
     lr: str = "search"
     budget: Budget = SEARCH_BUDGET
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    together: bool = False  # each variant's seeds trained as one program (dnnlab.many)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -278,6 +290,7 @@ class Study:
             "lr": self.lr,
             "budget": dataclasses.asdict(self.budget),
             "overrides": dict(self.overrides),
+            "together": self.together,
         }
 
     @classmethod
@@ -289,6 +302,7 @@ class Study:
             lr=d["lr"],
             budget=Budget(**d["budget"]),
             overrides=d["overrides"],
+            together=d.get("together", False),
         )
 
 
@@ -300,6 +314,7 @@ class LrSearch:
     base: RunConfig
     budget: Budget
     start: tuple[float, ...]
+    together: bool = False  # candidates trained as one program (not part of the design)
 
     @property
     def design(self) -> dict[str, Any]:
@@ -326,7 +341,9 @@ def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
     """The search for ``trains``' rate; 1cycle's needs its range-test ``peak``."""
     base = study.config(trains)
     if lr_rule(VARIANTS[trains], "search") == "search":
-        return LrSearch(trains, base, study.budget, (base.train.learning_rate,))
+        return LrSearch(
+            trains, base, study.budget, (base.train.learning_rate,), together=study.together
+        )
     if peak is None:
         raise ValueError(f"the {trains} search starts from the range test's peak")
     max_epochs = study.budget.max_epochs or base.train.epochs
@@ -337,7 +354,7 @@ def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
         low=peak / PEAK_BELOW,
         high=peak * PEAK_ABOVE,
     )
-    return LrSearch(trains, base, budget, (peak,))
+    return LrSearch(trains, base, budget, (peak,), together=study.together)
 
 
 def search_storage(out: Path, storage: str | None) -> str:
@@ -449,14 +466,104 @@ def needs_range_test(study: Study, trains: str, out: Path) -> bool:
     )
 
 
+def candidates_folder(out: Path) -> Path:
+    """Where search candidates are stored as runs without a test score (:func:`stored_fit`)."""
+    return out / "lr-search" / "candidates"
+
+
+def stored_fit(splits: SplitCache, out: Path) -> FitTrial:
+    """A ``fit_trial`` that stores each candidate as a run without a test score.
+
+    A candidate (stored in :func:`candidates_folder`) has the first seed's run
+    config at its rate, so the chosen candidate's training is that run's, bit
+    for bit: :func:`reuse_candidate` makes it the run instead of training it
+    again. Every attempt trains from the first epoch (``resume=False``: the
+    search's rungs must see every epoch), as candidates always have.
+    """
+
+    def fit(config: RunConfig, callbacks: list) -> list[dict]:
+        run = execute(
+            config,
+            splits.loader(config.data),
+            candidates_folder(out),
+            force=True,
+            verbose=0,
+            evaluate_test=False,
+            callbacks=callbacks,
+            resume=False,
+        )
+        return run.history
+
+    return fit
+
+
+def stored_fit_many(splits: SplitCache, out: Path) -> FitTrials:
+    """:func:`stored_fit` for candidates trained as one program (:func:`.runs.execute_many`)."""
+
+    def fit(configs: list[RunConfig], hooks: list) -> list[list[dict]]:
+        where = {config.run_id: i for i, config in enumerate(configs)}
+        runs = execute_many(
+            configs,
+            splits.loader(configs[0].data),
+            candidates_folder(out),
+            force=True,
+            evaluate_test=False,
+            on_epoch=lambda config, rows, stopping: hooks[where[config.run_id]](rows, stopping),
+            resume=False,
+        )
+        return [run.history for run in runs]
+
+    return fit
+
+
+def reuse_candidate(
+    study: Study, trains: str, config: RunConfig, out: Path, storage: str, splits: SplitCache
+) -> StoredRun | None:
+    """``config``'s run made from the chosen search candidate, if it is that candidate's config.
+
+    The candidate's stored training becomes the run and the test set is
+    evaluated now, once, after the choice (:func:`dnnlab.runs.promote`);
+    ``None`` if there is no such candidate (another seed, the book's rate,
+    a candidate trained before candidates were stored). Raises
+    :class:`~dnnlab.errors.RunClaimed` if another process holds the run.
+    """
+    entry = rate_entry(study, trains, out, storage)
+    if "search" not in entry or entry["chosen"] is None:
+        return None
+    record = json.loads((out / entry["search"]["record"]).read_text())
+    chosen = next(t for t in record["trials"] if t["candidate"] == record["chosen_candidate"])
+    return promote(
+        candidates_folder(out) / config.run_id,
+        config,
+        splits.loader(config.data),
+        out,
+        epochs=chosen["epochs"],
+        note={"trained_as": {"search": entry["search"]["study"], "candidate": chosen["candidate"]}},
+    )
+
+
 def _search_arguments(
-    search: LrSearch, splits: SplitCache, log: Callable[[str], None] | None
+    search: LrSearch, splits: SplitCache, log: Callable[[str], None] | None, out: Path | None = None
 ) -> dict[str, Any]:
-    """What :mod:`dnnlab.search` takes for ``search``; trials never touch the test set."""
+    """What :mod:`dnnlab.search` takes for ``search``; trials never touch the test set.
+
+    With ``out`` the candidates are stored as runs there (:func:`stored_fit`),
+    else trained in memory only.
+    """
     say = (lambda m: log(f"search {search.trains}: {m}")) if log else None
+    fit = (
+        train_in_process(splits.loader(search.base.data))
+        if out is None
+        else stored_fit(splits, out)
+    )
+    together = None
+    if search.together:
+        loader = splits.loader(search.base.data)
+        together = train_many_in_process(loader) if out is None else stored_fit_many(splits, out)
     return {
         "base_config": search.base,
-        "fit_trial": train_in_process(splits.loader(search.base.data)),
+        "fit_trial": fit,
+        "fit_trials": together,
         "study_name": search.name,
         "budget": search.budget,
         "start": search.start,
@@ -470,9 +577,13 @@ def search_part(
     storage: str,
     *,
     log: Callable[[str], None] | None = None,
+    out: Path | None = None,
 ) -> int:
-    """Train the queued candidates of ``search`` here (:func:`~dnnlab.search.take_part`)."""
-    return take_part(storage=storage, **_search_arguments(search, splits, log))
+    """Train the queued candidates of ``search`` here (:func:`~dnnlab.search.take_part`).
+
+    With ``out`` each candidate is stored as a run without a test score (:func:`stored_fit`).
+    """
+    return take_part(storage=storage, **_search_arguments(search, splits, log, out))
 
 
 def settle_rate(
@@ -635,6 +746,7 @@ def run_variant(
     storage: str | None = None,
     budget: Budget = SEARCH_BUDGET,
     log: Callable[[str], None] | None = None,
+    callbacks: Sequence = (),
     **overrides,
 ) -> StoredRun:
     """Train (or reuse) one variant's run, then its after-training steps.
@@ -642,10 +754,11 @@ def run_variant(
     Its rate: ``lr`` if given; else with ``search_lr`` the study's search for
     this variant (run here, or reused: the same search as ``dnnlab exercise8``
     with the same settings, in the same storage); else the book's (1cycle: the
-    range test's peak).
+    range test's peak). ``callbacks`` (Keras callbacks) go to the run's ``fit``,
+    not to the search's candidates.
     """
     if name not in VARIANTS:
-        raise DnnlabError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
     variant = VARIANTS[name]
     lr = overrides.pop("lr", None)
     if lr is None:
@@ -658,7 +771,9 @@ def run_variant(
         url = search_storage(out, storage)
         lr = settle_rate(study, variant.trains, splits, out, url, log=log)["chosen"]
     config = variant_config(variant.trains, seed=seed, **{**overrides, "lr": lr})
-    run = execute(config, splits.loader(config.data), out, force=force, verbose=verbose)
+    run = execute(
+        config, splits.loader(config.data), out, force=force, verbose=verbose, callbacks=callbacks
+    )
     if "mc-dropout" in after_steps(config.variant):
         run = attach_mc_dropout(run, splits.loader(config.data), samples)
     return run

@@ -30,6 +30,7 @@ from dnnlab.errors import ConfigError
 from dnnlab.experiments.exercise8 import (
     LrSearch,
     Study,
+    candidates_folder,
     finished_search,
     lr_search,
     peak_trials,
@@ -111,11 +112,14 @@ def _variant(
     stored: list[StoredRun] = []
     done_epochs: list[int] = []  # per run still to train: epochs it has done
     for seed in study.seed_list:
+        # a searched variant's first-seed run is its chosen candidate, kept: nothing to train
+        kept = "search" in entry and seed == study.seed_list[0]
         if entry["chosen"] is None:
             runs["waiting_for_rate"] += 1
-            done_epochs.append(0)
+            done_epochs += [] if kept else [0]
             continue
         run_id = study.config(trains, seed, entry["chosen"]).run_id
+        kept = kept and (candidates_folder(out) / run_id).is_dir()
         run = _stored(out, run_id)
         if run is not None:
             runs["done"] += 1
@@ -128,7 +132,7 @@ def _variant(
             workers.append({**doing, "epoch": epoch})
         else:
             runs["to_do"] += 1
-            done_epochs.append(0)
+            done_epochs += [] if kept else [0]
     lengths = [r.summary["epochs_run"] for r in stored if r.summary.get("epochs_run")]
     chosen = [
         t["epochs"]

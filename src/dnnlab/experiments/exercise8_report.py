@@ -89,10 +89,13 @@ def search_cost(
 
     ``epochs`` / ``seconds``: the candidates' own training (waits at rungs excluded);
     ``lost_*``: attempts abandoned when a worker died (their seconds run until it was
-    declared dead); ``chosen_epochs``: the chosen candidates', which the first-seed runs
-    train again; ``ratio``: ``epochs / run_epochs`` (None without runs).
+    declared dead); ``chosen_epochs``: the chosen candidates'; ``reused``: the runs that
+    are a chosen candidate kept (``trained_as`` in their summary), not trained again, whose
+    epochs and seconds ``run_epochs`` / ``run_seconds`` leave out (the searches count them);
+    ``ratio``: ``epochs / run_epochs`` (None without runs).
     """
-    runs = [r for name in records for r in study.get(name, [])]
+    both = [r for name in records for r in study.get(name, [])]
+    runs = [r for r in both if "trained_as" not in r.summary]
     cost = {
         key: sum(r["cost"][key] for r in records.values())
         for key in ("epochs", "seconds", "lost_epochs", "lost_seconds")
@@ -102,7 +105,8 @@ def search_cost(
     return {
         **cost,
         "chosen_epochs": sum(t["epochs"] for t in chosen if t is not None),
-        "runs": len(runs),
+        "runs": len(both),
+        "reused": len(both) - len(runs),
         "run_epochs": run_epochs,
         "run_seconds": sum(r.summary.get("total_seconds") or 0.0 for r in runs),
         "ratio": cost["epochs"] / run_epochs if run_epochs else None,
@@ -123,11 +127,17 @@ def search_blocks(
     ratio = "–" if total["ratio"] is None else f"{total['ratio']:.2f}×"
     cost = (
         f"The searches trained {total['epochs']} epochs in {_minutes(total['seconds'])} "
-        f"(waits at rungs excluded); the study's {total['runs']} runs of the same variants "
-        f"trained {total['run_epochs']} epochs in {_minutes(total['run_seconds'])}: the "
-        f"searches cost {ratio} the study's epochs (minutes depend on how busy the machine "
-        "was; epochs do not)."
+        f"(waits at rungs excluded); the study's {total['runs'] - total['reused']} other runs "
+        f"of the same variants trained {total['run_epochs']} epochs in "
+        f"{_minutes(total['run_seconds'])}: the searches cost {ratio} the study's epochs "
+        "(minutes depend on how busy the machine was; epochs do not)."
     )
+    if total["reused"]:
+        cost += (
+            f" The first seed's run of each searched variant ({total['reused']} in all) is its "
+            "chosen candidate, kept and not trained again; its test set was evaluated once, "
+            "after the choice."
+        )
     if total["lost_epochs"]:
         cost += (
             f" Not counted: {total['lost_epochs']} epochs of attempts abandoned when a worker died "

@@ -8,6 +8,8 @@ A worker takes, each time, the first piece of work it can, in this order:
 3. the runs whose rate is known, seeds outer and variants inner as a
    sequential study trains them (:func:`dnnlab.runs.execute`: the run's
    partial folder is its claim), each followed by MC Dropout where asked;
+   the first seed's run of a searched variant is not trained but made from
+   the chosen candidate the search stored (:func:`.exercise8.reuse_candidate`);
 4. BN's per-epoch timing, once every run is stored.
 
 Range tests, MC Dropout and the timing are claimed like runs
@@ -31,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +52,12 @@ from dnnlab.experiments.exercise8 import (
     needs_range_test,
     rate_entry,
     read_plan,
+    reuse_candidate,
     search_part,
     search_storage,
     write_plan,
 )
-from dnnlab.runs import REUSABLE, StoredRun, execute, load_run
+from dnnlab.runs import REUSABLE, StoredRun, execute, execute_many, load_run
 from dnnlab.search import describe_storage
 
 POLL_SECONDS = 2.0
@@ -101,8 +104,12 @@ def step(
     *,
     verbose: int | str = 2,
     log: Callable[[str], None] = _quiet,
+    callbacks: Sequence = (),
 ) -> bool:
-    """Do the first piece of work that nobody holds; ``False`` if there was none."""
+    """Do the first piece of work that nobody holds; ``False`` if there was none.
+
+    ``callbacks`` (Keras callbacks) go to the study's runs, not to search candidates.
+    """
     for trains in study.trained:
         if needs_range_test(study, trains, out):
             with _held(out / "lr-find", trains) as mine:
@@ -114,9 +121,11 @@ def step(
         entry = rate_entry(study, trains, out, url)
         if entry["chosen"] is None and "search" in entry:
             search = lr_search(study, trains, entry.get("range_test", {}).get("peak"))
-            if search_part(search, splits, url, log=log):
+            if search_part(search, splits, url, log=log, out=out):
                 return True
     rates = _rates(study, out, url)
+    if study.together and _train_together(out, study, splits, url, rates, verbose=verbose, log=log):
+        return True
     for seed in study.seed_list:
         for trains in study.trained:
             if rates[trains] is None:
@@ -125,12 +134,21 @@ def step(
             run = _stored(out, config.run_id)
             if run is None:
                 try:  # the run's claim: another live worker may hold it
-                    run = execute(
-                        config, splits.loader(config.data), out, verbose=verbose, wait=False
-                    )
+                    run = reuse_candidate(study, trains, config, out, url, splits)
+                    how = "the chosen search candidate, its test set evaluated now"
+                    if run is None:
+                        run = execute(
+                            config,
+                            splits.loader(config.data),
+                            out,
+                            verbose=verbose,
+                            wait=False,
+                            callbacks=callbacks,
+                        )
+                        how = "trained"
                 except RunClaimed:
                     continue
-                log(f"run {config.run_id}: {run.summary['status']}")
+                log(f"run {config.run_id}: {run.summary['status']} ({how})")
                 _after(run, study, splits)
                 return True
             if _after(run, study, splits):
@@ -142,6 +160,49 @@ def step(
                 log("timing BN's per-epoch cost")
                 measure_batchnorm_cost(out, splits, *timing)
                 return True
+    return False
+
+
+def _train_together(
+    out: Path,
+    study: Study,
+    splits: SplitCache,
+    url: str,
+    rates: dict[str, float | None],
+    *,
+    verbose: int | str,
+    log: Callable[[str], None],
+) -> bool:
+    """Train the missing seeds of the first variant that has some as one program; True if any.
+
+    The first seed's run is the chosen search candidate where there is one
+    (:func:`.exercise8.reuse_candidate`): only the other seeds are trained.
+    """
+    for trains in study.trained:
+        if rates[trains] is None:
+            continue
+        configs = [study.config(trains, seed, rates[trains]) for seed in study.seed_list]
+        missing = [c for c in configs if _stored(out, c.run_id) is None]
+        if missing and missing[0].seed == study.seed_list[0]:
+            with contextlib.suppress(RunClaimed):
+                reused = reuse_candidate(study, trains, missing[0], out, url, splits)
+                if reused is not None:
+                    log(f"run {reused.config.run_id}: the chosen search candidate")
+                    _after(reused, study, splits)
+                    return True
+        if not missing:
+            continue
+        runs = execute_many(
+            missing, splits.loader(missing[0].data), out, verbose=verbose, wait=False
+        )
+        trained = [run for run in runs if run is not None]
+        for run in trained:
+            log(
+                f"run {run.config.run_id}: {run.summary['status']} (with {len(missing) - 1} others)"
+            )
+            _after(run, study, splits)
+        if trained:
+            return True
     return False
 
 
@@ -211,18 +272,24 @@ def work(
     verbose: int | str = 2,
     log: Callable[[str], None] = _quiet,
     poll_seconds: float = POLL_SECONDS,
+    callbacks: Sequence = (),
+    on_step: Callable[[], None] | None = None,
 ) -> list[StoredRun]:
     """Do the study's work with any other workers until it is complete; its runs, in order.
 
     ``storage`` is the searches' storage URL (default: ``out/lr-search.db``).
     ``out/study.json`` is rewritten after each piece of work, from what is
-    stored, so it always says what the study has settled so far.
+    stored, so it always says what the study has settled so far, and
+    ``on_step`` (if given) is called then: a progress display can read it.
+    ``callbacks`` (Keras callbacks) go to the study's runs.
     """
     url = search_storage(out, storage)
     write_plan(out, study, storage)
     while True:
-        did = step(out, study, splits, url, verbose=verbose, log=log)
+        did = step(out, study, splits, url, verbose=verbose, log=log, callbacks=callbacks)
         write_plan(out, study, storage)
+        if on_step is not None:
+            on_step()
         if did:
             continue
         if complete(out, study, url):

@@ -45,10 +45,12 @@ from dnnlab.search.design import (
     RESULT,
     Budget,
     FitTrial,
+    FitTrials,
     SearchError,
     candidate_rates,
     design_of,
     train_in_process,
+    train_many_in_process,
     trial_config,
 )
 from dnnlab.search.record import search_progress, search_record
@@ -65,6 +67,7 @@ __all__ = [
     "RESULT",
     "Budget",
     "FitTrial",
+    "FitTrials",
     "RungCallback",
     "SearchError",
     "candidate_rates",
@@ -77,5 +80,6 @@ __all__ = [
     "search_record",
     "take_part",
     "train_in_process",
+    "train_many_in_process",
     "trial_config",
 ]

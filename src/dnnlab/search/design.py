@@ -28,6 +28,10 @@ PENDING = (TrialState.WAITING, TrialState.RUNNING)
 LOST, RELEASED = "lost", "released"
 
 FitTrial = Callable[[RunConfig, list[keras.callbacks.Callback]], Sequence[Mapping[str, Any]]]
+# Several candidates as one program: (configs, per-candidate epoch hooks) -> their histories.
+FitTrials = Callable[
+    [list[RunConfig], list[Callable[[list[dict], bool], bool]]], list[Sequence[Mapping[str, Any]]]
+]
 
 
 class SearchError(DnnlabError):
@@ -105,6 +109,26 @@ def train_in_process(load: Callable[[], Splits] | Splits, *, verbose: int | str 
         splits = load if isinstance(load, Splits) else load()
         outcome = train(config, splits, verbose=verbose, callbacks=callbacks, evaluate_test=False)
         return outcome.history
+
+    return fit
+
+
+def train_many_in_process(load: Callable[[], Splits] | Splits) -> FitTrials:
+    """A ``fit_trials`` that trains candidates as one program (:func:`dnnlab.many.train_many`).
+
+    Stores nothing and never evaluates the test set.
+    """
+    from dnnlab.many import train_many
+
+    def fit(configs: list[RunConfig], hooks: list) -> list[list[dict]]:
+        splits = load if isinstance(load, Splits) else load()
+        outcomes = train_many(
+            configs,
+            splits,
+            evaluate_test=False,
+            on_epoch=lambda i, rows, stopping: hooks[i](rows, stopping),
+        )
+        return [outcome.history for outcome in outcomes]
 
     return fit
 

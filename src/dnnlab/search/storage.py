@@ -19,7 +19,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial
 
 from dnnlab.config import positive_int
-from dnnlab.errors import ConfigError
+from dnnlab.errors import ConfigError, StorageError
 from dnnlab.search.design import ENDED, PARAM, PENDING
 
 
@@ -113,17 +113,39 @@ def open_storage(
                 sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            if sqlite and _damaged(exc):
+                raise StorageError(
+                    f"the search storage {parsed.database} is damaged ({_first_line(exc)}): "
+                    "move it away (or delete it) and run again; the searches start over, "
+                    "finished runs are kept"
+                ) from None
             # Two processes creating PostgreSQL's tables at once: the second try finds them.
             if attempt == 2:
-                raise ConfigError(
-                    f"cannot open the search storage {shown}: {str(exc).splitlines()[0]}"
+                raise StorageError(
+                    f"cannot open the search storage {shown}: {_first_line(exc)}; check the URL "
+                    "and that the database is up and reachable"
                 ) from None
             time.sleep(1 + attempt)
         except ModuleNotFoundError as exc:
             raise ConfigError(f"storage {shown} needs {exc.name}: pip install it") from None
         except OSError as exc:  # the SQLite file's folder cannot be made or written
-            raise ConfigError(f"cannot open the search storage {shown}: {exc}") from None
+            raise StorageError(
+                f"cannot open the search storage {shown}: {exc}; pass --storage or an --out "
+                "that can be written"
+            ) from None
     raise AssertionError("unreachable")
+
+
+DAMAGED_SQLITE = ("file is not a database", "database disk image is malformed")
+
+
+def _damaged(exc: BaseException) -> bool:
+    """Whether ``exc`` says an SQLite file is not a database (or a damaged one)."""
+    return any(marker in str(exc) for marker in DAMAGED_SQLITE)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _candidate(trial: FrozenTrial) -> int:

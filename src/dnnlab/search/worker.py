@@ -17,6 +17,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from dnnlab.config import RunConfig
+from dnnlab.many import shared_settings
 from dnnlab.pruning import COMPLETE, DIVERGED, PRUNED, Standing, decide
 from dnnlab.search.design import (
     DESIGN_ATTR,
@@ -28,6 +29,7 @@ from dnnlab.search.design import (
     RESULT,
     Budget,
     FitTrial,
+    FitTrials,
     SearchError,
     design_of,
     trial_config,
@@ -45,6 +47,12 @@ def _standing(trial: FrozenTrial) -> Standing:
     outcome = trial.user_attrs.get(RESULT, {}).get("state", PRUNED) if ended else None
     values = {int(step): float(v) for step, v in trial.intermediate_values.items()}
     return Standing(values=values, outcome=outcome)
+
+
+class _StopFlag:
+    """The part of a Keras model a :class:`RungCallback` uses, for a member of one program."""
+
+    stop_training = False
 
 
 class RungCallback(keras.callbacks.Callback):
@@ -108,8 +116,10 @@ class _Worker:
         *,
         poll_seconds: float,
         log: Callable[[str], None],
+        fit_trials: FitTrials | None = None,
     ) -> None:
         self.study, self.storage, self.fit_trial, self.log = study, storage, fit_trial, log
+        self.fit_trials = fit_trials
         self.study_id = storage.get_study_id_from_name(study.study_name)
         self.base = RunConfig.from_dict(design["config"])
         self.rates: list[float] = design["rates"]
@@ -121,6 +131,12 @@ class _Worker:
         self.grace = storage.grace_period or 2 * storage.get_heartbeat_interval()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._missing_since: dict[int, float] = {}
+        # Candidates train as one program only if they can: a constant rate (a schedule's
+        # peak is part of its program).
+        programs = {
+            shared_settings(trial_config(self.base, r, self.max_epochs)) for r in self.rates
+        }
+        self.fit_trials = fit_trials if len(programs) == 1 else None
 
     def groups(self) -> list[list[FrozenTrial]]:
         return _by_candidate(self.study.get_trials(deepcopy=False), len(self.rates))
@@ -164,6 +180,10 @@ class _Worker:
                     )
             if all((t := _live(a)) is not None and t.state in ENDED for a in groups):
                 return trained
+            if self.fit_trials is not None and (taken := self.claim_all(groups)):
+                self.run_trials(taken)
+                trained += len(taken)
+                continue
             claimed = self.claim(groups)
             if claimed is not None:
                 self.run_trial(*claimed)
@@ -206,6 +226,13 @@ class _Worker:
             return trial, trial_id
         return None
 
+    def claim_all(self, groups: list[list[FrozenTrial]]) -> list[tuple[optuna.Trial, int]]:
+        """Every queued candidate this process can claim now, lowest first."""
+        taken = []
+        while (claimed := self.claim(groups if not taken else self.groups())) is not None:
+            taken.append(claimed)
+        return taken
+
     def release(self, trial: optuna.Trial, candidate: int, why: str) -> None:
         """Give a claimed trial back: queue its candidate again, then fail this attempt."""
         _enqueue(self.study, candidate, self.rates[candidate], retry_of=trial.number)
@@ -213,11 +240,14 @@ class _Worker:
             trial.set_user_attr("released", why)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
-    def run_trial(self, trial: optuna.Trial, trial_id: int) -> None:
+    def _begin(self, trial: optuna.Trial) -> tuple[int, float, RungCallback]:
         c = int(trial.user_attrs["candidate"])
         rate = trial.suggest_float(PARAM, self.low, self.high, log=True)
         self.log(f"candidate {c}: learning rate {rate:g} (trial {trial.number})")
-        callback = RungCallback(self, trial, c)
+        return c, rate, RungCallback(self, trial, c)
+
+    def run_trial(self, trial: optuna.Trial, trial_id: int) -> None:
+        c, rate, callback = self._begin(trial)
         started = time.perf_counter()
         with _Heartbeat(self.storage, trial_id):
             try:
@@ -225,14 +255,79 @@ class _Worker:
                     self.fit_trial(trial_config(self.base, rate, self.max_epochs), [callback])
                 )
             except Exception as exc:
-                with contextlib.suppress(UpdateFinishedTrialError):
-                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                    self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                self._fail(trial, exc)
                 raise
             except BaseException:  # Ctrl-C: let another process take it over now
                 self.release(trial, c, "interrupted")
                 raise
-        seconds = time.perf_counter() - started - callback.waited
+        self._conclude(trial, c, callback, rows, time.perf_counter() - started - callback.waited)
+
+    def run_trials(self, claimed: list[tuple[optuna.Trial, int]]) -> None:
+        """Train ``claimed`` candidates as the members of one program (``fit_trials``).
+
+        Each member's epochs go through its own :class:`RungCallback`, in
+        candidate order, so a rung is decided exactly as one by one: earlier
+        candidates have reported their value at the rung when a later one asks.
+        A member that stops (pruned, early-stopped, diverged) is concluded in
+        the study at once, so later candidates never wait for it.
+        """
+        begun = [self._begin(trial) for trial, _ in claimed]
+        configs = [trial_config(self.base, rate, self.max_epochs) for _, rate, _ in begun]
+        concluded = [False] * len(claimed)
+        started = time.perf_counter()
+
+        def hook(i: int) -> Callable[[list[dict], bool], bool]:
+            trial, _ = claimed[i]
+            c, _, callback = begun[i]
+            flag = _StopFlag()
+            callback.set_model(flag)
+
+            def on_epoch(rows: list[dict], stopping: bool) -> bool:
+                flag.stop_training = stopping
+                callback.on_epoch_end(len(rows) - 1, rows[-1])
+                if flag.stop_training:
+                    seconds = time.perf_counter() - started - callback.waited
+                    self._conclude(trial, c, callback, rows, seconds)
+                    concluded[i] = True
+                return flag.stop_training and not stopping
+
+            return on_epoch
+
+        with contextlib.ExitStack() as beats:
+            for _, trial_id in claimed:
+                beats.enter_context(_Heartbeat(self.storage, trial_id))
+            try:
+                histories = self.fit_trials(configs, [hook(i) for i in range(len(claimed))])
+            except Exception as exc:
+                for (trial, _), done in zip(claimed, concluded, strict=True):
+                    if not done:
+                        self._fail(trial, exc)
+                raise
+            except BaseException:
+                for (trial, _), (c, _, _), done in zip(claimed, begun, concluded, strict=True):
+                    if not done:
+                        self.release(trial, c, "interrupted")
+                raise
+        for i, rows in enumerate(histories):
+            if not concluded[i]:
+                c, _, callback = begun[i]
+                seconds = time.perf_counter() - started - callback.waited
+                self._conclude(claimed[i][0], c, callback, list(rows), seconds)
+
+    def _fail(self, trial: optuna.Trial, exc: Exception) -> None:
+        with contextlib.suppress(UpdateFinishedTrialError):
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _conclude(
+        self,
+        trial: optuna.Trial,
+        c: int,
+        callback: RungCallback,
+        rows: list[Mapping[str, Any]],
+        seconds: float,
+    ) -> None:
+        """Tell the study how candidate ``c``'s training ended (or give the trial back)."""
         if callback.outcome == LOST:
             self.log(f"candidate {c}: taken over by another process")
             return
@@ -352,6 +447,7 @@ def search_learning_rate(
     heartbeat_seconds: int = 10,
     grace_seconds: int | None = None,
     log: Callable[[str], None] | None = None,
+    fit_trials: FitTrials | None = None,
 ) -> dict[str, Any]:
     """Search ``base_config``'s learning rate; take part until every candidate has ended.
 
@@ -361,13 +457,24 @@ def search_learning_rate(
     evaluating the test set. ``storage`` is a URL (:func:`default_storage`, or
     PostgreSQL's); ``seed`` defaults to the config's. Any number of processes
     may call this at once with the same arguments: they share the candidates
-    and all return the same record (:func:`search_record`).
+    and all return the same record (:func:`search_record`). With
+    ``fit_trials(configs, hooks)`` (train several candidates as one program,
+    calling ``hooks[i](rows, stopping)`` after each epoch of candidate ``i``, a
+    True answer stopping it; return their histories) a process claims every
+    queued candidate at once and trains them together
+    (:meth:`_Worker.run_trials`): the same decisions, in one program.
     """
     seed = base_config.seed if seed is None else seed
     design = design_of(base_config, budget, seed, start)
     study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
     worker = _Worker(
-        study, db, design, fit_trial, poll_seconds=poll_seconds, log=log or (lambda _: None)
+        study,
+        db,
+        design,
+        fit_trial,
+        poll_seconds=poll_seconds,
+        log=log or (lambda _: None),
+        fit_trials=fit_trials,
     )
     worker.run()
     return _record(study, design)
@@ -386,6 +493,7 @@ def take_part(
     heartbeat_seconds: int = 10,
     grace_seconds: int | None = None,
     log: Callable[[str], None] | None = None,
+    fit_trials: FitTrials | None = None,
 ) -> int:
     """Like :func:`search_learning_rate`, but return once no candidate is left to claim.
 
@@ -399,7 +507,13 @@ def take_part(
     design = design_of(base_config, budget, seed, start)
     study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
     worker = _Worker(
-        study, db, design, fit_trial, poll_seconds=poll_seconds, log=log or (lambda _: None)
+        study,
+        db,
+        design,
+        fit_trial,
+        poll_seconds=poll_seconds,
+        log=log or (lambda _: None),
+        fit_trials=fit_trials,
     )
     return worker.run(wait=False)
 

@@ -29,7 +29,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,7 @@ def run_questions(
     verbose: int | str = 0,
     data_sizes: dict[str, int | None] | None = None,
     progress: Callable[[str], None] = print,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
@@ -307,6 +308,8 @@ def run_questions(
     again; the others are named in the progress lines, never trained.
     ``data_sizes`` (``train_size``, ``validation_size``; None: the question's own)
     replace every question's data sizes for measurements made now.
+    ``settings`` maps question ids to settings that replace their defaults
+    (the quick tour's, :mod:`dnnlab.tour`).
     """
     results = []
     sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
@@ -324,6 +327,7 @@ def run_questions(
             ),
             force=force,
             rejudge=rejudge,
+            settings=(settings or {}).get(q.id),
         )
         verdicts = ", ".join(
             f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -64,6 +64,43 @@ def fit(
         callbacks=callbacks,
         evaluate_test=True,
     )
+
+
+def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutcome]:
+    """:func:`fit` for each of ``runs`` (its keyword arguments), in order, trained together.
+
+    Runs that share an architecture (seeds of one arm, rates of one net) are the
+    members of one compiled program (:func:`dnnlab.many.train_many`): equal to
+    one by one within rounding, cheaper, and with per-run seconds that are the
+    group's, so timing claims never read them. Runs with ``callbacks`` train one
+    by one.
+    """
+    from dnnlab.many import groups, train_many
+
+    configs = [
+        RunConfig(
+            variant="question",
+            seed=r["seed"],
+            model=r["model"],
+            train=r["train_config"],
+            data=r["data"],
+        )
+        for r in runs
+    ]
+    outcomes: list[TrainOutcome | None] = [None] * len(runs)
+    together = [i for i, r in enumerate(runs) if not r.get("callbacks")]
+    for i in set(range(len(runs))) - set(together):
+        outcomes[i] = fit(ctx, **runs[i])
+    for group in groups([configs[i] for i in together]):
+        members = [together[k] for k in group]
+        trained = train_many(
+            [configs[i] for i in members],
+            ctx.load_splits(configs[members[0]].data),
+            prepare=[runs[i].get("prepare") for i in members],
+        )
+        for i, outcome in zip(members, trained, strict=True):
+            outcomes[i] = outcome
+    return outcomes
 
 
 def time_epochs(

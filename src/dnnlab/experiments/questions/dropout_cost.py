@@ -65,7 +65,7 @@ from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import fit, seeds, subset, time_epochs
 from dnnlab.models import build_model
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import first_reaching
 
@@ -649,9 +649,7 @@ def tell(m: dict, claims: list[Claim]) -> str:
 
 
 def draw(m: dict, folder: Path) -> list[str]:
-    fig, (ax_epoch, ax_cpu, ax_ratio) = plt.subplots(
-        1, 3, figsize=(16, 4.4), constrained_layout=True
-    )
+    fig, (ax_epoch, ax_cpu, ax_ratio) = subplots(1, 3, figsize=(16, 4.4), constrained_layout=True)
     for i, run in enumerate(m["runs"]):
         color = f"C{i}"
         for arm, style in (("plain", "-"), ("dropout", "--")):

@@ -69,7 +69,7 @@ from dnnlab.experiments.questions.common import (
     with_control,
 )
 from dnnlab.models import activation_stats, build_model, hidden_dense_layers
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, SUPPORTED
 
 INITS = {"relu": "he_normal", "elu": "he_normal", "selu": "lecun_normal"}
@@ -736,7 +736,7 @@ def draw(m: dict, folder: Path) -> list[str]:
     normal, high = m["runs"]["normal"], m["runs"]["high"]
     lr = m["learning_rates"]
     target = convergence_target(m)
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    fig, axes = subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     colors = {a: f"C{i}" for i, a in enumerate(INITS)}
     ax = axes[0, 0]
     for act, rs in normal.items():

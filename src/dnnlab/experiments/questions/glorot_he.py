@@ -72,7 +72,7 @@ from dnnlab.experiments.questions.common import (
     versus_threshold,
     with_control,
 )
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 CLASSES = 10
@@ -567,7 +567,7 @@ def tell(m: dict, claims: list[Claim | Fact]) -> str:
 
 
 def draw(m: dict, folder: Path) -> list[str]:
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         2, len(ACTIVATIONS), figsize=(3.2 * len(ACTIVATIONS), 6.4), constrained_layout=True
     )
     layers = np.arange(1, m["depth"] + 1)

@@ -55,7 +55,7 @@ from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import fit, seeds, subset
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import first_reaching
 
@@ -538,7 +538,7 @@ def tell(m: dict, claims: list[Claim]) -> str:
 def draw(m: dict, folder: Path) -> list[str]:
     quad, mlp = m["quadratic"], m["mlp"]
     curvature = quad["curvature"]
-    fig, (ax_path, ax_f) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    fig, (ax_path, ax_f) = subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     paths = {k: np.asarray(r["path_head"]) for k, r in quad["same_lr"].items()}
     limit = 1.15 * max(np.abs(p).max() for p in paths.values())
     grid = np.linspace(-limit, limit, 200)
@@ -574,7 +574,7 @@ def draw(m: dict, folder: Path) -> list[str]:
         ax.grid(alpha=0.3)
     save_figure(fig, folder / "momentum_quadratic.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    fig, ax = subplots(figsize=(7, 4.5), constrained_layout=True)
     for i, (key, rows) in enumerate(mlp["runs"].items()):
         for j, r in enumerate(rows):
             loss = np.array([np.nan if v is None else v for v in r["loss"]], dtype=np.float64)

@@ -21,7 +21,7 @@ from dnnlab import stats
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import fit, neuron_counts, seeds, subset
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
@@ -168,7 +168,7 @@ def tell(m: dict, claims: list[Claim]) -> str:
 
 
 def draw(m: dict, folder: Path) -> list[str]:
-    fig, (ax_n, ax_acc) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (ax_n, ax_acc) = subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     layers = np.arange(1, m["depth"] + 1)
     for offset, key, label, color in (
         (-0.2, "same", "same value", "C0"),

@@ -69,7 +69,7 @@ from dnnlab.data import Splits
 from dnnlab.experiments.questions import Claim, Context, Question
 from dnnlab.experiments.questions.common import fit, seeds, subset
 from dnnlab.models import build_model, hidden_activation_layers, hidden_dense_layers, logits_view
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import compile_for_training
 
@@ -767,7 +767,7 @@ def tell(m: dict, claims: list[Claim]) -> str:
 
 def draw(m: dict, folder: Path) -> list[str]:
     runs = m["runs"]
-    fig, (ax, ax_bar) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    fig, (ax, ax_bar) = subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     x = m["sparsities"]
     lines = [
         ([r["dense"]["curve"] for r in runs], "one-shot per layer, plain net", "C0"),

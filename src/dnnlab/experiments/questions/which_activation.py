@@ -53,7 +53,7 @@ from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Claim, Context, Fact, Question
 from dnnlab.experiments.questions.common import FIRST_SEED, fit, seeds, subset, time_epochs
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 # (b) hidden layers
@@ -620,7 +620,7 @@ def draw(m: dict, folder: Path) -> list[str]:
 
 
 def _output_figure(out: dict, folder: Path) -> str:
-    fig, (ax_reg, ax_ml, ax_rng) = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    fig, (ax_reg, ax_ml, ax_rng) = subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     curves = out["regression_curves"]
     ax_reg.plot(curves["x"], curves["target"], "k--", lw=2, label="target 3x - 5")
     for a in OUTPUT_ACTIVATIONS:
@@ -659,7 +659,7 @@ def _hidden_figure(m: dict, folder: Path) -> str:
     hidden = m["hidden"]
     means = mean_accuracy(m)
     order = sorted(means, key=lambda a: -means[a])
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
+    fig, (ax, ax_t) = subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     for i, a in enumerate(order):
         values = [r["test_accuracy"] for r in hidden["runs"][a] if r["test_accuracy"] is not None]
         ax.bar(i, means[a], color="C0", alpha=0.5)

@@ -51,7 +51,7 @@ from dnnlab.experiments.questions.common import (
     subset,
 )
 from dnnlab.models import LOGITS, hidden_dense_layers
-from dnnlab.plots import plt, save_figure
+from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
@@ -283,7 +283,7 @@ def tell(m: dict, claims: list[Claim]) -> str:
 
 
 def draw(m: dict, folder: Path) -> list[str]:
-    fig, (ax_acc, ax_n) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (ax_acc, ax_n) = subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for z, r in zip(m["zero"], m["random"], strict=True):
         values = [z["test_accuracy"], r["test_accuracy"]]
         if None in values:

@@ -1,0 +1,127 @@
+"""A study slice one by one and together (``dnnlab exercise8 --together``), side by side.
+
+Each arm is a fresh subprocess running ``dnnlab.lab.run_exercise8`` on the same
+slice (default: the baseline's learning-rate search and 3 seeds on 10,000
+training images, at most 20 epochs per run) into its own folder; the arms
+alternate over ``--rounds``. The table gives each arm's CPU seconds (the
+process and its children, from ``resource``), wall seconds, the rate chosen,
+the runs' test accuracies and the epochs trained (the search's and the runs').
+
+    python benchmarks/study_together.py --data-dir ../shared/datasets
+
+Prints a Markdown table; ``--json PATH`` also saves the raw measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ARMS = ("one by one", "together")
+
+
+def child(out: str, data_dir: str | None, settings: dict) -> None:
+    from dnnlab.lab import run_exercise8
+    from dnnlab.search import Budget
+
+    settings = dict(settings)
+    if "trials" in settings:
+        settings["budget"] = Budget(trials=settings.pop("trials"))
+    runs = run_exercise8(Path(out), data_dir=data_dir, verbose=0, **settings)
+    plan = json.loads((Path(out) / "study.json").read_text())
+    searched = 0
+    for entry in plan["lr"].values():
+        if "search" in entry:
+            record = json.loads((Path(out) / entry["search"]["record"]).read_text())
+            searched += record["cost"]["epochs"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "chosen": {v: e["chosen"] for v, e in plan["lr"].items()},
+                "test_accuracy": [r.summary["test_accuracy"] for r in runs],
+                "run_epochs": sum(r.summary["epochs_run"] for r in runs),
+                "search_epochs": searched,
+                "cpu": usage.ru_utime + usage.ru_stime,
+            }
+        )
+    )
+
+
+def arm(name: str, folder: Path, args) -> dict:
+    settings = {
+        "variants": args.variants,
+        "seeds": args.seeds,
+        "overrides": {"train_size": args.train_size, "epochs": args.epochs},
+        "together": name == "together",
+    }
+    if args.trials:
+        settings["trials"] = args.trials
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
+        + (["--data-dir", args.data_dir] if args.data_dir else []),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"arm": name, "wall": time.perf_counter() - started, **result}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| arm | CPU s | wall s | search epochs | run epochs | chosen rate | test accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        chosen = ", ".join(f"{v} {lr:.3g}" for v, lr in r["chosen"].items())
+        accuracy = " / ".join(f"{100 * a:.2f}" for a in r["test_accuracy"])
+        lines.append(
+            f"| {r['arm']} | {r['cpu']:.0f} | {r['wall']:.0f} | {r['search_epochs']} "
+            f"| {r['run_epochs']} | {chosen} | {accuracy} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if "--child" in sys.argv:
+        i = sys.argv.index("--child")
+        data_dir = sys.argv[sys.argv.index("--data-dir") + 1] if "--data-dir" in sys.argv else None
+        child(sys.argv[i + 1], data_dir, json.loads(sys.argv[i + 2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--variants", nargs="+", default=["baseline"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=None, help="search candidates (5)")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    rows = []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="dnnlab-together-") as tmp:
+        for r in range(args.rounds):
+            for name in ARMS if r % 2 == 0 else reversed(ARMS):
+                rows.append(arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args))
+    print(
+        f"{', '.join(args.variants)}: search + {args.seeds} seeds, {args.train_size} images, "
+        f"at most {args.epochs} epochs; load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after\n"
+    )
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Pinned workers: one process per core, XLA single-threaded, set up before JAX starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dnnlab import pinned
+from dnnlab.errors import ConfigError, DnnlabError
+
+
+def test_pin_sets_the_core_and_xla_flags_before_jax_starts():
+    cpu = pinned.cores()[-1]
+    code = (
+        "import os, sys; from dnnlab.pinned import pin; "
+        f"pin({cpu}); import jax; jax.numpy.ones(2).block_until_ready(); "
+        "print(sorted(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'], "
+        "os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "XLA_FLAGS": "--xla_dump_to=/nonexistent-never-written"},
+    ).stdout.split()
+    assert shown[0] == f"[{cpu}]"
+    assert "--xla_dump_to=/nonexistent-never-written" in shown  # the user's flags are kept
+    assert pinned.SINGLE_THREAD_FLAGS in " ".join(shown)
+    assert shown[-1] == "1"
+
+
+def test_pin_refuses_after_jax_started_and_names_the_cpus():
+    import jax  # noqa: F401  (the test process has it)
+
+    with pytest.raises(RuntimeError, match="before JAX is imported"):
+        pinned.pin(pinned.cores()[0])
+
+
+def test_single_thread_env_adds_the_flags_once():
+    env = pinned.single_thread_env({"XLA_FLAGS": "--a"})
+    assert env["XLA_FLAGS"] == f"--a {pinned.SINGLE_THREAD_FLAGS}"
+    assert pinned.single_thread_env(env)["XLA_FLAGS"] == env["XLA_FLAGS"]
+    assert env["OMP_NUM_THREADS"] == "1"
+
+
+def test_worker_counts_beyond_the_cores_are_one_line():
+    assert pinned.check_count(1) == 1
+    with pytest.raises(ConfigError, match=f"pass --workers {len(pinned.cores())} or fewer"):
+        pinned.check_count(len(pinned.cores()) + 1)
+    with pytest.raises(ConfigError, match="whole number"):
+        pinned.check_count(0)
+
+
+def test_a_failing_worker_is_one_line_with_its_own_message(tmp_path, capsys):
+    with pytest.raises(DnnlabError) as info:
+        pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
+    message = str(info.value)
+    cpu = pinned.cores()[0]
+    assert message.startswith(f"the worker on cpu {cpu} stopped (exit status 2): no study in")
+    assert "finished work is kept" in message and "\n" not in message
+    assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}" in capsys.readouterr().out
