@@ -56,6 +56,14 @@ def test_overrides_reach_their_section_and_none_is_ignored():
     assert c.model.depth == 20
 
 
+def test_alpha_dropouts_rate_is_an_override():
+    c = variant_config("alpha-dropout", dropout_rate=0.4)
+    assert (c.model.dropout, c.model.dropout_rate) == ("alpha", 0.4)
+    assert variant_config("alpha-dropout").model.dropout_rate == 0.1
+    with pytest.raises(ConfigError, match=r"dropout rate must be in \[0, 1\)"):
+        variant_config("alpha-dropout", dropout_rate=1.5)
+
+
 def test_run_id_names_variant_and_seed_and_changes_with_any_setting():
     a = variant_config("baseline", seed=1)
     assert a.run_id.startswith("baseline-seed1-")

@@ -49,6 +49,7 @@ from dnnlab.search import (
     search_record,
     train_in_process,
 )
+from dnnlab.selection import LOWEST, SEARCH_RULE
 
 ROOT = Path(__file__).resolve().parents[1]
 # With the toy config's seed 3 the candidates are 44.9, 0.33, 0.000822 and 5.73e-05.
@@ -326,6 +327,33 @@ def test_the_search_stops_a_diverging_trial_at_once_and_never_chooses_it(tmp_pat
     assert diverged["epochs"] == 1  # of 6: stopped in the epoch its loss turned NaN
     assert (good["state"], good["epochs"]) == ("complete", 6)
     assert record["chosen"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("start", "chosen", "lowest"),
+    [
+        ((0.0102, 0.01), 0.0102, 1),  # 0.01 lower by 0.003%: a near tie, the prior stays
+        ((0.001, 0.01), 0.01, 1),  # 0.01 lower by 27%: a clear win
+        ((0.01, 0.001), 0.01, 0),  # the prior itself lowest
+    ],
+)
+def test_a_search_from_a_prior_keeps_it_unless_beaten_beyond_the_margin(
+    tmp_path, start, chosen, lowest
+):
+    budget = Budget(trials=2, max_epochs=4, first_rung=4, low=1e-5, high=100.0)
+    storage = default_storage(tmp_path)
+    record = search_learning_rate(
+        toy_config(), curve_fit, storage, "p", budget, start=start, **FAST
+    )
+    assert record["chosen"] == chosen and record["lowest_candidate"] == lowest
+    assert record["chosen_candidate"] == start.index(chosen)
+    assert record["rule"] == SEARCH_RULE.says() and "prior" in record["rule"]
+    assert search_record(storage, "p") == record
+
+
+def test_a_search_without_a_prior_takes_the_lowest(sequential_curve):
+    assert sequential_curve["rule"] == LOWEST.says()
+    assert sequential_curve["chosen_candidate"] == sequential_curve["lowest_candidate"]
 
 
 def test_a_failing_trial_stops_the_search_and_is_retried_next_time(tmp_path):

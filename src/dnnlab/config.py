@@ -264,6 +264,7 @@ OVERRIDES: dict[str, tuple[str, str]] = {
     "steps_per_execution": ("train", "steps_per_execution"),
     "depth": ("model", "depth"),
     "width": ("model", "width"),
+    "dropout_rate": ("model", "dropout_rate"),
     "activation": ("model", "activation"),
     "kernel_initializer": ("model", "kernel_initializer"),
     "init": ("model", "kernel_initializer"),

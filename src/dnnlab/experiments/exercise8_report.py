@@ -25,6 +25,7 @@ from dnnlab.experiments.exercise8_judge import (  # noqa: F401  (re-exported: sc
 from dnnlab.experiments.exercise8_tell import Glance, pct
 from dnnlab.report import Block, Heading, Para, Table
 from dnnlab.runs import StoredRun
+from dnnlab.selection import SEARCH_RULE
 
 LR_PART = "(b) learning rates"
 
@@ -149,10 +150,10 @@ def search_blocks(
             "changes. Each variant's search trains candidates like the runs themselves (same "
             "config and epochs, early stopping on validation loss), on the first seed, and "
             "never touches the test set; bad candidates are pruned at the rungs (successive "
-            "halving: at each rung, only the best third of the candidates so far go on) and "
-            "the rate chosen is the one with the lowest validation loss among completed "
-            "candidates. The book's rate is the first candidate (1cycle: the LR range test's "
-            "peak, with full cycles only). " + cost
+            "halving: at each rung, only the best third of the candidates so far go on). "
+            "The book's rate is the first candidate, the prior (1cycle: the LR range test's "
+            "peak, with full cycles only), and the rate chosen is "
+            f"{SEARCH_RULE.says()} (near ties go to the prior). " + cost
         ),
     ]
     words = []

@@ -9,8 +9,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from dnnlab.pruning import COMPLETE, DIVERGED, PRUNED
-from dnnlab.search.design import DESIGN_ATTR, ENDED, PENDING, RESULT, SearchError
+from dnnlab.search.design import (
+    DESIGN_ATTR,
+    ENDED,
+    PENDING,
+    RESULT,
+    Budget,
+    SearchError,
+    candidate_rates,
+)
 from dnnlab.search.storage import _candidate, _reader
+from dnnlab.selection import LOWEST, SEARCH_RULE, choose
 
 
 def _live(attempts: Sequence[FrozenTrial]) -> FrozenTrial | None:
@@ -48,6 +57,18 @@ def _load(storage: str, study_name: str) -> tuple[optuna.Study, dict]:
     return study, study.user_attrs[DESIGN_ATTR]
 
 
+def has_prior(design: Mapping[str, Any]) -> bool:
+    """Whether candidate 0 is a prior (a start rate: the book's, a range-test peak).
+
+    A search without start rates has exactly the seeded hypercube's rates; one
+    that starts from given rates has other rates (the given ones first, then a
+    hypercube of fewer draws). Read from the rates, not stored beside them, so
+    designs, and the study names hashed from them, stay those of earlier searches.
+    """
+    budget = Budget(**design["budget"])
+    return list(design["rates"]) != candidate_rates(budget, design["seed"])
+
+
 def _seconds(trial: FrozenTrial) -> float:
     if trial.datetime_start is None or trial.datetime_complete is None:
         return 0.0
@@ -61,10 +82,13 @@ def search_record(storage: str, study_name: str) -> dict[str, Any]:
     ``pruned``, ``diverged``, or ``queued`` / ``running`` while unfinished),
     ``epochs`` trained, ``best_val_loss`` and ``best_epoch``, ``pruned_at`` (the
     rung), training ``seconds`` and ``attempts`` (more than 1 when a worker died
-    or gave it back). ``chosen``: the lowest best val_loss among completed
-    candidates. ``cost``: training epochs and seconds of the candidates' ended
-    trials, of abandoned attempts (``lost_*``), and wall time from the first
-    claim to the last end.
+    or gave it back). ``chosen``: by :data:`dnnlab.selection.SEARCH_RULE` when
+    candidate 0 is a prior (:func:`has_prior`): the lowest best val_loss among
+    completed candidates unless it beats the prior's by no more than the rule's
+    margin, then the prior; without a prior, the lowest. ``rule`` says which, in
+    words; ``lowest_candidate`` is the lowest's, whatever the rule. ``cost``:
+    training epochs and seconds of the candidates' ended trials, of abandoned
+    attempts (``lost_*``), and wall time from the first claim to the last end.
     """
     return _record(*_load(storage, study_name))
 
@@ -82,14 +106,20 @@ def _record(study: optuna.Study, design: Mapping[str, Any]) -> dict[str, Any]:
             row["state"] = "running" if running else "queued"
         row["attempts"] = len([t for t in attempts if not t.user_attrs.get("duplicate")])
         rows.append(row)
-    done = [r for r in rows if r["state"] == COMPLETE and r["best_val_loss"] is not None]
-    chosen = min(done, key=lambda r: (r["best_val_loss"], r["candidate"])) if done else None
+    bests = {
+        r["candidate"]: r["best_val_loss"]
+        for r in rows
+        if r["state"] == COMPLETE and r["best_val_loss"] is not None
+    }
+    rule = SEARCH_RULE if has_prior(design) else LOWEST
+    picked, lowest = choose(bests, rule), choose(bests, LOWEST)
+    chosen = rows[picked] if picked is not None else None
     lost = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("duplicate")]
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     return {
         "study": study.study_name,
-        "rule": "lowest best validation loss among completed candidates",
+        "rule": rule.says(),
         "seed": design["seed"],
         "budget": design["budget"],
         "max_epochs": design["max_epochs"],
@@ -98,6 +128,7 @@ def _record(study: optuna.Study, design: Mapping[str, Any]) -> dict[str, Any]:
         "trials": rows,
         "chosen": chosen["learning_rate"] if chosen else None,
         "chosen_candidate": chosen["candidate"] if chosen else None,
+        "lowest_candidate": lowest,
         "cost": {
             "epochs": sum(r.get("epochs") or 0 for r in rows),
             "seconds": sum(r.get("seconds") or 0.0 for r in rows),
