@@ -330,10 +330,15 @@ def convergence_claims(
         "best_epoch_a": [a_runs[s].summary["best_epoch"] for s in seeds],
         "best_epoch_b": [b_runs[s].summary["best_epoch"] for s in seeds],
     }
+    grouped = any(
+        r.summary.get("group_size", 1) > 1 for s in seeds for r in (a_runs[s], b_runs[s])
+    )
     claims = []
     for key, unit, digits, words in TIME_KINDS:
         if key == "cpu" and not all(ref[s]["has_cpu"] and got[s]["has_cpu"] for s in seeds):
             continue  # runs stored before CPU time was logged: said by the tell step
+        if key != "epochs" and grouped:
+            continue  # trained as members of one program: their seconds are the group's
         a = [ref[s][key] for s in seeds]
         b = [got[s][key] if not got[s]["censored"] else got[s][f"trained_{key}"] for s in seeds]
         margin = EPOCH_MARGIN if key == "epochs" else EPOCH_MARGIN * _per_epoch(a_runs, seeds, key)
