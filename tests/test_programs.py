@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dnnlab import DataConfig, ModelConfig, RunConfig, TrainConfig, data, programs
+from dnnlab.runs import TIMING_FIELDS
 from dnnlab.train import train
 
 
@@ -42,7 +43,7 @@ RUNS = [
 
 def _result(outcome):
     rows = [
-        {k: v for k, v in row.items() if k not in ("seconds", "elapsed")} for row in outcome.history
+        {k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in outcome.history
     ]
     weights = [np.asarray(w) for w in outcome.model.get_weights()]
     return rows, outcome.summary["test_accuracy"], outcome.summary["test_loss"], weights

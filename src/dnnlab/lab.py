@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from dnnlab import data, pinned, tour
 from dnnlab.data import SplitCache
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import ConfigError
 from dnnlab.experiments import (
     exercise8,
     exercise8_judge,
@@ -212,13 +212,13 @@ def judge_exercise8(out: Path) -> dict[str, Any]:
 def rejudge_exercise8(out: Path) -> dict[str, Any]:
     """``dnnlab exercise8 --rejudge``: every verdict and sentence again from the stored runs.
 
-    Trains nothing; then writes the report. Raises :class:`DnnlabError` when
+    Trains nothing; then writes the report. Raises :class:`ConfigError` (a usage error) when
     ``out`` holds no finished run of the study.
     """
     started = time.perf_counter()
     result = judge_exercise8(out)
     if not result["variants"]:
-        raise DnnlabError(
+        raise ConfigError(
             f"no finished exercise 8 runs in {out} to rejudge: run dnnlab exercise8 --out {out}"
         )
     judged = time.perf_counter()

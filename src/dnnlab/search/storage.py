@@ -323,10 +323,6 @@ def _damaged(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in DAMAGED_SQLITE)
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
-
-
 def _candidate(trial: FrozenTrial) -> int:
     return int(trial.user_attrs["candidate"])
 

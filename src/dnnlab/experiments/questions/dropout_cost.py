@@ -848,6 +848,8 @@ def facts(m: dict) -> list[Fact]:
             text="A dropout training step computes every neuron, in one forward and one "
             "backward pass: its floating-point operations are at least the plain step's (no "
             "neurons skipped) and under twice them (no extra passes)",
+            why="a dropout layer multiplies activations by a mask; every unit is still computed "
+            "in the same forward and backward pass",
             check=f"XLA's flop count of one training step's gradient (batch "
             f"{settings.train.batch_size}) of the question's {plain.depth} x {plain.width} net, "
             f"plain and with dropout {settings.dropout_rate:g}",
@@ -859,6 +861,8 @@ def facts(m: dict) -> list[Fact]:
             text="model.predict never samples dropout: calling it again gives the same "
             "numbers, so MC Dropout through model.predict (answer 001's code) averages copies "
             "of one plain prediction",
+            why="Keras calls layers with training=False in predict, and Dropout is the identity "
+            "then",
             check="the question's dropout net, untrained: predict twice on 64 random images, "
             "and once called with training=True",
             evidence={"predict_twice_identical": same, "training_call_differs": differs},

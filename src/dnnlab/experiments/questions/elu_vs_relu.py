@@ -964,6 +964,7 @@ def facts(m: dict) -> list[Fact]:
             id="elu-vs-relu/elu-bounded-below",
             text="ELU (alpha = 1) takes negative values for negative inputs but is bounded below "
             "by -alpha: it approaches -1, not negative infinity",
+            why="ELU(z) = alpha (e^z - 1) for z < 0, which tends to -alpha, never below",
             check="Keras's elu on 5,001 points of [-50, 0]: its minimum and elu(-50)",
             evidence={"min": elu_min, "elu(-50)": elu_far},
             holds=bool(-1.0 - 1e-6 <= elu_min < 0 and abs(elu_far + 1.0) < 1e-6),
@@ -972,6 +973,7 @@ def facts(m: dict) -> list[Fact]:
             id="elu-vs-relu/relu-identity-for-positive-inputs",
             text="ReLU is the identity for positive inputs, as ELU is: no advantage of ELU over "
             "ReLU there",
+            why="ReLU(z) = max(0, z) = z for z > 0, as ELU is there too",
             check="max |f(z) - z| over 5,001 points of [0.001, 50], Keras's relu and elu",
             evidence=identity,
             holds=bool(max(identity.values()) < 1e-5 * 50),
@@ -980,6 +982,7 @@ def facts(m: dict) -> list[Fact]:
             id="elu-vs-relu/relu-is-continuous",
             text="ReLU is continuous at 0 (its slope jumps there, from 0 to 1: a kink, not a "
             "discontinuity of the function)",
+            why="max(0, z) is continuous everywhere; only its derivative jumps at 0",
             check=f"|relu({h:g}) - relu(-{h:g})|",
             evidence=jump,
             holds=bool(jump <= h * 1.001),

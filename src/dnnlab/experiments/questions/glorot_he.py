@@ -629,6 +629,8 @@ def facts(m: dict) -> list[Fact]:
             id="glorot-he/initializer-variances",
             text="He init draws with variance 2 / fan_in, Glorot with 2 / (fan_in + fan_out), "
             "LeCun with 1 / fan_in; the uniform versions on [-r, r] with r = sqrt(3 variance)",
+            why="the initializers draw from distributions whose variances are their formulas "
+            "(2/fan_in for He, 2/(fan_in + fan_out) for Glorot, 1/fan_in for LeCun)",
             check=f"Keras's initializers, one {fan_in} x {fan_out} kernel each (seed 0): "
             "sample variance within 3% of the formula, uniform draws within sqrt(3 variance)",
             evidence=rows,

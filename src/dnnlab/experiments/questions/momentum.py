@@ -704,6 +704,8 @@ def facts(m: dict) -> list[Fact]:
             text="Momentum does not reduce the effective learning rate: it is an exponentially "
             "decaying sum of the gradients, so under a constant gradient each step grows "
             "toward lr / (1 - m), 100,000 x lr at m = 0.99999",
+            why="under a constant gradient the velocity v = m v + lr g sums a geometric series to"
+            " lr g / (1 - m)",
             check=f"the update of Keras's SGD, v <- m v - lr g, with g = 1, lr = {lr:g}, "
             f"{steps:,} steps, "
             f"m = 0, 0.9, 0.99; and lr (1 - m^t) / (1 - m) at m = {near:g} after them",

@@ -372,6 +372,7 @@ def facts(m: dict) -> list[Fact]:
         Fact(
             id="zero-bias/keras-default-bias-is-zero",
             text="Zero biases are the default: a Keras Dense layer starts with every bias 0",
+            why="Keras's Dense layer defaults to bias_initializer='zeros'",
             check="keras.layers.Dense(7) built on 5 inputs: its bias vector",
             evidence=default.tolist(),
             holds=bool(np.all(default == 0)),
@@ -381,6 +382,8 @@ def facts(m: dict) -> list[Fact]:
             text="Equal non-zero biases do not tie a layer's neurons: with He-random weights "
             "every neuron, and its output, differs from the others (symmetry is broken by the "
             "weights, whatever the biases)",
+            why="neurons with distinct random weights compute distinct functions whatever equal "
+            "bias they share",
             check=f"{units} ReLU units, weights ~ N(0, 2 / {units}), every bias 0.1: distinct "
             "(weights, bias) columns and distinct output columns on 256 random inputs",
             evidence=distinct,
