@@ -643,7 +643,8 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
         "elu-smooth-at-zero": True,
         "selu-smooth-at-zero": False,
     }
-    assert len(facts) == 7  # and SELU's fixed point with its conditions met or broken
+    # and SELU's fixed point, met or broken; ELU's bound; ReLU's identity and continuity
+    assert len(facts) == 10
     assert not facts.keys() & verdicts.keys()
     # One seed: no paired test can be made.
     assert verdicts["elu-more-accurate"] == INC
@@ -656,4 +657,5 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
     # A leaky unit's slope (0.2) is never below 1% of its peak: none dies, no weight idles.
     assert leaky[0]["dead"] == leaky[0]["dead_weight_fraction"] == 0.0
     assert 0.0 <= leaky[0]["inactive"] <= 1.0
-    assert all(f["holds"] for f in record["facts"]) and len(record["facts"]) == 3
+    for fact in ("elu-bounded-below", "relu-identity-for-positive-inputs", "relu-is-continuous"):
+        assert facts[fact] is True
