@@ -437,6 +437,9 @@ def execute(
 
 def _commit(claim: claims.Claim, final: Path) -> StoredRun:
     (claim.path / CHECKPOINT).unlink(missing_ok=True)
+    # A process killed while its writer thread wrote leaves a temporary file behind.
+    for stale in claim.path.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
     claim.commit(final)
     return read_run(final)
 

@@ -121,8 +121,10 @@ def _finite(value: Any) -> bool:
 
 
 # The lean epoch (the loss read one compiled call late, the epoch's files written by a
-# background thread); DNNLAB_LEAN_EPOCH=0 turns it off (benchmarks/study_cost.py).
-LEAN_EPOCH = os.environ.get("DNNLAB_LEAN_EPOCH", "1") != "0"
+# background thread): DNNLAB_LEAN_EPOCH=1 turns it on. Off by default: it showed no CPU
+# saving (benchmarks/study_cost.py: 0.89x), and a run killed while its writer thread writes
+# may resume one epoch earlier than the last epoch it finished (same numbers, one more epoch).
+LEAN_EPOCH = os.environ.get("DNNLAB_LEAN_EPOCH", "0") == "1"
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
