@@ -281,3 +281,25 @@ def test_a_run_that_never_reaches_the_target_is_censored_and_said_so(tmp_path):
     # never down to 1.4: censored at the 4 epochs it trained, in both seeds: refuted
     assert "| 2.0 | never | 2 of 2 |" in row and row.endswith("| refuted |")
     assert "B never reaches the target in 2 of 2 seeds (censored)" in row
+
+
+def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from publish_results import BEGIN, END, publish
+
+    md_path, _ = build_report(study)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{BEGIN}\nold table\n{END}\nafter\n")
+    docs = tmp_path / "docs" / "study"
+    copied = publish(study, docs, readme, "dnnlab exercise8", "a test")
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n") and text.endswith("\nafter\n")
+    assert "old table" not in text and "Measured with `dnnlab exercise8`; a test" in text
+    glance = md_path.read_text().split("## Answers at a glance", 1)[1].split('<a id="', 1)[0]
+    first_row = next(line for line in glance.splitlines() if line.startswith("| (a"))
+    assert first_row.replace("](#", "](docs/study/report.md#") in text
+    assert (docs / "report.md").read_text() == md_path.read_text()
+    assert copied and all((docs / rel).is_file() for rel in copied)
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no <!-- study:begin -->"):
+        publish(study, docs, readme, "c", "")
