@@ -78,7 +78,8 @@ def publish(out: Path, docs: Path, readme: Path, command: str, note: str) -> lis
             copied.append(rel)
     (docs / "report.md").write_text(report)
     target = (docs / "report.md").relative_to(readme.parent).as_posix()
-    readme.write_text(replace_block(readme.read_text(), readme_block(report, command, note, target)))
+    block = readme_block(report, command, note, target)
+    readme.write_text(replace_block(readme.read_text(), block))
     return copied
 
 
