@@ -3,17 +3,20 @@
     python scripts/publish_results.py OUT --command "bash scripts/run" --note "..."
 
 OUT is the folder a finished ``dnnlab exercise8`` and ``dnnlab questions`` wrote
-(``OUT/report.md`` and the figures it links). This copies the report and its figures
-into ``docs/study/`` (the previous copy is removed first), and rewrites the README's
-part between ``<!-- study:begin -->`` and ``<!-- study:end -->`` with the report's
-"Answers at a glance" table, its links pointing into ``docs/study/report.md``, under a
-line naming the command and the note. Nothing is computed here: every number is the
-report's, which ``dnnlab report --out OUT`` rebuilds from the stored runs.
+(``OUT/report.md`` and the figures it links, ``OUT/exercise8/result.json``,
+``OUT/questions/*/result.json``). This copies the report and its figures into
+``docs/study/`` (the previous copy is removed first), and rewrites the README's part
+between ``<!-- study:begin -->`` and ``<!-- study:end -->``: a line naming the command
+and the note, then one line per exercise part (each claim's verdict and its number, as
+stored) and one per question (its verdicts counted and the first sentence of its answer),
+linking to the report's full glance table. Nothing is computed here: every verdict and
+number is a stored one, which ``dnnlab report --out OUT`` and ``--rejudge`` re-derive.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 from pathlib import Path
@@ -41,13 +44,86 @@ def figures(report: str) -> list[str]:
     return [p for p in FIGURE.findall(report) if "://" not in p and not p.startswith("data:")]
 
 
-def readme_block(report: str, command: str, note: str, target: str) -> str:
+def _short(claim: dict) -> str:
+    """A claim in a few words: what it compares, and how (the id's tail says which)."""
+    parts = claim["id"].split("/")
+    kind = {"isolating": " (isolating)", "book": " (the book's)", "control": " (control)"}
+    if parts[1].startswith("beats-"):
+        return f"beats {parts[1][6:]}{kind.get(claim['kind'], '')}"
+    if parts[1].startswith("faster-than-"):
+        unit = {"epochs": "epochs", "cpu": "CPU s", "wall": "wall s"}[parts[2]]
+        return f"reaches {parts[1][12:]}'s best loss sooner, {unit}{kind.get(claim['kind'], '')}"
+    return claim["text"].removeprefix(f"{parts[0]} ").removeprefix(f"the {parts[0]} ")
+
+
+def exercise8_lines(result: dict) -> list[str]:
+    """One line per exercise part: each of its claims, verdict and number."""
+    parts: dict[str, list[str]] = {}
+    for claim in result["claims"]:
+        if claim["id"].endswith("/wall"):  # the report has it; CPU time decides here
+            continue
+        number = claim["says"].split(";")[0]
+        parts.setdefault(claim["part"], []).append(
+            f"{_short(claim)}: **{claim['verdict']}** ({number})"
+        )
+    lines = []
+    for name, v in result["variants"].items():
+        if v["part"] not in parts and v["test"] and v["book"]:
+            mean = 100 * sum(v["test"]) / len(v["test"])
+            parts[v["part"]] = [
+                f"{name}: {mean:.1f}% test accuracy over {len(v['test'])} seed(s) "
+                f"(book, validation: {v['book'][0]} / {v['book'][1]}%)"
+            ]
+    order = [v["part"] for v in result["variants"].values()]
+    for part in sorted(parts, key=lambda p: order.index(p) if p in order else len(order)):
+        lines.append(f"- **{part}**: " + "; ".join(parts[part]) + ".")
+    return lines
+
+
+def _first_sentence(text: str, limit: int = 240, at_least: int = 40) -> str:
+    """The answer's first sentence (with the next, if the first is shorter than ``at_least``)."""
+    end = text.find(". ")
+    while 0 <= end < at_least:
+        end = text.find(". ", end + 2)
+    sentence = text if end < 0 else text[: end + 1]
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def question_lines(results: list[dict]) -> list[str]:
+    """One line per question: its verdicts counted and its answer's first sentence."""
+    lines = []
+    for r in results:
+        counts: dict[str, int] = {}
+        for claim in r["claims"]:
+            counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
+        tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no claims"
+        facts = sum(1 for f in r.get("facts", []) if f.get("holds"))
+        lines.append(
+            f"- **{r['id']}** ({tally}; {facts} of {len(r.get('facts', []))} checked facts "
+            f"hold): {_first_sentence(r['answer'])}"
+        )
+    return lines
+
+
+def readme_block(out: Path, command: str, note: str, target: str) -> str:
+    e8 = json.loads((out / "exercise8" / "result.json").read_text())
+    from dnnlab.experiments import questions
+
+    results = questions.stored_results(out)
     lines = [
         BEGIN,
         f"Measured with `{command}`; {note}" if note else f"Measured with `{command}`.",
-        f"The whole report, with every rule and figure: [{target}]({target}).",
+        f"Claim by claim, with every rule, number and figure: [the study's report]({target}) "
+        f"([its glance table]({target}#glance)).",
         "",
-        relink(glance(report), target),
+        "**Exercise 8** (accuracy claims on the test set, paired by seed; the isolating "
+        "comparison differs in the step only, the book's in more):",
+        "",
+        *exercise8_lines(e8),
+        "",
+        "**The questions:**",
+        "",
+        *(question_lines(results) or ["- not measured in this folder"]),
         END,
     ]
     return "\n".join(lines)
@@ -78,7 +154,7 @@ def publish(out: Path, docs: Path, readme: Path, command: str, note: str) -> lis
             copied.append(rel)
     (docs / "report.md").write_text(report)
     target = (docs / "report.md").relative_to(readme.parent).as_posix()
-    block = readme_block(report, command, note, target)
+    block = readme_block(out, command, note, target)
     readme.write_text(replace_block(readme.read_text(), block))
     return copied
 

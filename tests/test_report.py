@@ -295,9 +295,14 @@ def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n") and text.endswith("\nafter\n")
     assert "old table" not in text and "Measured with `dnnlab exercise8`; a test" in text
-    glance = md_path.read_text().split("## Answers at a glance", 1)[1].split('<a id="', 1)[0]
-    first_row = next(line for line in glance.splitlines() if line.startswith("| (a"))
-    assert first_row.replace("](#", "](docs/study/report.md#") in text
+    judged = json.loads((study / "exercise8" / "result.json").read_text())
+    [claim] = [c for c in judged["claims"] if c["id"] == "batchnorm/beats-baseline-std"]
+    assert (
+        f"beats baseline-std (isolating): **{claim['verdict']}** ({claim['says'].split(';')[0]})"
+        in text
+    )
+    assert "- **(c) Batch Normalization**: " in text and "](docs/study/report.md#glance)" in text
+    assert "- not measured in this folder" in text  # no question stored in this study
     assert (docs / "report.md").read_text() == md_path.read_text()
     assert copied and all((docs / rel).is_file() for rel in copied)
     readme.write_text("no markers\n")
