@@ -736,3 +736,32 @@ def _main(fit_name: str, storage: str, study: str, trained_log: str) -> None:
 
 if __name__ == "__main__":
     _main(*sys.argv[1:5])
+
+
+def test_a_trial_declared_stale_before_it_starts_is_left_to_the_process_that_queued_it_again(
+    tmp_path,
+):
+    """A worker stalled between its claim and its first write (no heartbeat yet) finds its
+    trial failed as stale by another process: it trains nothing and does not crash."""
+    from dnnlab.search.worker import _worker
+
+    trained, said = [], []
+
+    def fit(config, callbacks):
+        trained.append(config.train.learning_rate)
+        return curve_fit(config, callbacks)
+
+    worker, study, _ = _worker(
+        toy_config(), fit, default_storage(tmp_path), "stale", TOY_BUDGET, None, (), 0.1, 1, 3,
+        said.append, None,
+    )  # fmt: skip
+    trial, trial_id = worker.claim(worker.groups())
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # what fail_stale_trials does to it
+    worker.run_trial(trial, trial_id)
+    assert trained == []
+    assert said == [f"candidate 0: trial {trial.number} declared stale before it started"]
+    claimed = worker.claim(worker.groups())
+    assert claimed is not None and int(claimed[0].user_attrs["candidate"]) == 1
+    study.tell(claimed[0], state=optuna.trial.TrialState.FAIL)
+    worker.run_trials([claimed])  # candidates as one program: the same guard, nothing trained
+    assert trained == [] and len(said) == 2

@@ -54,6 +54,7 @@ from dnnlab.train import (
     VALIDATION_BATCH_SIZE,
     TrainOutcome,
     compile_for_training,
+    finite,
     run_summary,
 )
 
@@ -222,10 +223,6 @@ def _learning_rate(member: _Member, iterations: int) -> float:
     return float(np.float32(member.config.train.learning_rate))
 
 
-def _finite(x: float) -> bool:
-    return math.isfinite(x)
-
-
 def train_many(
     configs: Sequence[RunConfig],
     splits: Splits,
@@ -303,7 +300,7 @@ def train_many(
                 "cpu_elapsed": cpu_now - cpu_started,
             }
             m.rows.append(row)
-            diverged = not (_finite(row["loss"]) and _finite(row["val_loss"]))
+            diverged = not (finite(row["loss"]) and finite(row["val_loss"]))
             if diverged:
                 m.diverged_epoch = epoch + 1
             stop = m.stopper.epoch_end(epoch, row["val_loss"]) or diverged

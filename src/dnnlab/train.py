@@ -116,7 +116,8 @@ def scanned_train_function(model: keras.Model) -> Callable:
     return train_function
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
+    """Whether ``value`` is a number and finite (``None``, NaN and infinities are not)."""
     return value is not None and math.isfinite(float(value))
 
 
@@ -173,7 +174,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
     def _check(self, logs, *keys):
         if self.diverged_epoch is None and any(
-            k in (logs or {}) and not _finite(logs[k]) for k in keys
+            k in (logs or {}) and not finite(logs[k]) for k in keys
         ):
             self.diverged_epoch = self._epoch + 1
             self.model.stop_training = True
@@ -298,15 +299,15 @@ def first_reaching(
     gets there.
     """
     for row in history:
-        if _finite(row[key]) and row[key] <= target:
+        if finite(row[key]) and row[key] <= target:
             return row[field]
     return None
 
 
 def best_epoch_of(history: Sequence[dict]) -> int | None:
     """1-based epoch of the lowest finite val_loss (first on ties), as EarlyStopping picks it."""
-    finite = [(row["val_loss"], row["epoch"]) for row in history if _finite(row["val_loss"])]
-    return min(finite)[1] if finite else None
+    kept = [(row["val_loss"], row["epoch"]) for row in history if finite(row["val_loss"])]
+    return min(kept)[1] if kept else None
 
 
 def _checkpointing(checkpoint: Path | None, model: keras.Model, **state):

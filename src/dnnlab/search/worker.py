@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import time
@@ -37,10 +36,7 @@ from dnnlab.search.design import (
 )
 from dnnlab.search.record import _by_candidate, _error, _live, _record
 from dnnlab.search.storage import _candidate, _enqueue, _Heartbeat, _writer
-
-
-def _finite(value: Any) -> bool:
-    return value is not None and math.isfinite(float(value))
+from dnnlab.train import finite
 
 
 def _standing(trial: FrozenTrial) -> Standing:
@@ -85,7 +81,7 @@ class RungCallback(keras.callbacks.Callback):
         self.epochs = epoch = epoch + 1
         if "val_loss" not in logs:
             raise SearchError("a search trial must validate every epoch (no val_loss in the logs)")
-        if not (_finite(logs.get("loss")) and _finite(logs["val_loss"])):
+        if not (finite(logs.get("loss")) and finite(logs["val_loss"])):
             self._stop(DIVERGED)
             return
         value = float(logs["val_loss"])
@@ -241,14 +237,27 @@ class _Worker:
             trial.set_user_attr("released", why)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
-    def _begin(self, trial: optuna.Trial) -> tuple[int, float, RungCallback]:
+    def _begin(self, trial: optuna.Trial) -> tuple[int, float, RungCallback] | None:
+        """Start a claimed trial; None if it was lost before it started.
+
+        Between the claim and the first write there is no heartbeat yet: a process
+        stalled there longer than the grace period (suspended, starved) finds its
+        trial failed as stale by another, which has queued its candidate again.
+        """
         c = int(trial.user_attrs["candidate"])
-        rate = trial.suggest_float(PARAM, self.low, self.high, log=True)
+        try:
+            rate = trial.suggest_float(PARAM, self.low, self.high, log=True)
+        except UpdateFinishedTrialError:
+            self.log(f"candidate {c}: trial {trial.number} declared stale before it started")
+            return None
         self.log(f"candidate {c}: learning rate {rate:g} (trial {trial.number})")
         return c, rate, RungCallback(self, trial, c)
 
     def run_trial(self, trial: optuna.Trial, trial_id: int) -> None:
-        c, rate, callback = self._begin(trial)
+        begun = self._begin(trial)
+        if begun is None:
+            return
+        c, rate, callback = begun
         started = time.perf_counter()
         with _Heartbeat(self.storage, trial_id):
             try:
@@ -274,7 +283,11 @@ class _Worker:
         A member that stops (pruned, early-stopped, diverged) is concluded in
         the study at once, so later candidates never wait for it.
         """
-        begun = [self._begin(trial) for trial, _ in claimed]
+        pairs = [(pair, self._begin(pair[0])) for pair in claimed]
+        claimed = [pair for pair, b in pairs if b is not None]
+        begun = [b for _, b in pairs if b is not None]
+        if not claimed:
+            return
         configs = [trial_config(self.base, rate, self.max_epochs) for _, rate, _ in begun]
         concluded = [False] * len(claimed)
         started = time.perf_counter()
@@ -341,12 +354,12 @@ class _Worker:
         if callback.epochs != len(rows):
             raise SearchError("fit_trial must pass its callbacks to model.fit")
         losses = [(row["loss"], row["val_loss"]) for row in rows]
-        if callback.outcome == DIVERGED or not all(map(_finite, sum(losses, ()))):
+        if callback.outcome == DIVERGED or not all(map(finite, sum(losses, ()))):
             outcome = DIVERGED
         else:
             outcome = PRUNED if callback.outcome == PRUNED else COMPLETE
-        finite = [(row["val_loss"], row["epoch"]) for row in rows if _finite(row["val_loss"])]
-        best, best_epoch = min(finite) if finite else (None, None)
+        kept = [(row["val_loss"], row["epoch"]) for row in rows if finite(row["val_loss"])]
+        best, best_epoch = min(kept) if kept else (None, None)
         result = {
             "state": outcome,
             "epochs": len(rows),
@@ -467,18 +480,10 @@ def search_learning_rate(
     queued candidate at once and trains them together
     (:meth:`_Worker.run_trials`): the same decisions, in one program.
     """
-    seed = base_config.seed if seed is None else seed
-    design = design_of(base_config, budget, seed, start)
-    study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
-    worker = _Worker(
-        study,
-        db,
-        design,
-        fit_trial,
-        poll_seconds=poll_seconds,
-        log=log or (lambda _: None),
-        fit_trials=fit_trials,
-    )
+    worker, study, design = _worker(
+        base_config, fit_trial, storage, study_name, budget, seed, start, poll_seconds,
+        heartbeat_seconds, grace_seconds, log, fit_trials,
+    )  # fmt: skip
     worker.run()
     return _record(study, design)
 
@@ -506,9 +511,32 @@ def take_part(
     goes on to it and calls again later. Each call also fails stale trials of
     dead processes, which queues their candidates again.
     """
+    worker, _, _ = _worker(
+        base_config, fit_trial, storage, study_name, budget, seed, start, poll_seconds,
+        heartbeat_seconds, grace_seconds, log, fit_trials,
+    )  # fmt: skip
+    return worker.run(wait=False)
+
+
+def _worker(
+    base_config: RunConfig,
+    fit_trial: FitTrial,
+    storage: str,
+    study_name: str,
+    budget: Budget,
+    seed: int | None,
+    start: Sequence[float],
+    poll_seconds: float,
+    heartbeat_seconds: int,
+    grace_seconds: int | None,
+    log: Callable[[str], None] | None,
+    fit_trials: FitTrials | None,
+) -> tuple[_Worker, optuna.Study, dict[str, Any]]:
+    """The search's design, its study joined in ``storage``, and a worker on it."""
     seed = base_config.seed if seed is None else seed
     design = design_of(base_config, budget, seed, start)
-    study, db = _joined(storage, study_name, design, heartbeat_seconds, grace_seconds)
+    db = _writer(storage, heartbeat_seconds, grace_seconds)
+    study = _join(db, study_name, design)
     worker = _Worker(
         study,
         db,
@@ -518,11 +546,4 @@ def take_part(
         log=log or (lambda _: None),
         fit_trials=fit_trials,
     )
-    return worker.run(wait=False)
-
-
-def _joined(
-    storage: str, name: str, design: dict, heartbeat_seconds: int, grace_seconds: int | None
-) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
-    db = _writer(storage, heartbeat_seconds, grace_seconds)
-    return _join(db, name, design), db
+    return worker, study, design
