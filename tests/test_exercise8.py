@@ -12,6 +12,7 @@ import pytest
 
 import dnnlab.train
 from dnnlab.cli import main
+from dnnlab.errors import ConfigError
 from dnnlab.experiments.exercise8 import TRAINED
 from dnnlab.lab import run_exercise8
 from dnnlab.runs import list_runs
@@ -257,3 +258,43 @@ def test_rejudge_without_stored_runs_is_one_line_and_trains_nothing(tmp_path, ca
     assert len(err) == 1 and "no finished exercise 8 runs" in err[0]
     assert "dnnlab exercise8 --out" in err[0]
     assert not (tmp_path / "exercise8").exists()
+
+
+def test_alpha_dropouts_rate_is_searched_with_its_learning_rate(fake_root, tmp_path):
+    from dnnlab.experiments.exercise8 import Study, lr_search, lr_searches
+    from dnnlab.selection import SEARCH_RULE, choose
+
+    out = tmp_path / "study"
+    budget = Budget(trials=2, first_rung=1)
+    settings = dict(variants=("alpha-dropout",), seeds=2, budget=budget, overrides=TINY)
+    runs = run_exercise8(
+        out, data_dir=fake_root, check_md5=False, verbose=0, dropout_rates=(0.1, 0.3), **settings
+    )
+    entry = json.loads((out / "study.json").read_text())["lr"]["alpha-dropout"]
+    grid = entry["dropout"]["rates"]
+    assert [row["dropout_rate"] for row in grid] == [0.1, 0.3]
+    records = [json.loads((out / row["record"]).read_text()) for row in grid]
+    # each dropout rate's own search, its chosen candidate's loss; the rate by the search's rule
+    for row, record in zip(grid, records, strict=True):
+        assert row["chosen"] == record["chosen"] and record["finished"]
+        assert len(record["trials"]) == 2
+    pick = choose({i: row["best_val_loss"] for i, row in enumerate(grid)}, SEARCH_RULE)
+    assert entry["dropout"]["chosen"] == grid[pick]["dropout_rate"]
+    assert entry["chosen"] == grid[pick]["chosen"] and entry["search"]["record"] == grid[pick][
+        "record"
+    ]
+    assert [r.config.model.dropout_rate for r in runs] == [grid[pick]["dropout_rate"]] * 2
+    assert [r.config.train.learning_rate for r in runs] == [entry["chosen"]] * 2
+    assert runs[0].summary["trained_as"]["search"] == grid[pick]["study"]  # kept, not retrained
+    assert all("mc_dropout" in r.summary for r in runs)
+    # the prior's search is the one a study without the dropout search runs: stored ones reused
+    study = Study(**settings, dropout_rates=(0.1, 0.3))
+    alone = Study(**settings, dropout_rates=(0.1,))
+    assert lr_searches(study, "alpha-dropout")[0].name == lr_search(alone, "alpha-dropout").name
+    assert lr_searches(Study(**settings, lr="book"), "alpha-dropout") == [
+        lr_search(Study(**settings, lr="book"), "alpha-dropout")
+    ]
+    report = (out / "report.md").read_text()
+    assert "Its dropout rate is searched too" in report and "(the prior)" in report
+    with pytest.raises(ConfigError, match="dropout rates must be distinct"):
+        Study(**settings, dropout_rates=(0.1, 0.1))

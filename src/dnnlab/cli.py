@@ -99,6 +99,15 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
         help="train each variant's seeds as one compiled program (jax.vmap; equal to one "
         "by one within rounding, faster; per-run seconds are then the group's)",
     )
+    p.add_argument(
+        "--dropout-rates",
+        type=float,
+        nargs="+",
+        metavar="RATE",
+        default=default(None),
+        help="alpha dropout's rates, each with its own learning-rate search, the first the "
+        "prior (0.1 0.05 0.2 0.4, Géron's; with --lr-from-book: 0.1 only)",
+    )
     _search_arguments(p, defaults=defaults)
 
 
@@ -356,6 +365,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
         "trials": args.trials,
         "first_rung": args.first_rung,
         "together": args.together,
+        "dropout_rates": None if args.dropout_rates is None else tuple(args.dropout_rates),
         "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
     }
 

@@ -65,6 +65,7 @@ from dnnlab.search import (
     train_in_process,
     train_many_in_process,
 )
+from dnnlab.selection import SEARCH_RULE, choose
 
 FIRST_SEED = 42
 MC_SAMPLES = 10
@@ -77,6 +78,11 @@ LR_MODES = ("search", "book")
 SEARCH_BUDGET = Budget(trials=5, first_rung=9, reduction=3)
 # 1cycle's candidates: the range test's peak first, the others from a tenth of it to 3 times it.
 PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
+# Alpha dropout's rates, the solution's 10% first (the prior), then Géron's others: "I tried
+# dropout rates of 5%, 10%, 20% and 40%, and learning rates 1e-4, 3e-4, 5e-4, and 1e-3"
+# (ageron/handson-ml2, 11_training_deep_neural_networks.ipynb, exercise 8 e). Each gets its own
+# learning-rate search; the dropout rate is chosen among the searches' winners by SEARCH_RULE.
+DROPOUT_RATES = (0.1, 0.05, 0.2, 0.4)
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,9 @@ class Variant:
     with the book's rates (``"book"`` or ``"range-test-peak"``), and so where
     its search starts (:func:`lr_rule`); ``after`` are the steps run on a
     trained model (``"mc-dropout"``): a variant with ``after`` is a way of
-    predicting, not of training.
+    predicting, not of training. ``dropout_search`` marks a variant whose dropout
+    rate is searched with its learning rate (:data:`DROPOUT_RATES`, one
+    learning-rate search per dropout rate, the rate chosen by :data:`SEARCH_RULE`).
     """
 
     name: str
@@ -121,6 +129,7 @@ class Variant:
     self_normalizes: bool = False
     lr_rule: str = "book"
     after: tuple[str, ...] = ()
+    dropout_search: bool = False
 
 
 VARIANTS: dict[str, Variant] = {
@@ -182,9 +191,11 @@ VARIANTS: dict[str, Variant] = {
             "alpha-dropout",
             "alpha-dropout",
             "selu",
-            "alpha dropout (10%)",
+            "alpha dropout (10%; with searched rates, its rate searched among 5%, 10%, 20%, "
+            "40% with the learning rate)",
             (48.9, 49.8),
             part="(e) alpha dropout",
+            dropout_search=True,
         ),
         Variant(
             "mc-dropout",
@@ -255,6 +266,7 @@ class Study:
     budget: Budget = SEARCH_BUDGET
     overrides: Mapping[str, Any] = field(default_factory=dict)
     together: bool = False  # each variant's seeds trained as one program (dnnlab.many)
+    dropout_rates: tuple[float, ...] = DROPOUT_RATES  # searched where a variant says so
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -277,6 +289,13 @@ class Study:
                 "or train one variant at a given rate with dnnlab run VARIANT --lr RATE"
             )
         object.__setattr__(self, "overrides", overrides)
+        rates = tuple(float(r) for r in self.dropout_rates)
+        if not rates or len(set(rates)) != len(rates) or not all(0 < r < 1 for r in rates):
+            raise ConfigError(
+                f"dropout rates must be distinct numbers in (0, 1), the prior first; got "
+                f"{list(self.dropout_rates)}"
+            )
+        object.__setattr__(self, "dropout_rates", rates)
         for trains in self.trained:  # bad settings fail now, before anything is trained
             self.config(trains)
 
@@ -289,9 +308,30 @@ class Study:
         """The configs the study trains, each once (mc-dropout reads alpha-dropout's runs)."""
         return tuple(dict.fromkeys(VARIANTS[v].trains for v in self.variants))
 
-    def config(self, trains: str, seed: int = FIRST_SEED, lr: float | None = None) -> RunConfig:
-        """The run config of ``trains`` at ``seed`` and rate ``lr`` (``None``: the book's)."""
-        return variant_config(trains, seed=seed, **{**self.overrides, "lr": lr})
+    def config(
+        self,
+        trains: str,
+        seed: int = FIRST_SEED,
+        lr: float | None = None,
+        dropout_rate: float | None = None,
+    ) -> RunConfig:
+        """The run config of ``trains`` at ``seed``, rate ``lr`` and ``dropout_rate``.
+
+        ``None`` keeps the book's (the config's own) value.
+        """
+        dropout = {} if dropout_rate is None else {"dropout_rate": dropout_rate}
+        return variant_config(trains, seed=seed, **{**self.overrides, "lr": lr, **dropout})
+
+    def searches_dropout(self, trains: str) -> bool:
+        """Whether ``trains``' dropout rate is searched (with its learning rate).
+
+        Not with the book's rates, nor when the study fixes a dropout rate.
+        """
+        return (
+            self.lr == "search"
+            and VARIANTS[trains].dropout_search
+            and "dropout_rate" not in self.overrides
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -302,6 +342,7 @@ class Study:
             "budget": dataclasses.asdict(self.budget),
             "overrides": dict(self.overrides),
             "together": self.together,
+            "dropout_rates": list(self.dropout_rates),
         }
 
     @classmethod
@@ -314,6 +355,8 @@ class Study:
             budget=Budget(**d["budget"]),
             overrides=d["overrides"],
             together=d.get("together", False),
+            # stored before the dropout search: the prior alone
+            dropout_rates=tuple(d.get("dropout_rates", DROPOUT_RATES[:1])),
         )
 
 
@@ -348,9 +391,14 @@ def peak_trials(budget: Budget) -> int:
     return max(2, (budget.trials + 1) // 2)
 
 
-def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
-    """The search for ``trains``' rate; 1cycle's needs its range-test ``peak``."""
-    base = study.config(trains)
+def lr_search(
+    study: Study, trains: str, peak: float | None = None, dropout_rate: float | None = None
+) -> LrSearch:
+    """The search for ``trains``' rate; 1cycle's needs its range-test ``peak``.
+
+    ``dropout_rate`` (a searched dropout rate's own search) sets the base config's.
+    """
+    base = study.config(trains, dropout_rate=dropout_rate)
     if lr_rule(VARIANTS[trains], "search") == "search":
         return LrSearch(
             trains, base, study.budget, (base.train.learning_rate,), together=study.together
@@ -366,6 +414,13 @@ def lr_search(study: Study, trains: str, peak: float | None = None) -> LrSearch:
         high=peak * PEAK_ABOVE,
     )
     return LrSearch(trains, base, budget, (peak,), together=study.together)
+
+
+def lr_searches(study: Study, trains: str, peak: float | None = None) -> list[LrSearch]:
+    """Every search ``trains``' rate needs: one, or one per dropout rate (the prior first)."""
+    if not study.searches_dropout(trains):
+        return [lr_search(study, trains, peak)]
+    return [lr_search(study, trains, peak, r) for r in study.dropout_rates]
 
 
 def search_storage(out: Path, storage: str | None) -> str:
@@ -453,11 +508,10 @@ def rate_entry(study: Study, trains: str, out: Path, storage: str) -> dict[str, 
         }
         if peak is None or rule == "range-test-peak":
             return {**entry, "chosen": peak}
+    if study.searches_dropout(trains):
+        return _dropout_entry(study, trains, out, storage, entry)
     search = lr_search(study, trains, peak)
-    entry["search"] = {
-        "study": search.name,
-        "record": str(search_record_path(out, search).relative_to(out)),
-    }
+    entry["search"] = _search_ref(search, out)
     record = finished_search(search, out, storage)
     if record is None:
         return entry
@@ -467,6 +521,71 @@ def rate_entry(study: Study, trains: str, out: Path, storage: str) -> dict[str, 
             f"(record: {search_record_path(out, search)}): widen it or use --lr-from-book"
         )
     return {**entry, "chosen": record["chosen"]}
+
+
+def _search_ref(search: LrSearch, out: Path) -> dict[str, str]:
+    return {"study": search.name, "record": str(search_record_path(out, search).relative_to(out))}
+
+
+def _chosen_loss(record: dict[str, Any]) -> float | None:
+    """The best validation loss of a search's chosen candidate."""
+    for trial in record["trials"]:
+        if trial["candidate"] == record["chosen_candidate"]:
+            return trial.get("best_val_loss")
+    return None
+
+
+def _dropout_entry(
+    study: Study, trains: str, out: Path, storage: str, entry: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`rate_entry` of a config whose dropout rate is searched with its learning rate.
+
+    One learning-rate search per dropout rate (:func:`lr_searches`); once all
+    have ended, the dropout rate is chosen among their chosen candidates' best
+    validation losses by :data:`SEARCH_RULE` (the first rate, the exercise's,
+    is the prior), and the rate entry is that search's. ``search`` names the
+    prior's search until then, the chosen one's after; ``dropout`` holds the
+    grid: each rate's search, its chosen learning rate and best validation loss.
+    """
+    grid, records = [], []
+    for rate, search in zip(study.dropout_rates, lr_searches(study, trains), strict=True):
+        record = finished_search(search, out, storage)
+        records.append(record)
+        grid.append(
+            {
+                "dropout_rate": rate,
+                **_search_ref(search, out),
+                "chosen": None if record is None else record["chosen"],
+                "best_val_loss": None if record is None else _chosen_loss(record),
+            }
+        )
+    dropout: dict[str, Any] = {"rule": SEARCH_RULE.says(), "rates": grid, "chosen": None}
+    entry = {**entry, "search": {k: grid[0][k] for k in ("study", "record")}, "dropout": dropout}
+    if any(record is None for record in records):
+        return entry
+    bests = {i: row["best_val_loss"] for i, row in enumerate(grid) if row["chosen"] is not None}
+    pick = choose({i: b for i, b in bests.items() if b is not None}, SEARCH_RULE)
+    if pick is None:
+        raise DnnlabError(
+            f"every candidate of every {trains} search (dropout rates "
+            f"{', '.join(f'{r:g}' for r in study.dropout_rates)}) diverged or was pruned "
+            f"(records in {out / 'lr-search'}): widen them or use --lr-from-book"
+        )
+    row = grid[pick]
+    dropout["chosen"] = row["dropout_rate"]
+    return {
+        **entry,
+        "search": {k: row[k] for k in ("study", "record")},
+        "chosen": row["chosen"],
+    }
+
+
+def settled(entry: Mapping[str, Any]) -> dict[str, float] | None:
+    """A rate entry's chosen settings as :meth:`Study.config`'s keywords; None while pending."""
+    if entry["chosen"] is None:
+        return None
+    dropout = entry.get("dropout", {}).get("chosen")
+    return {"lr": entry["chosen"], **({} if dropout is None else {"dropout_rate": dropout})}
 
 
 def needs_range_test(study: Study, trains: str, out: Path) -> bool:
@@ -615,8 +734,8 @@ def settle_rate(
     peak = stored_peak(study, trains, out)
     entry = rate_entry(study, trains, out, storage)
     if entry["chosen"] is None:
-        search = lr_search(study, trains, peak)
-        search_learning_rate(storage=storage, **_search_arguments(search, splits, log))
+        for search in lr_searches(study, trains, peak):
+            search_learning_rate(storage=storage, **_search_arguments(search, splits, log))
         entry = rate_entry(study, trains, out, storage)
     return entry
 
@@ -636,9 +755,9 @@ def plan(study: Study, out: Path, storage: str | None) -> dict[str, Any]:
         "storage": None if storage is None else describe_storage(storage),
         "lr": rates,
         "runs": {
-            t: [study.config(t, seed, rates[t]["chosen"]).run_id for seed in study.seed_list]
+            t: [study.config(t, seed, **settled(rates[t])).run_id for seed in study.seed_list]
             for t in study.trained
-            if rates[t]["chosen"] is not None
+            if settled(rates[t]) is not None
         },
     }
 
@@ -660,13 +779,27 @@ def read_plan(out: Path) -> dict[str, Any] | None:
 
 
 def search_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The stored record of each trained config's search (``study.json``'s ``lr`` entries)."""
+    """The stored record of each trained config's search (``study.json``'s ``lr`` entries).
+
+    A config whose dropout rate is searched: its chosen dropout rate's search.
+    """
     records = {}
     for trains, entry in rates.items():
         path = out / entry.get("search", {}).get("record", "-")
         if path.is_file():
             records[trains] = json.loads(path.read_text())
     return records
+
+
+def dropout_records(out: Path, rates: dict[str, dict[str, Any]]) -> dict[str, dict[float, dict]]:
+    """Per config whose dropout rate is searched, each dropout rate's stored search record."""
+    found: dict[str, dict[float, dict]] = {}
+    for trains, entry in rates.items():
+        for row in entry.get("dropout", {}).get("rates", []):
+            path = out / row["record"]
+            if path.is_file():
+                found.setdefault(trains, {})[row["dropout_rate"]] = json.loads(path.read_text())
+    return found
 
 
 # What a study's outcome may not depend on: who trained what, in which order, how fast.
@@ -688,7 +821,11 @@ def outcome(out: Path) -> dict[str, Any]:
         runs[run.config.run_id] = {**kept, "history": history}
     stored = read_plan(out) or {}
     searches = {}
-    for name, record in search_records(out, stored.get("lr", {})).items():
+    lr = stored.get("lr", {})
+    every = dict(search_records(out, lr))
+    for name, grid in dropout_records(out, lr).items():
+        every.update({f"{name}@dropout={rate:g}": record for rate, record in grid.items()})
+    for name, record in every.items():
         trials = [
             {k: t[k] for k in ("learning_rate", "state", "epochs", "best_val_loss")}
             for t in record["trials"]
@@ -780,8 +917,11 @@ def run_variant(
             overrides=overrides,
         )
         url = search_storage(out, storage)
-        lr = settle_rate(study, variant.trains, splits, out, url, log=log)["chosen"]
-    config = variant_config(variant.trains, seed=seed, **{**overrides, "lr": lr})
+        chosen = settled(settle_rate(study, variant.trains, splits, out, url, log=log))
+        overrides = {**overrides, **(chosen or {})}
+    else:
+        overrides = {**overrides, "lr": lr}
+    config = variant_config(variant.trains, seed=seed, **overrides)
     run = execute(
         config, splits.loader(config.data), out, force=force, verbose=verbose, callbacks=callbacks
     )

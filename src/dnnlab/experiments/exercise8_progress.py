@@ -32,11 +32,12 @@ from dnnlab.experiments.exercise8 import (
     Study,
     candidates_folder,
     finished_search,
-    lr_search,
+    lr_searches,
     peak_trials,
     rate_entry,
     read_plan,
     search_storage,
+    settled,
 )
 from dnnlab.runs import REUSABLE, StoredRun, load_run
 from dnnlab.search import SearchError, search_progress, search_record
@@ -95,19 +96,25 @@ def _variant(
                 study.budget.max_epochs or base.train.epochs
             )
     elif "search" in entry:
-        search = lr_search(study, trains, entry.get("range_test", {}).get("peak"))
-        state = _search(search, out, url)
-        row["search"] = {k: state[k] for k in ("candidates", "done", "queued")}
-        row["search"]["running"] = len(state["running"])
-        rungs, last = search.design["rungs"], search.design["max_epochs"]
-        search_left += state["queued"] * (rungs[0] if rungs else last)
-        for r in state["running"]:
-            search_left += min([x for x in rungs if x > r["epoch"]] or [last]) - r["epoch"]
-            doing = f"search {trains}: candidate {r['candidate']} (lr {r['learning_rate']:.3g})"
-            if r.get("waiting_for") is not None:
-                doing += f", waiting at a rung for candidate {r['waiting_for']}"
-            workers.append({"worker": r["worker"], "doing": doing, "epoch": r["epoch"]})
-        trials = state["trials"]
+        # one search, or one per dropout rate when that is searched too: counted together
+        row["search"] = {"candidates": 0, "done": 0, "queued": 0, "running": 0}
+        for search in lr_searches(study, trains, entry.get("range_test", {}).get("peak")):
+            state = _search(search, out, url)
+            for key in ("candidates", "done", "queued"):
+                row["search"][key] += state[key]
+            row["search"]["running"] += len(state["running"])
+            rungs, last = search.design["rungs"], search.design["max_epochs"]
+            search_left += state["queued"] * (rungs[0] if rungs else last)
+            name = trains
+            if "dropout" in entry:
+                name += f" (dropout {search.base.model.dropout_rate:g})"
+            for r in state["running"]:
+                search_left += min([x for x in rungs if x > r["epoch"]] or [last]) - r["epoch"]
+                doing = f"search {name}: candidate {r['candidate']} (lr {r['learning_rate']:.3g})"
+                if r.get("waiting_for") is not None:
+                    doing += f", waiting at a rung for candidate {r['waiting_for']}"
+                workers.append({"worker": r["worker"], "doing": doing, "epoch": r["epoch"]})
+            trials += state["trials"]
     runs = {"done": 0, "running": 0, "to_do": 0, "waiting_for_rate": 0}
     stored: list[StoredRun] = []
     done_epochs: list[int] = []  # per run still to train: epochs it has done
@@ -118,7 +125,7 @@ def _variant(
             runs["waiting_for_rate"] += 1
             done_epochs += [] if kept else [0]
             continue
-        run_id = study.config(trains, seed, entry["chosen"]).run_id
+        run_id = study.config(trains, seed, **settled(entry)).run_id
         kept = kept and (candidates_folder(out) / run_id).is_dir()
         run = _stored(out, run_id)
         if run is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnlab.experiments import exercise8_draw, exercise8_tell
-from dnnlab.experiments.exercise8 import search_records
+from dnnlab.experiments.exercise8 import dropout_records, search_records
 from dnnlab.experiments.exercise8_judge import (  # noqa: F401  (re-exported: scripts, tests)
     config_key,
     select_runs,
@@ -83,7 +83,9 @@ def chosen_trial(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def search_cost(
-    records: dict[str, dict[str, Any]], study: dict[str, list[StoredRun]]
+    records: dict[str, dict[str, Any]],
+    study: dict[str, list[StoredRun]],
+    others: list[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The searches' cost beside the study's runs of the same configs, in epochs and seconds.
 
@@ -92,12 +94,13 @@ def search_cost(
     declared dead); ``chosen_epochs``: the chosen candidates'; ``reused``: the runs that
     are a chosen candidate kept (``trained_as`` in their summary), not trained again, whose
     epochs and seconds ``run_epochs`` / ``run_seconds`` leave out (the searches count them);
-    ``ratio``: ``epochs / run_epochs`` (None without runs).
+    ``ratio``: ``epochs / run_epochs`` (None without runs). ``others`` are searches
+    whose choice no run uses (the dropout rates not chosen): counted in the cost only.
     """
     both = [r for name in records for r in study.get(name, [])]
     runs = [r for r in both if "trained_as" not in r.summary]
     cost = {
-        key: sum(r["cost"][key] for r in records.values())
+        key: sum(r["cost"][key] for r in [*records.values(), *others])
         for key in ("epochs", "seconds", "lost_epochs", "lost_seconds")
     }
     chosen = [chosen_trial(r) for r in records.values()]
@@ -123,7 +126,10 @@ def search_blocks(
     records = search_records(out, rates)
     if not records:
         return []
-    total = search_cost(records, study)
+    grids = dropout_records(out, rates)
+    chosen_ids = {r["study"] for r in records.values()}
+    others = [r for g in grids.values() for r in g.values() if r["study"] not in chosen_ids]
+    total = search_cost(records, study, others)
     ratio = "–" if total["ratio"] is None else f"{total['ratio']:.2f}×"
     cost = (
         f"The searches trained {total['epochs']} epochs in {_minutes(total['seconds'])} "
@@ -195,6 +201,8 @@ def search_blocks(
             Para(text + "."),
             trials_table(record, first),
         ]
+        if trains in grids:
+            blocks += dropout_blocks(entry["dropout"], grids[trains])
     glance.append(
         (
             LR_PART,
@@ -206,6 +214,41 @@ def search_blocks(
         )
     )
     return blocks
+
+
+def dropout_blocks(dropout: dict[str, Any], grid: dict[float, dict[str, Any]]) -> list[Block]:
+    """A searched dropout rate: each rate's own learning-rate search and the choice."""
+    rows = []
+    for i, row in enumerate(dropout["rates"]):
+        record = grid.get(row["dropout_rate"])
+        rate = f"{100 * row['dropout_rate']:g}%"
+        if row["dropout_rate"] == dropout["chosen"]:
+            rate = f"**{rate}** (chosen)"
+        if i == 0:
+            rate += " (the prior)"
+        loss = row["best_val_loss"]
+        rows.append(
+            (
+                rate,
+                "–" if row["chosen"] is None else f"{row['chosen']:.3g}",
+                "–" if loss is None else f"{loss:.4f}",
+                "pending" if record is None else str(record["cost"]["epochs"]),
+            )
+        )
+    chosen = dropout["chosen"]
+    said = "not chosen yet" if chosen is None else f"**{100 * chosen:g}%**"
+    return [
+        Para(
+            f"Its dropout rate is searched too: one learning-rate search (as above) per dropout "
+            f"rate, the rate chosen among their chosen candidates by the same rule, the "
+            f"exercise's 10% as the prior: {dropout['rule']}. Chosen: {said}; the table above "
+            "is the chosen rate's search."
+        ),
+        Table(
+            ("dropout rate", "its learning rate", "best val loss", "search epochs"),
+            tuple(rows),
+        ),
+    ]
 
 
 def _describe_config(runs: list[StoredRun]) -> str:

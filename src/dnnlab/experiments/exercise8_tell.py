@@ -60,7 +60,12 @@ def rate_cell(rates: list[float], entry: dict[str, Any] | None) -> str:
     how = RULE_WORDS.get(entry["rule"], entry["rule"])
     if entry["rule"] == "book":
         return f"{shown} ({how})"
-    return f"{shown} ({how}; book {entry['book']:.3g})"
+    cell = f"{shown} ({how}; book {entry['book']:.3g})"
+    dropout = entry.get("dropout", {})
+    if dropout.get("chosen") is not None:
+        grid = ", ".join(f"{100 * row['dropout_rate']:g}%" for row in dropout["rates"])
+        cell += f"; dropout {100 * dropout['chosen']:g}% (searched among {grid})"
+    return cell
 
 
 def results_table(variants: dict[str, dict[str, Any]]) -> Table:

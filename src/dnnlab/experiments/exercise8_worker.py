@@ -46,7 +46,7 @@ from dnnlab.experiments.exercise8 import (
     attach_mc_dropout,
     batchnorm_timing_done,
     find_peak_lr,
-    lr_search,
+    lr_searches,
     mc_pending,
     measure_batchnorm_cost,
     needs_range_test,
@@ -55,6 +55,7 @@ from dnnlab.experiments.exercise8 import (
     reuse_candidate,
     search_part,
     search_storage,
+    settled,
     write_plan,
 )
 from dnnlab.runs import REUSABLE, StoredRun, execute, execute_many, load_run
@@ -87,8 +88,11 @@ def _held(folder: Path, name: str) -> Iterator[bool]:
         claim.abandon(keep=False)
 
 
-def _rates(study: Study, out: Path, url: str) -> dict[str, float | None]:
-    return {t: rate_entry(study, t, out, url)["chosen"] for t in study.trained}
+Settled = dict[str, dict[str, float] | None]  # per config: Study.config's keywords, or None
+
+
+def _rates(study: Study, out: Path, url: str) -> Settled:
+    return {t: settled(rate_entry(study, t, out, url)) for t in study.trained}
 
 
 def _stored(out: Path, run_id: str) -> StoredRun | None:
@@ -120,9 +124,10 @@ def step(
     for trains in study.trained:
         entry = rate_entry(study, trains, out, url)
         if entry["chosen"] is None and "search" in entry:
-            search = lr_search(study, trains, entry.get("range_test", {}).get("peak"))
-            if search_part(search, splits, url, log=log, out=out):
-                return True
+            peak = entry.get("range_test", {}).get("peak")
+            for search in lr_searches(study, trains, peak):
+                if search_part(search, splits, url, log=log, out=out):
+                    return True
     rates = _rates(study, out, url)
     if study.together and _train_together(out, study, splits, url, rates, verbose=verbose, log=log):
         return True
@@ -130,7 +135,7 @@ def step(
         for trains in study.trained:
             if rates[trains] is None:
                 continue
-            config = study.config(trains, seed, rates[trains])
+            config = study.config(trains, seed, **rates[trains])
             run = _stored(out, config.run_id)
             if run is None:
                 try:  # the run's claim: another live worker may hold it
@@ -168,7 +173,7 @@ def _train_together(
     study: Study,
     splits: SplitCache,
     url: str,
-    rates: dict[str, float | None],
+    rates: Settled,
     *,
     verbose: int | str,
     log: Callable[[str], None],
@@ -181,7 +186,7 @@ def _train_together(
     for trains in study.trained:
         if rates[trains] is None:
             continue
-        configs = [study.config(trains, seed, rates[trains]) for seed in study.seed_list]
+        configs = [study.config(trains, seed, **rates[trains]) for seed in study.seed_list]
         missing = [c for c in configs if _stored(out, c.run_id) is None]
         if missing and missing[0].seed == study.seed_list[0]:
             with contextlib.suppress(RunClaimed):
@@ -218,20 +223,20 @@ def _after(run: StoredRun, study: Study, splits: SplitCache) -> bool:
         return True
 
 
-def _timing_configs(study: Study, rates: dict[str, float | None]):
+def _timing_configs(study: Study, rates: Settled):
     if {"baseline", "batchnorm"} <= set(study.trained) and None not in (
         rates["baseline"],
         rates["batchnorm"],
     ):
-        return study.config("baseline", lr=rates["baseline"]), study.config(
-            "batchnorm", lr=rates["batchnorm"]
+        return study.config("baseline", **rates["baseline"]), study.config(
+            "batchnorm", **rates["batchnorm"]
         )
     return None
 
 
-def _all_stored(out: Path, study: Study, rates: dict[str, float | None]) -> bool:
+def _all_stored(out: Path, study: Study, rates: Settled) -> bool:
     return all(
-        rates[t] is not None and _stored(out, study.config(t, seed, rates[t]).run_id) is not None
+        rates[t] is not None and _stored(out, study.config(t, seed, **rates[t]).run_id) is not None
         for seed in study.seed_list
         for t in study.trained
     )
@@ -244,7 +249,7 @@ def complete(out: Path, study: Study, url: str) -> bool:
         return False
     for seed in study.seed_list:
         for t in study.trained:
-            run = _stored(out, study.config(t, seed, rates[t]).run_id)
+            run = _stored(out, study.config(t, seed, **rates[t]).run_id)
             if "mc-dropout" in after_steps(t) and mc_pending(run, study.samples):
                 return False
     timing = _timing_configs(study, rates)
@@ -255,7 +260,7 @@ def study_runs(out: Path, study: Study, url: str) -> list[StoredRun]:
     """The study's stored runs, seeds outer, in the order a sequential study trains them."""
     rates = _rates(study, out, url)
     found = (
-        _stored(out, study.config(t, seed, rates[t]).run_id)
+        _stored(out, study.config(t, seed, **rates[t]).run_id)
         for seed in study.seed_list
         for t in study.trained
         if rates[t] is not None
