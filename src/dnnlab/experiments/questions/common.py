@@ -16,6 +16,7 @@ to make a claim wait for its control.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -163,7 +164,7 @@ def tuned_fits(
     data: DataConfig,
     budget: Budget,
     seed_list: Sequence[int],
-    prepare: Callable[[keras.Model], None] | None = None,
+    prepare: Callable[[int, keras.Model], None] | None = None,
 ) -> tuple[list[TrainOutcome], dict[str, Any]]:
     """Tune ``arm``'s learning rate on :data:`FIRST_SEED`, then train ``seed_list`` at it.
 
@@ -176,7 +177,8 @@ def tuned_fits(
     study per arm), so a second call for the same arm (the seeds a pilot asks
     for) reads the finished search instead of training it again. Then every seed
     trains at the chosen rate, as the members of one program (:func:`fit_many`),
-    its test set evaluated once. Returns the outcomes, in seed order, and the
+    its test set evaluated once; ``prepare(seed, model)``, if given, sees each
+    seed's fresh model (never a candidate's). Returns the outcomes, in seed order, and the
     search's record (candidates, their best validation losses, the chosen
     rate), to store with the measurements.
     """
@@ -204,7 +206,13 @@ def tuned_fits(
     rate = train_config.learning_rate if record["chosen"] is None else record["chosen"]
     tuned = dataclasses.replace(train_config, learning_rate=rate)
     runs = [
-        {"model": model, "train_config": tuned, "data": data, "seed": s, "prepare": prepare}
+        {
+            "model": model,
+            "train_config": tuned,
+            "data": data,
+            "seed": s,
+            "prepare": None if prepare is None else functools.partial(prepare, s),
+        }
         for s in seed_list
     ]
     return fit_many(ctx, runs), record
