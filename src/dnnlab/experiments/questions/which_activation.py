@@ -32,8 +32,8 @@ first seed, 1e-3 first, then one log-uniform draw in each of [1e-4, 1e-3] and
 [1e-3, 1e-2], judged at epoch 3 against the candidates before them, chosen by
 best validation loss (1e-3 kept unless beaten by more than 1%), the test set
 never seen; then every seed trains at the chosen rate for at most 30 epochs,
-early-stopped on validation loss with patience 5 (:func:`~dnnlab.experiments.
-questions.common.tuned_fits`). Each accuracy claim states that scope in its
+early-stopped on validation loss with patience 5
+(:func:`~dnnlab.experiments.questions.common.tuned_fits`). Each accuracy claim states that scope in its
 text (net, training images, epochs run of the maximum, how the rate was tuned):
 a verdict holds there, not for every depth, data size or budget. Claims: the
 2nd edition's ends of the ranking (SELU first, logistic last), and the 3rd
