@@ -33,12 +33,12 @@ first seed, 1e-3 first, then one log-uniform draw in each of [1e-4, 1e-3] and
 best validation loss (1e-3 kept unless beaten by more than 1%), the test set
 never seen; then every seed trains at the chosen rate for at most 30 epochs,
 early-stopped on validation loss with patience 5
-(:func:`~dnnlab.experiments.questions.common.tuned_fits`). Each accuracy claim states that scope in its
-text (net, training images, epochs run of the maximum, how the rate was tuned):
-a verdict holds there, not for every depth, data size or budget. Claims: the
-2nd edition's ends of the ranking (SELU first, logistic last), and the 3rd
-edition's trade-off for each of Swish, GELU and Mish: more accurate than ReLU,
-and slower per epoch.
+(:func:`~dnnlab.experiments.questions.common.tuned_fits`). Each accuracy claim
+states that scope in its text (net, training images, epochs run of the maximum,
+how the rate was tuned): a verdict holds there, not for every depth, data
+size or budget. Claims: the 2nd edition's ends of the ranking (SELU first,
+logistic last), and the 3rd edition's trade-off for each of Swish, GELU and
+Mish: more accurate than ReLU, and slower per epoch.
 
 Speed (:func:`dnnlab.timing.interleave`: interleaved rounds, CPU time, ratio
 intervals; a busy machine stretches wall time, not the CPU time this process
