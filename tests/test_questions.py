@@ -408,3 +408,7 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
     more, again = tuned_fits(ctx, "relu", seed_list=[FIRST_SEED + 2], **arm)
     assert again["trials"] == record["trials"] and again["chosen"] == record["chosen"]
     assert calls == [("many", FIRST_SEED + 2, record["chosen"], True)]
+    # other settings in the same folder (a tour beside the study): another search, no clash
+    shorter = {**arm, "train_config": TrainConfig(learning_rate=1e-3, epochs=2, batch_size=16)}
+    _, other = tuned_fits(ctx, "relu", seed_list=[FIRST_SEED], **shorter)
+    assert other["study"] != record["study"] and other["finished"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -184,6 +186,7 @@ def tuned_fits(
     """
     from dnnlab.search import (
         default_storage,
+        design_of,
         search_learning_rate,
         train_in_process,
         train_many_in_process,
@@ -193,13 +196,17 @@ def tuned_fits(
     base = RunConfig(
         variant="question", seed=FIRST_SEED, model=model, train=train_config, data=data
     )
+    start = (train_config.learning_rate,)
+    # The arm's study, named by its design too: other settings in the same folder (a tour, a
+    # smaller --train-size) are another search, not a clash.
+    blob = json.dumps(design_of(base, budget, FIRST_SEED, start), sort_keys=True).encode()
     record = search_learning_rate(
         base,
         train_in_process(splits, verbose=ctx.verbose),
         default_storage(ctx.folder),
-        arm,
+        f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
         budget,
-        start=(train_config.learning_rate,),
+        start=start,
         fit_trials=train_many_in_process(splits),
     )
     # Every candidate diverged (the prior too): its seeds train at the prior, and diverge.
