@@ -249,23 +249,23 @@ def test_seeds_by_pilot_runs_the_pilot_then_the_seeds_its_spread_asks_for(tmp_pa
     spread = {FIRST_SEED + i: d for i, d in enumerate([0.004, -0.006, 0.011] + [0.0] * 60)}
     ran = []
 
-    def run_seed(seed):
-        ran.append(seed)
-        return {"seed": seed, "d": spread[seed]}
+    def run_seeds(seed_list):
+        ran.extend(seed_list)
+        return [{"seed": seed, "d": spread[seed]} for seed in seed_list]
 
     def differences(rows):
         return [r["d"] for r in rows]
 
     ctx = Context(folder=tmp_path, load_splits=lambda config: None, seeds=3)
-    rows, plan = seeds_by_pilot(ctx, run_seed, differences, margin=0.01, claim="equal", budget=40)
+    rows, plan = seeds_by_pilot(ctx, run_seeds, differences, margin=0.01, claim="equal", budget=40)
     expected = plan_seeds([0.004, -0.006, 0.011], margin=0.01, claim="equal", budget=40)
     assert plan == expected and plan["run"] > 3 and not plan["capped"]
     assert ran == [r["seed"] for r in rows] == list(range(FIRST_SEED, FIRST_SEED + plan["run"]))
     ran.clear()
-    rows, plan = seeds_by_pilot(ctx, run_seed, differences, margin=0.01, claim="equal", budget=5)
+    rows, plan = seeds_by_pilot(ctx, run_seeds, differences, margin=0.01, claim="equal", budget=5)
     assert len(rows) == 5 and plan["capped"]
     one = Context(folder=tmp_path, load_splits=lambda config: None, seeds=1)
-    rows, plan = seeds_by_pilot(one, run_seed, differences, margin=0.01, claim="equal", budget=9)
+    rows, plan = seeds_by_pilot(one, run_seeds, differences, margin=0.01, claim="equal", budget=9)
     assert len(rows) == 1 and "fewer than 2" in plan["reason"]
 
 
@@ -348,3 +348,67 @@ def test_data_sizes_replace_every_questions_own_and_are_stored(tmp_path):
     assert seen == [DataConfig(validation_size=5000, train_size=50)]
     with pytest.raises(ConfigError, match="train size"):
         Context(tmp_path, seen.append, data_sizes={"train_size": 0}).load_splits(DataConfig())
+
+
+def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test_set(
+    tmp_path, fake_root, monkeypatch
+):
+    """The arm's search runs on the first seed without the test set; its record is stored
+    in the context's folder, so a second call (more seeds) trains no candidate again."""
+    import dnnlab.many
+    import dnnlab.train
+    from dnnlab import ModelConfig
+    from dnnlab.experiments.questions.common import FIRST_SEED, tuned_fits
+    from dnnlab.search import Budget
+    from dnnlab.selection import SEARCH_RULE, choose
+
+    calls = []
+    real_train, real_many = dnnlab.train.train, dnnlab.many.train_many
+
+    def spy_train(config, splits, **kw):
+        calls.append(("one", config.seed, config.train.learning_rate, kw["evaluate_test"]))
+        return real_train(config, splits, **kw)
+
+    def spy_many(configs, splits, **kw):
+        for c in configs:
+            calls.append(("many", c.seed, c.train.learning_rate, kw.get("evaluate_test", True)))
+        return real_many(configs, splits, **kw)
+
+    monkeypatch.setattr(dnnlab.train, "train", spy_train)
+    monkeypatch.setattr(dnnlab.many, "train_many", spy_many)
+    ctx = Context(
+        folder=tmp_path,
+        load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
+    )
+    budget = Budget(trials=3, first_rung=2, low=1e-4, high=1e-1)
+    arm = {
+        "model": ModelConfig(depth=2, width=8),
+        "train_config": TrainConfig(learning_rate=1e-3, epochs=3, patience=2, batch_size=16),
+        "data": DataConfig(validation_size=24),
+        "budget": budget,
+    }
+    outcomes, record = tuned_fits(ctx, "relu", seed_list=[FIRST_SEED, FIRST_SEED + 1], **arm)
+    rates = [t["learning_rate"] for t in record["trials"]]
+    assert len(rates) == 3 and rates[0] == 1e-3 and record["finished"]
+    bests = {
+        t["candidate"]: t["best_val_loss"] for t in record["trials"] if t["state"] == "complete"
+    }
+    assert record["chosen"] == rates[choose(bests, SEARCH_RULE)]
+    search = [c for c in calls if not c[3]]
+    assert {c[1] for c in search} == {FIRST_SEED} and {c[2] for c in search} == set(rates)
+    tested = [c for c in calls if c[3]]  # only the seeds, at the chosen rate, see the test set
+    assert tested == [("many", s, record["chosen"], True) for s in (FIRST_SEED, FIRST_SEED + 1)]
+    assert [(o.summary["seed"], o.summary["learning_rate"]) for o in outcomes] == [
+        (FIRST_SEED, record["chosen"]),
+        (FIRST_SEED + 1, record["chosen"]),
+    ]
+    assert all(o.summary["test_accuracy"] is not None for o in outcomes)
+    assert (tmp_path / "lr-search.db").is_file()
+    calls.clear()
+    more, again = tuned_fits(ctx, "relu", seed_list=[FIRST_SEED + 2], **arm)
+    assert again["trials"] == record["trials"] and again["chosen"] == record["chosen"]
+    assert calls == [("many", FIRST_SEED + 2, record["chosen"], True)]
+    # other settings in the same folder (a tour beside the study): another search, no clash
+    shorter = {**arm, "train_config": TrainConfig(learning_rate=1e-3, epochs=2, batch_size=16)}
+    _, other = tuned_fits(ctx, "relu", seed_list=[FIRST_SEED], **shorter)
+    assert other["study"] != record["study"] and other["finished"]

@@ -5,6 +5,7 @@ CIFAR-10 folder."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -19,6 +20,7 @@ from dnnlab.experiments.questions import Claim, Context, Fact, answer
 from dnnlab.experiments.questions import common as qc
 from dnnlab.experiments.questions import elu_vs_relu as evr
 from dnnlab.experiments.questions import glorot_he as gh
+from dnnlab.experiments.questions.common import ARM_TUNING
 from dnnlab.models import build_model
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
@@ -323,6 +325,7 @@ def _run(act, seed, *, dead=0.0, mean=0.3, acc=0.4, losses=(2.0, 1.5, 1.2), std=
         "learning_rate": 1e-3,
         "seed": seed,
         "status": status or "finished",
+        "epochs_run": len(losses),
         "val_loss": list(losses),
         "val_accuracy": [0.3] * len(losses),
         "test_accuracy": acc if finished else None,
@@ -360,8 +363,25 @@ def _evr_numbers() -> dict:
     return {
         "depth": 2,
         "width": 8,
+        "train_images": 96,
         "epochs": 3,
-        "learning_rates": {"normal": 1e-3, "high": 2e-2},
+        "patience": 5,
+        "learning_rates": {"normal": {"relu": 1e-3, "elu": 3e-3, "selu": 1e-3}, "high": 2e-2},
+        "tuning": {
+            "prior": 1e-3,
+            "budget": dataclasses.asdict(ARM_TUNING),
+            "searches": {
+                a: {
+                    "rule": "the prior unless beaten by more than 1%",
+                    "trials": [
+                        {"learning_rate": r, "state": "complete", "best_val_loss": 1.2, "epochs": 3}
+                        for r in (1e-3, 3e-4, 3e-3)
+                    ],
+                    "chosen": 3e-3 if a == "elu" else 1e-3,
+                }
+                for a in ("relu", "elu", "selu")
+            },
+        },
         "runs": {"normal": normal, "high": high},
         "selu_conditions": {
             "lecun, standardized": moments(0.02, 1.03),
@@ -565,6 +585,20 @@ def test_elu_vs_relu_claims_are_all_judged_and_the_answer_counts_what_held():
     assert len(facts) == 7 and "selu-self-normalizes-when-conditions-hold" in facts
     text = evr.tell(m, claims)
     assert text.startswith("4 of the 4 training advantages claimed for ELU show")
+    assert "tuned rates relu 0.001, elu 0.003, selu 0.001" in text
+    found = {c.id.split("/", 1)[1]: c for c in claims}
+    tuned = (
+        "2 x 8 net, 96 training images, 3 of at most 3 epochs (early stopping on validation "
+        "loss, patience 5), Nadam rate tuned per arm on seed 42 by validation loss (3 "
+        "candidates: 0.001 first, then log-uniform in [0.0001, 0.01]; first rung at epoch 3)"
+    )
+    assert found["elu-more-accurate"].text.endswith(f"[scope: {tuned}]")
+    assert found["elu-more-accurate"].evidence["learning_rate_search"]["elu"]["chosen"] == 3e-3
+    assert found["elu-fewer-dead-units-at-high-lr"].text.endswith(
+        "epochs (early stopping on validation loss, patience 5), the high rate 0.02 fixed for "
+        "every arm (the condition studied, not tuned)]"
+    )
+    assert "ReLU's tuned rate: 0.001" in found["relu-units-die-at-high-lr"].text
     _change(**{"normal.elu.test_accuracy": [0.30, 0.31, 0.29]})(m)
     text = evr.tell(m, evr.judge(m))
     assert text.startswith("3 of the 4") and "ELU more accurate: refuted" in text
@@ -627,7 +661,9 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
         depth=2,
         width=8,
         epochs=2,
+        patience=2,
         batch_size=16,
+        tuning=dataclasses.replace(ARM_TUNING, first_rung=1),
         data=FAKE_DATA,
         timing_min_rounds=2,
         timing_max_rounds=2,
@@ -659,3 +695,18 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
     assert 0.0 <= leaky[0]["inactive"] <= 1.0
     for fact in ("elu-bounded-below", "relu-identity-for-positive-inputs", "relu-is-continuous"):
         assert facts[fact] is True
+    # ReLU's, ELU's and SELU's rates searched on the first seed and stored; the high rate fixed.
+    m = stored["measurements"]
+    for a in ("relu", "elu", "selu"):
+        search = m["tuning"]["searches"][a]
+        rates = [t["learning_rate"] for t in search["trials"]]
+        assert len(rates) == 3 and rates[0] == 1e-3 and search["chosen"] in rates
+        assert m["learning_rates"]["normal"][a] == search["chosen"]
+        assert [r["learning_rate"] for r in m["runs"]["normal"][a]] == [search["chosen"]]
+        assert [r["learning_rate"] for r in m["runs"]["high"][a]] == [2e-2]
+    again = answer(evr.QUESTION, tmp_path, _no_training, rejudge=True)
+    assert [c["text"] for c in again["claims"]] == [c["text"] for c in record["claims"]]
+
+
+def _no_training(folder):
+    raise AssertionError("rejudging must not measure")

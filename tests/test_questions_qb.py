@@ -4,6 +4,9 @@ on the fake CIFAR-10 of conftest.py."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from dnnlab.experiments.questions import Claim, Context, answer
 from dnnlab.experiments.questions import momentum as mom
 from dnnlab.experiments.questions import which_activation as act
 from dnnlab.experiments.questions import zero_bias as zb
-from dnnlab.experiments.questions.common import distinct_neurons, neuron_counts
+from dnnlab.experiments.questions.common import ARM_TUNING, distinct_neurons, neuron_counts
 from dnnlab.models import build_model
 from dnnlab.train import compile_for_training
 
@@ -363,6 +366,19 @@ def test_relu_cheapest_rule(ratios, expected):
     assert act.cheapest_verdict(ratios) == expected
 
 
+def _search(chosen: float) -> dict:
+    """A search record as :func:`dnnlab.search.search_learning_rate` returns it (the parts read)."""
+    rates = (1e-3, 3e-4, 4e-3)
+    return {
+        "rule": "the prior unless beaten by more than 1%",
+        "trials": [
+            {"candidate": i, "learning_rate": r, "state": "complete", "best_val_loss": 1.5 + i}
+            for i, r in enumerate(rates)
+        ],
+        "chosen": chosen,
+    }
+
+
 def _activation_numbers(accuracy: dict[str, list], epoch: dict[str, tuple]):
     multilabel = [
         {
@@ -398,12 +414,18 @@ def _activation_numbers(accuracy: dict[str, list], epoch: dict[str, tuple]):
             "depth": 10,
             "width": 100,
             "initializers": {},
-            "learning_rate": 1e-3,
-            "epochs": 5,
+            "train_images": 10_000,
+            "epochs": 30,
+            "patience": 5,
+            "tuning": {
+                "prior": 1e-3,
+                "budget": dataclasses.asdict(ARM_TUNING),
+                "searches": {a: _search(1e-3 if a != "selu" else 3e-4) for a in accuracy},
+            },
             "runs": {
                 a: [
-                    {"seed": 42 + i, "status": "finished", "test_accuracy": v}
-                    for i, v in enumerate(values)
+                    {"seed": 42 + i, "status": "finished", "test_accuracy": v, "epochs_run": e}
+                    for i, (v, e) in enumerate(zip(values, (12, 30, 17), strict=False))
                 ]
                 for a, values in accuracy.items()
             },
@@ -445,7 +467,17 @@ def test_which_activation_rules_on_known_numbers():
     assert "selu_minus_swish" in claims["selu-best"].evidence
     assert claims["mish-slower-per-epoch"].evidence["relu_activation_share_of_epoch"] == 0.1
     said = act.tell(m, list(claims.values()))
-    assert "10.0% of a ReLU epoch" in said and "selu 43.6%" in said
+    assert "10.0% of a ReLU epoch" in said and "selu 43.6% (rate 0.0003)" in said
+    scope = (
+        "10 x 100 net, 10,000 training images, 12-30 of at most 30 epochs (early stopping on "
+        "validation loss, patience 5), Nadam rate tuned per arm on seed 42 by validation loss "
+        "(3 candidates: 0.001 first, then log-uniform in [0.0001, 0.01]; first rung at epoch 3)"
+    )
+    for name in ("selu-best", "sigmoid-worst", "gelu-more-accurate-than-relu"):
+        assert claims[name].text.endswith(f"[scope: {scope}]")
+        assert claims[name].evidence["scope"] == scope
+    search = claims["selu-best"].evidence["learning_rate_search"]["selu"]
+    assert search["chosen"] == 3e-4 and list(search["candidates"]) == ["0.001", "0.0003", "0.004"]
 
 
 def test_which_activation_rules_refute_the_second_edition_ends():
@@ -474,6 +506,7 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
         depth=2,
         width=8,
         train=TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=32),
+        tuning=dataclasses.replace(ARM_TUNING, first_rung=1),
         data=TINY_DATA,
         demo_steps=50,
         timing_min_rounds=2,
@@ -504,6 +537,25 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
     assert facts["which-activation/output-ranges"] is True
     assert facts["which-activation/softmax-sums-to-one"] is True
     assert "Output layers" in record["answer"]
+    # Each activation's rate was searched on the first seed and its seeds trained at it; the
+    # searches are stored with the measurements, so rejudging needs no training.
+    folder = tmp_path / "out" / "questions" / "which-activation"
+    hidden = json.loads((folder / "measurements.json").read_text())["measurements"]["hidden"]
+    for a in settings.activations:
+        search = hidden["tuning"]["searches"][a]
+        rates = [t["learning_rate"] for t in search["trials"]]
+        assert len(rates) == 3 and rates[0] == 1e-3 and search["chosen"] in rates
+        assert [r["learning_rate"] for r in hidden["runs"][a]] == [search["chosen"]]
+        assert all(1 <= r["epochs_run"] <= 2 for r in hidden["runs"][a])
+    assert (folder / "lr-search.db").is_file()
+    scope = claims["swish-more-accurate-than-relu"]["text"].split("[scope: ", 1)[1]
+    assert scope.startswith("2 x 8 net, 96 training images, ") and "at most 2 epochs" in scope
+    again = answer(act.QUESTION, tmp_path / "out", _no_training, rejudge=True)
+    assert [c["text"] for c in again["claims"]] == [c["text"] for c in record["claims"]]
+
+
+def _no_training(folder):
+    raise AssertionError("rejudging must not measure")
 
 
 # --- zero-bias ------------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ to make a claim wait for its control.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +36,7 @@ from dnnlab.probes import (  # noqa: F401  (the shared probes, re-exported for t
     neuron_counts,
     normalization_gap,
 )
+from dnnlab.search import Budget
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 from dnnlab.train import TrainOutcome, epoch_timing, train
 
@@ -50,7 +55,7 @@ def seeds(ctx: Context) -> list[int]:
 
 def seeds_by_pilot(
     ctx: Context,
-    run_seed: Callable[[int], T],
+    run_seeds: Callable[[list[int]], list[T]],
     differences: Callable[[list[T]], Sequence[float]],
     *,
     margin: float,
@@ -59,7 +64,8 @@ def seeds_by_pilot(
 ) -> tuple[list[T], dict[str, Any]]:
     """Run the context's seeds as an internal pilot, then as many more as the power needs.
 
-    ``run_seed(seed)`` measures one seed (every arm the claim pairs);
+    ``run_seeds(seeds)`` measures those seeds (every arm the claim pairs), one row per
+    seed in their order, so an arm's seeds can train together (:func:`fit_many`);
     ``differences(rows)`` gives the paired B - A the claim is judged on. The
     pilot's spread alone sets the count (:func:`dnnlab.stats.plan_seeds`:
     80% power at ``margin``, at most ``budget`` seeds in all, never fewer
@@ -67,7 +73,7 @@ def seeds_by_pilot(
     Returns every seed's row, in seed order, and the plan (stored with the
     measurements, so the verdict shows how its seed count was set).
     """
-    rows = [run_seed(seed) for seed in seeds(ctx)]
+    rows = list(run_seeds(seeds(ctx)))
     pilot = list(differences(rows))
     if len(pilot) < 2:
         plan = {
@@ -79,7 +85,8 @@ def seeds_by_pilot(
         return rows, plan
     plan = stats.plan_seeds(pilot, margin=margin, claim=claim, budget=max(budget, 2))
     first_new = FIRST_SEED + len(rows)
-    rows += [run_seed(seed) for seed in range(first_new, FIRST_SEED + plan["run"])]
+    more = list(range(first_new, FIRST_SEED + plan["run"]))
+    rows += list(run_seeds(more)) if more else []
     return rows, plan
 
 
@@ -140,6 +147,130 @@ def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutco
         for i, outcome in zip(members, trained, strict=True):
             outcomes[i] = outcome
     return outcomes
+
+
+#: How the activation questions tune each arm's Nadam rate (the exercise's "search for the right
+#: learning rate each time you change the model's architecture"), kept cheap for 2 cores: 3
+#: candidates, the settings' own rate (1e-3) first, then 2 drawn log-uniformly in [1e-4, 1e-2]
+#: (one per decade); judged at epoch 3 (and 9, 27) against the candidates before them; each
+#: trains at most the settings' epochs with their early stopping.
+ARM_TUNING = Budget(trials=3, first_rung=3, low=1e-4, high=1e-2)
+
+
+def tuned_fits(
+    ctx: Context,
+    arm: str,
+    *,
+    model: ModelConfig,
+    train_config: TrainConfig,
+    data: DataConfig,
+    budget: Budget,
+    seed_list: Sequence[int],
+    prepare: Callable[[int, keras.Model], None] | None = None,
+) -> tuple[list[TrainOutcome], dict[str, Any]]:
+    """Tune ``arm``'s learning rate on :data:`FIRST_SEED`, then train ``seed_list`` at it.
+
+    The search is :func:`dnnlab.search.search_learning_rate`: ``train_config``'s
+    rate as its prior (candidate 0), then ``budget``'s log-uniform draws, each
+    candidate trained on the first seed with ``train_config``'s epochs and early
+    stopping, the candidates as one program, and the choice by best validation
+    loss (the prior unless beaten by more than 1%); the test set is never
+    evaluated. Its study is stored in ``ctx.folder`` (``lr-search.db``, one
+    study per arm), so a second call for the same arm (the seeds a pilot asks
+    for) reads the finished search instead of training it again. Then every seed
+    trains at the chosen rate, as the members of one program (:func:`fit_many`),
+    its test set evaluated once; ``prepare(seed, model)``, if given, sees each
+    seed's fresh model (never a candidate's). Returns the outcomes, in seed order, and the
+    search's record (candidates, their best validation losses, the chosen
+    rate), to store with the measurements.
+    """
+    from dnnlab.search import (
+        default_storage,
+        design_of,
+        search_learning_rate,
+        train_in_process,
+        train_many_in_process,
+    )
+
+    splits = ctx.load_splits(data)
+    base = RunConfig(
+        variant="question", seed=FIRST_SEED, model=model, train=train_config, data=data
+    )
+    start = (train_config.learning_rate,)
+    # The arm's study, named by its design too: other settings in the same folder (a tour, a
+    # smaller --train-size) are another search, not a clash.
+    blob = json.dumps(design_of(base, budget, FIRST_SEED, start), sort_keys=True).encode()
+    record = search_learning_rate(
+        base,
+        train_in_process(splits, verbose=ctx.verbose),
+        default_storage(ctx.folder),
+        f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
+        budget,
+        start=start,
+        fit_trials=train_many_in_process(splits),
+    )
+    # Every candidate diverged (the prior too): its seeds train at the prior, and diverge.
+    rate = train_config.learning_rate if record["chosen"] is None else record["chosen"]
+    tuned = dataclasses.replace(train_config, learning_rate=rate)
+    runs = [
+        {
+            "model": model,
+            "train_config": tuned,
+            "data": data,
+            "seed": s,
+            "prepare": None if prepare is None else functools.partial(prepare, s),
+        }
+        for s in seed_list
+    ]
+    return fit_many(ctx, runs), record
+
+
+def tuning_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What a claim's evidence shows of an arm's search: the candidates and the rate chosen."""
+    return {
+        "candidates": {
+            f"{t['learning_rate']:g}": {
+                "state": t["state"],
+                "best_val_loss": t.get("best_val_loss"),
+                "epochs": t.get("epochs"),
+            }
+            for t in record["trials"]
+        },
+        "chosen": record["chosen"],
+        "rule": record["rule"],
+    }
+
+
+def scope(
+    *,
+    depth: int,
+    width: int,
+    train_images: int,
+    epochs_run: Sequence[int],
+    max_epochs: int,
+    patience: int,
+    tuning: str,
+) -> str:
+    """The scope an accuracy verdict holds at, in words, to stand beside it.
+
+    E.g. "10 x 100 net, 10,000 training images, 12-30 of at most 30 epochs
+    (early stopping, patience 5), Nadam rate tuned per arm on seed 42 (3 candidates)".
+    """
+    low, high = (min(epochs_run), max(epochs_run)) if epochs_run else (0, 0)
+    ran = f"{low}" if low == high else f"{low}-{high}"
+    return (
+        f"{depth} x {width} net, {train_images:,} training images, {ran} of at most "
+        f"{max_epochs} epochs (early stopping on validation loss, patience {patience}), {tuning}"
+    )
+
+
+def tuning_words(budget: Budget, prior: float) -> str:
+    """How an arm's rate was tuned, for :func:`scope`."""
+    return (
+        f"Nadam rate tuned per arm on seed {FIRST_SEED} by validation loss ({budget.trials} "
+        f"candidates: {prior:g} first, then log-uniform in [{budget.low:g}, {budget.high:g}]; "
+        f"first rung at epoch {budget.first_rung})"
+    )
 
 
 def time_epochs(

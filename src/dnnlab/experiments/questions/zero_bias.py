@@ -157,7 +157,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
 
     rows, plan = seeds_by_pilot(
         ctx,
-        both,
+        lambda seed_list: [both(seed) for seed in seed_list],
         differences,
         margin=ACCURACY_MARGIN,
         claim="equal",
