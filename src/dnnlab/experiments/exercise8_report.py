@@ -10,6 +10,7 @@ runs kept apart from the study (other configs, diverged runs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def chosen_trial(record: dict[str, Any]) -> dict[str, Any] | None:
 def search_cost(
     records: dict[str, dict[str, Any]],
     study: dict[str, list[StoredRun]],
-    others: list[dict[str, Any]] = (),
+    others: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The searches' cost beside the study's runs of the same configs, in epochs and seconds.
 
@@ -127,8 +128,13 @@ def search_blocks(
     if not records:
         return []
     grids = dropout_records(out, rates)
-    chosen_ids = {r["study"] for r in records.values()}
-    others = [r for g in grids.values() for r in g.values() if r["study"] not in chosen_ids]
+    chosen = {entry.get("search", {}).get("record") for entry in rates.values()}
+    others = [  # the dropout rates' searches not chosen: in the cost, not in the runs
+        grids[trains][row["dropout_rate"]]
+        for trains, entry in rates.items()
+        for row in entry.get("dropout", {}).get("rates", [])
+        if row["record"] not in chosen and row["dropout_rate"] in grids.get(trains, {})
+    ]
     total = search_cost(records, study, others)
     ratio = "–" if total["ratio"] is None else f"{total['ratio']:.2f}×"
     cost = (
