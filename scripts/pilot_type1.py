@@ -1,6 +1,6 @@
 """Type I error of the internal pilot (stats.plan_seeds) by simulation: prints a table.
 
-    python scripts/pilot_type1.py [--trials 20000]
+    python scripts/pilot_type1.py [--trials 20000] [--budgets 12 40]
 
 Normal paired differences with std sigma (margin 1); the first PILOT seeds set
 the count (plan_seeds: 80% power at the margin, at most BUDGET), then the
@@ -51,11 +51,12 @@ def simulate(claim: str, sigma: float, pilot: int, budget: int, trials: int, tab
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20_000)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[12, 40])
     args = parser.parse_args()
     print("| claim | nominal | sigma / margin | pilot | budget | type I error (± MC se) | seeds |")
     print("|---|---|---|---|---|---|---|")
     for claim, nominal in (("greater", 0.025), ("equal", 0.05)):
-        for budget in (12, 40):
+        for budget in args.budgets:
             table = plan_table(claim, budget)
             for ratio in (0.5, 1.0, 2.0):
                 rate, se, mean = simulate(claim, ratio, 3, budget, args.trials, table)

@@ -298,3 +298,34 @@ def test_alpha_dropouts_rate_is_searched_with_its_learning_rate(fake_root, tmp_p
     assert "Its dropout rate is searched too" in report and "(the prior)" in report
     with pytest.raises(ConfigError, match="dropout rates must be distinct"):
         Study(**settings, dropout_rates=(0.1, 0.1))
+
+
+def test_the_pilot_seeds_set_each_comparisons_seeds_up_to_the_budget(fake_root, tmp_path):
+    from dnnlab import stats
+
+    out = tmp_path / "study"
+    variants = ("baseline", "baseline-std")
+    runs = run_exercise8(
+        out, data_dir=fake_root, check_md5=False, verbose=0, lr="book", variants=variants,
+        seeds=2, seed_budget=4, overrides=TINY,
+    )  # fmt: skip
+    plan = json.loads((out / "study.json").read_text())
+    planned = plan["seed_plan"]
+    [comparison] = planned["comparisons"]
+    assert (comparison["variant"], comparison["compared_with"]) == ("baseline-std", "baseline")
+    pilot = {v: {r.config.seed: r.summary["test_accuracy"] for r in runs if r.config.variant == v}
+             for v in variants}  # fmt: skip
+    differences = [pilot["baseline-std"][s] - pilot["baseline"][s] for s in (42, 43)]
+    expected = stats.plan_seeds(differences, margin=0.01, claim="greater", budget=4)
+    assert comparison["run"] == expected["run"]
+    # tiny data: a spread of many points needs more seeds than the budget, so 2 more run
+    assert expected["capped"] and expected["run"] == 4
+    assert planned["seeds"] == {v: expected["run"] for v in variants}
+    assert {v: len(ids) for v, ids in plan["runs"].items()} == planned["seeds"]
+    assert sorted(r.config.seed for r in runs if r.config.variant == "baseline") == list(
+        range(42, 42 + expected["run"])
+    )
+    judged = json.loads((out / "exercise8" / "result.json").read_text())
+    [claim] = [c for c in judged["claims"] if c["id"] == "baseline-std/beats-baseline"]
+    assert claim["numbers"]["seeds"] == list(range(42, 42 + expected["run"]))
+    assert "Seeds where they matter" in (out / "report.md").read_text()

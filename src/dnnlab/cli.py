@@ -100,6 +100,14 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
         "by one within rounding, faster; per-run seconds are then the group's)",
     )
     p.add_argument(
+        "--seed-budget",
+        type=int,
+        default=default(None),
+        metavar="N",
+        help="at most N seeds per config (6): the --seeds are an internal pilot, whose spread "
+        "sets each comparison's seeds for 80%% power at its margin",
+    )
+    p.add_argument(
         "--dropout-rates",
         type=float,
         nargs="+",
@@ -353,7 +361,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
     """The study options given on the command line (unset ones are ``None``)."""
     if args.search_lr:
         raise ConfigError(SEARCH_LR_GONE)
-    for flag in ("seeds", "samples", "trials", "first_rung"):
+    for flag in ("seeds", "samples", "trials", "first_rung", "seed_budget"):
         if getattr(args, flag) is not None:
             positive_int(f"--{flag.replace('_', '-')}", getattr(args, flag))
     sizes = {"validation_size": args.validation_size, "train_size": args.train_size}
@@ -366,6 +374,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
         "first_rung": args.first_rung,
         "together": args.together,
         "dropout_rates": None if args.dropout_rates is None else tuple(args.dropout_rates),
+        "seed_budget": args.seed_budget,
         "overrides": {k: v for k, v in sizes.items() if v is not None} or None,
     }
 

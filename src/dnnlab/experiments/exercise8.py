@@ -43,12 +43,14 @@ from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
 from dnnlab.runs import (
+    REUSABLE,
     TIMING_FIELDS,
     StoredRun,
     atomic_write_json,
     execute,
     execute_many,
     list_runs,
+    load_run,
     promote,
 )
 from dnnlab.search import (
@@ -83,6 +85,10 @@ PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
 # (ageron/handson-ml2, 11_training_deep_neural_networks.ipynb, exercise 8 e). Each gets its own
 # learning-rate search; the dropout rate is chosen among the searches' winners by SEARCH_RULE.
 DROPOUT_RATES = (0.1, 0.05, 0.2, 0.4)
+# Seeds where they matter: the study's --seeds are an internal pilot; each step's accuracy
+# comparison then gets the seeds 80% power at its 1-point margin needs, from the pilot's spread
+# of paired differences alone (dnnlab.stats.plan_seeds), at most this many in all.
+SEED_BUDGET = 6
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,7 @@ class Study:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     together: bool = False  # each variant's seeds trained as one program (dnnlab.many)
     dropout_rates: tuple[float, ...] = DROPOUT_RATES  # searched where a variant says so
+    seed_budget: int | None = SEED_BUDGET  # seeds per config at most (None: just ``seeds``)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -296,6 +303,9 @@ class Study:
                 f"{list(self.dropout_rates)}"
             )
         object.__setattr__(self, "dropout_rates", rates)
+        if self.seed_budget is not None:
+            positive_int("seed budget", self.seed_budget)
+            object.__setattr__(self, "seed_budget", max(self.seed_budget, self.seeds))
         for trains in self.trained:  # bad settings fail now, before anything is trained
             self.config(trains)
 
@@ -343,6 +353,7 @@ class Study:
             "overrides": dict(self.overrides),
             "together": self.together,
             "dropout_rates": list(self.dropout_rates),
+            "seed_budget": self.seed_budget,
         }
 
     @classmethod
@@ -357,6 +368,7 @@ class Study:
             together=d.get("together", False),
             # stored before the dropout search: the prior alone
             dropout_rates=tuple(d.get("dropout_rates", DROPOUT_RATES[:1])),
+            seed_budget=d.get("seed_budget"),  # stored before seed plans: the seeds alone
         )
 
 
@@ -588,6 +600,72 @@ def settled(entry: Mapping[str, Any]) -> dict[str, float] | None:
     return {"lr": entry["chosen"], **({} if dropout is None else {"dropout_rate": dropout})}
 
 
+def seed_plan(
+    study: Study, out: Path, entries: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """How many seeds each trained config gets: an internal pilot, then a power analysis.
+
+    The study's ``seeds`` are the pilot. Once every config's pilot runs are
+    stored (``None`` before), each step's accuracy comparison (a variant
+    against the variant it changes and, where the book compares it with
+    another, that one too) gets :func:`dnnlab.stats.plan_seeds` from the
+    pilot's paired test-accuracy differences: the seeds for 80% power at the
+    1-point margin, from their spread only (never their mean, so the verdict's
+    rule stays the fixed design's), at most ``seed_budget``. A config runs the
+    most seeds any of its comparisons asks. Returns ``seeds`` (per config),
+    ``comparisons`` (each plan) and ``rule``. The test accuracies are read
+    from stored runs; the verdicts are still taken later, on every seed.
+    """
+    from dnnlab import stats
+
+    pilot = study.seed_list
+    budget = study.seed_budget or study.seeds
+    accuracy: dict[str, list[float]] = {}
+    for trains in study.trained:
+        chosen = settled(entries[trains])
+        if chosen is None:
+            return None
+        runs = [load_run(out / study.config(trains, s, **chosen).run_id) for s in pilot]
+        if any(r is None or r.summary.get("status") not in REUSABLE for r in runs):
+            return None
+        accuracy[trains] = [r.summary.get("test_accuracy") for r in runs]
+    comparisons, seeds = [], {t: study.seeds for t in study.trained}
+    for name in study.variants:
+        v = VARIANTS[name]
+        for other in dict.fromkeys((v.changes, v.book_changes)):
+            if other is None or other not in study.variants or v.after:
+                continue
+            a, b = accuracy[VARIANTS[other].trains], accuracy[v.trains]
+            if None in a or None in b:  # a diverged run: no difference to plan from
+                continue
+            planned = stats.plan_seeds(
+                [y - x for x, y in zip(a, b, strict=True)],
+                margin=stats.ACCURACY_MARGIN,
+                claim="greater",
+                budget=max(budget, 2),
+            )
+            comparisons.append({"variant": name, "compared_with": other, **planned})
+            for t in (v.trains, VARIANTS[other].trains):
+                seeds[t] = max(seeds[t], min(planned["run"], budget))
+    return {
+        "rule": (
+            f"the first {study.seeds} seeds are an internal pilot; each accuracy comparison "
+            f"then runs the seeds for 80% power at its ±{100 * stats.ACCURACY_MARGIN:g}-point "
+            f"margin from the pilot's spread of paired differences alone, at most {budget} in "
+            "all (stats.plan_seeds); a config runs the most any of its comparisons asks"
+        ),
+        "budget": budget,
+        "seeds": seeds,
+        "comparisons": comparisons,
+    }
+
+
+def seeds_of(study: Study, trains: str, planned: Mapping[str, Any] | None) -> list[int]:
+    """The seeds ``trains`` runs: the pilot's, and those its seed plan adds once it is known."""
+    n = study.seeds if planned is None else planned["seeds"].get(trains, study.seeds)
+    return list(range(FIRST_SEED, FIRST_SEED + n))
+
+
 def needs_range_test(study: Study, trains: str, out: Path) -> bool:
     rule = lr_rule(VARIANTS[trains], study.lr)
     return (
@@ -748,14 +826,19 @@ def plan(study: Study, out: Path, storage: str | None) -> dict[str, Any]:
     """
     url = search_storage(out, storage)
     rates = {t: rate_entry(study, t, out, url) for t in study.trained}
+    planned = seed_plan(study, out, rates)
     return {
         "format": PLAN_FORMAT,
         "study": study.to_dict(),
         "seeds": study.seed_list,
+        "seed_plan": planned,
         "storage": None if storage is None else describe_storage(storage),
         "lr": rates,
         "runs": {
-            t: [study.config(t, seed, **settled(rates[t])).run_id for seed in study.seed_list]
+            t: [
+                study.config(t, seed, **settled(rates[t])).run_id
+                for seed in seeds_of(study, t, planned)
+            ]
             for t in study.trained
             if settled(rates[t]) is not None
         },

@@ -37,6 +37,7 @@ from dnnlab.experiments.exercise8 import (
     rate_entry,
     read_plan,
     search_storage,
+    seeds_of,
     settled,
 )
 from dnnlab.runs import REUSABLE, StoredRun, load_run
@@ -79,7 +80,12 @@ def _search(search: LrSearch, out: Path, url: str) -> dict[str, Any]:
 
 
 def _variant(
-    study: Study, trains: str, out: Path, url: str, claimed: dict[str, dict]
+    study: Study,
+    trains: str,
+    out: Path,
+    url: str,
+    claimed: dict[str, dict],
+    seeds: list[int],
 ) -> dict[str, Any]:
     """One trained config: its rate, search, runs, workers, epochs left and seconds per epoch."""
     entry = rate_entry(study, trains, out, url)
@@ -118,7 +124,7 @@ def _variant(
     runs = {"done": 0, "running": 0, "to_do": 0, "waiting_for_rate": 0}
     stored: list[StoredRun] = []
     done_epochs: list[int] = []  # per run still to train: epochs it has done
-    for seed in study.seed_list:
+    for seed in seeds:
         # a searched variant's first-seed run is its chosen candidate, kept: nothing to train
         kept = "search" in entry and seed == study.seed_list[0]
         if entry["chosen"] is None:
@@ -182,7 +188,11 @@ def progress(out: Path, storage: str | None = None) -> dict[str, Any]:
         raise ConfigError(f"this study's searches are in {kept}: pass --storage URL")
     url = search_storage(out, storage or kept)
     claimed = live_claims(out)
-    parts = {t: _variant(study, t, out, url, claimed) for t in study.trained}
+    planned = plan.get("seed_plan")  # the seeds the pilot asked for, once it is stored
+    parts = {
+        t: _variant(study, t, out, url, claimed, seeds_of(study, t, planned))
+        for t in study.trained
+    }
     measured = [p["seconds_per_epoch"] for p in parts.values() if p["seconds_per_epoch"]]
     overall = statistics.median(measured) if measured else None
     workers = [w for p in parts.values() for w in p["workers"]]

@@ -55,6 +55,8 @@ from dnnlab.experiments.exercise8 import (
     reuse_candidate,
     search_part,
     search_storage,
+    seed_plan,
+    seeds_of,
     settled,
     write_plan,
 )
@@ -95,6 +97,12 @@ def _rates(study: Study, out: Path, url: str) -> Settled:
     return {t: settled(rate_entry(study, t, out, url)) for t in study.trained}
 
 
+def _seed_lists(study: Study, out: Path, url: str) -> dict[str, list[int]]:
+    """Each config's seeds: the pilot's, and what the seed plan adds once the pilot is stored."""
+    planned = seed_plan(study, out, {t: rate_entry(study, t, out, url) for t in study.trained})
+    return {t: seeds_of(study, t, planned) for t in study.trained}
+
+
 def _stored(out: Path, run_id: str) -> StoredRun | None:
     run = load_run(out / run_id)
     return run if run is not None and run.summary.get("status") in REUSABLE else None
@@ -129,11 +137,14 @@ def step(
                 if search_part(search, splits, url, log=log, out=out):
                     return True
     rates = _rates(study, out, url)
-    if study.together and _train_together(out, study, splits, url, rates, verbose=verbose, log=log):
+    lists = _seed_lists(study, out, url)
+    if study.together and _train_together(
+        out, study, splits, url, rates, lists, verbose=verbose, log=log
+    ):
         return True
-    for seed in study.seed_list:
+    for seed in sorted(set().union(*lists.values())):  # the pilot's seeds first
         for trains in study.trained:
-            if rates[trains] is None:
+            if rates[trains] is None or seed not in lists[trains]:
                 continue
             config = study.config(trains, seed, **rates[trains])
             run = _stored(out, config.run_id)
@@ -159,7 +170,9 @@ def step(
             if _after(run, study, splits):
                 return True
     timing = _timing_configs(study, rates)
-    if timing and _all_stored(out, study, rates) and not batchnorm_timing_done(out, *timing):
+    if timing and _all_stored(out, study, rates, lists) and not batchnorm_timing_done(
+        out, *timing
+    ):
         with _held(out / "timing", "batchnorm") as mine:
             if mine:
                 log("timing BN's per-epoch cost")
@@ -174,6 +187,7 @@ def _train_together(
     splits: SplitCache,
     url: str,
     rates: Settled,
+    lists: dict[str, list[int]],
     *,
     verbose: int | str,
     log: Callable[[str], None],
@@ -186,7 +200,7 @@ def _train_together(
     for trains in study.trained:
         if rates[trains] is None:
             continue
-        configs = [study.config(trains, seed, **rates[trains]) for seed in study.seed_list]
+        configs = [study.config(trains, seed, **rates[trains]) for seed in lists[trains]]
         missing = [c for c in configs if _stored(out, c.run_id) is None]
         if missing and missing[0].seed == study.seed_list[0]:
             with contextlib.suppress(RunClaimed):
@@ -234,21 +248,22 @@ def _timing_configs(study: Study, rates: Settled):
     return None
 
 
-def _all_stored(out: Path, study: Study, rates: Settled) -> bool:
+def _all_stored(out: Path, study: Study, rates: Settled, lists: dict[str, list[int]]) -> bool:
     return all(
         rates[t] is not None and _stored(out, study.config(t, seed, **rates[t]).run_id) is not None
-        for seed in study.seed_list
         for t in study.trained
+        for seed in lists[t]
     )
 
 
 def complete(out: Path, study: Study, url: str) -> bool:
     """Every rate settled, every run stored with its after-training steps, BN timed."""
     rates = _rates(study, out, url)
-    if not _all_stored(out, study, rates):
+    lists = _seed_lists(study, out, url)
+    if not _all_stored(out, study, rates, lists):
         return False
-    for seed in study.seed_list:
-        for t in study.trained:
+    for t in study.trained:
+        for seed in lists[t]:
             run = _stored(out, study.config(t, seed, **rates[t]).run_id)
             if "mc-dropout" in after_steps(t) and mc_pending(run, study.samples):
                 return False
@@ -259,11 +274,12 @@ def complete(out: Path, study: Study, url: str) -> bool:
 def study_runs(out: Path, study: Study, url: str) -> list[StoredRun]:
     """The study's stored runs, seeds outer, in the order a sequential study trains them."""
     rates = _rates(study, out, url)
+    lists = _seed_lists(study, out, url)
     found = (
         _stored(out, study.config(t, seed, **rates[t]).run_id)
-        for seed in study.seed_list
+        for seed in sorted(set().union(*lists.values()))
         for t in study.trained
-        if rates[t] is not None
+        if rates[t] is not None and seed in lists[t]
     )
     return [run for run in found if run is not None]
 
