@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 GLANCE = "## Answers at a glance"
 FIGURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+ESTIMATE = re.compile(r"^(?P<estimate>.*?) \(95% CI (?P<interval>[^,]*),")
 
 
 def glance(report: str) -> str:
@@ -63,6 +64,10 @@ def exercise8_lines(result: dict) -> list[str]:
         if claim["id"].endswith("/wall"):  # the report has it; CPU time decides here
             continue
         number = claim["says"].split(";")[0]
+        # "+5.9 points (95% CI +2.7 to +9.1, paired, 3 seeds), p = 0.02: ..." -> the estimate
+        # and its interval; other sentences (probes, ratios) as they are
+        if (m := ESTIMATE.match(number)) is not None:
+            number = f"{m['estimate']}, 95% CI {m['interval']}"
         parts.setdefault(claim["part"], []).append(
             f"{_short(claim)}: **{claim['verdict']}** ({number})"
         )

@@ -285,7 +285,7 @@ def test_a_run_that_never_reaches_the_target_is_censored_and_said_so(tmp_path):
 
 def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from publish_results import BEGIN, END, publish
+    from publish_results import BEGIN, END, ESTIMATE, publish
 
     md_path, _ = build_report(study)
     readme = tmp_path / "README.md"
@@ -297,10 +297,10 @@ def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_
     assert "old table" not in text and "Measured with `dnnlab exercise8`; a test" in text
     judged = json.loads((study / "exercise8" / "result.json").read_text())
     [claim] = [c for c in judged["claims"] if c["id"] == "batchnorm/beats-baseline-std"]
-    assert (
-        f"beats baseline-std (isolating): **{claim['verdict']}** ({claim['says'].split(';')[0]})"
-        in text
-    )
+    first = claim["says"].split(";")[0]
+    m = ESTIMATE.match(first)
+    number = first if m is None else f"{m['estimate']}, 95% CI {m['interval']}"
+    assert f"beats baseline-std (isolating): **{claim['verdict']}** ({number})" in text
     assert "- **(c) Batch Normalization**: " in text and "](docs/study/report.md#glance)" in text
     assert "- not measured in this folder" in text  # no question stored in this study
     assert (docs / "report.md").read_text() == md_path.read_text()
