@@ -23,21 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
-GLANCE = "## Answers at a glance"
 FIGURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 ESTIMATE = re.compile(r"^(?P<estimate>.*?) \(95% CI (?P<interval>[^,]*),")
-
-
-def glance(report: str) -> str:
-    """The report's "Answers at a glance" section, without its heading."""
-    start = report.index(GLANCE) + len(GLANCE)
-    end = report.find('<a id="', start)
-    return report[start : end if end >= 0 else len(report)].strip()
-
-
-def relink(text: str, target: str) -> str:
-    """Point the report's in-page links (``](#anchor)``) at ``target#anchor``."""
-    return text.replace("](#", f"]({target}#")
 
 
 def figures(report: str) -> list[str]:

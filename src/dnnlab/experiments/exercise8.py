@@ -575,8 +575,12 @@ def _dropout_entry(
     entry = {**entry, "search": {k: grid[0][k] for k in ("study", "record")}, "dropout": dropout}
     if any(record is None for record in records):
         return entry
-    bests = {i: row["best_val_loss"] for i, row in enumerate(grid) if row["chosen"] is not None}
-    pick = choose({i: b for i, b in bests.items() if b is not None}, SEARCH_RULE)
+    bests = {
+        i: row["best_val_loss"]
+        for i, row in enumerate(grid)
+        if row["chosen"] is not None and row["best_val_loss"] is not None
+    }
+    pick = choose(bests, SEARCH_RULE)
     if pick is None:
         raise DnnlabError(
             f"every candidate of every {trains} search (dropout rates "

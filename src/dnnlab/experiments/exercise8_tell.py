@@ -35,12 +35,7 @@ RULE_WORDS = {
 
 def pct(values: list[float], digits: int = 1) -> str:
     """Accuracies in [0, 1] as '45.0 ± 1.0' (percent, mean ± std over seeds)."""
-    if not values:
-        return "–"
-    d = stats.describe(values)
-    if d["std"] is None:
-        return f"{100 * d['mean']:.{digits}f}"
-    return f"{100 * d['mean']:.{digits}f} ± {100 * d['std']:.{digits}f}"
+    return _num([100 * v for v in values], digits)
 
 
 def _num(values: list[float], digits: int = 0) -> str:

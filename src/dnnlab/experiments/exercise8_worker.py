@@ -93,14 +93,13 @@ def _held(folder: Path, name: str) -> Iterator[bool]:
 Settled = dict[str, dict[str, float] | None]  # per config: Study.config's keywords, or None
 
 
-def _rates(study: Study, out: Path, url: str) -> Settled:
-    return {t: settled(rate_entry(study, t, out, url)) for t in study.trained}
-
-
-def _seed_lists(study: Study, out: Path, url: str) -> dict[str, list[int]]:
-    """Each config's seeds: the pilot's, and what the seed plan adds once the pilot is stored."""
-    planned = seed_plan(study, out, {t: rate_entry(study, t, out, url) for t in study.trained})
-    return {t: seeds_of(study, t, planned) for t in study.trained}
+def _rates(study: Study, out: Path, url: str) -> tuple[Settled, dict[str, list[int]]]:
+    """Each config's chosen settings (None while pending) and its seeds: the pilot's, and
+    what the seed plan adds once the pilot is stored. Every rate entry read once."""
+    entries = {t: rate_entry(study, t, out, url) for t in study.trained}
+    planned = seed_plan(study, out, entries)
+    rates = {t: settled(e) for t, e in entries.items()}
+    return rates, {t: seeds_of(study, t, planned) for t in study.trained}
 
 
 def _stored(out: Path, run_id: str) -> StoredRun | None:
@@ -136,8 +135,7 @@ def step(
             for search in lr_searches(study, trains, peak):
                 if search_part(search, splits, url, log=log, out=out):
                     return True
-    rates = _rates(study, out, url)
-    lists = _seed_lists(study, out, url)
+    rates, lists = _rates(study, out, url)
     if study.together and _train_together(
         out, study, splits, url, rates, lists, verbose=verbose, log=log
     ):
@@ -258,8 +256,7 @@ def _all_stored(out: Path, study: Study, rates: Settled, lists: dict[str, list[i
 
 def complete(out: Path, study: Study, url: str) -> bool:
     """Every rate settled, every run stored with its after-training steps, BN timed."""
-    rates = _rates(study, out, url)
-    lists = _seed_lists(study, out, url)
+    rates, lists = _rates(study, out, url)
     if not _all_stored(out, study, rates, lists):
         return False
     for t in study.trained:
@@ -273,8 +270,7 @@ def complete(out: Path, study: Study, url: str) -> bool:
 
 def study_runs(out: Path, study: Study, url: str) -> list[StoredRun]:
     """The study's stored runs, seeds outer, in the order a sequential study trains them."""
-    rates = _rates(study, out, url)
-    lists = _seed_lists(study, out, url)
+    rates, lists = _rates(study, out, url)
     found = (
         _stored(out, study.config(t, seed, **rates[t]).run_id)
         for seed in sorted(set().union(*lists.values()))
