@@ -280,9 +280,10 @@ def test_alpha_dropouts_rate_is_searched_with_its_learning_rate(fake_root, tmp_p
         assert len(record["trials"]) == 2
     pick = choose({i: row["best_val_loss"] for i, row in enumerate(grid)}, SEARCH_RULE)
     assert entry["dropout"]["chosen"] == grid[pick]["dropout_rate"]
-    assert entry["chosen"] == grid[pick]["chosen"] and entry["search"]["record"] == grid[pick][
-        "record"
-    ]
+    assert (
+        entry["chosen"] == grid[pick]["chosen"]
+        and entry["search"]["record"] == grid[pick]["record"]
+    )
     assert [r.config.model.dropout_rate for r in runs] == [grid[pick]["dropout_rate"]] * 2
     assert [r.config.train.learning_rate for r in runs] == [entry["chosen"]] * 2
     assert runs[0].summary["trained_as"]["search"] == grid[pick]["study"]  # kept, not retrained

@@ -42,9 +42,7 @@ RUNS = [
 
 
 def _result(outcome):
-    rows = [
-        {k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in outcome.history
-    ]
+    rows = [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in outcome.history]
     weights = [np.asarray(w) for w in outcome.model.get_weights()]
     return rows, outcome.summary["test_accuracy"], outcome.summary["test_loss"], weights
 

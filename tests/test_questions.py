@@ -89,6 +89,34 @@ def test_rejudge_recomputes_verdicts_from_stored_numbers_without_measuring(tmp_p
     assert again["answer"] == "3 values: refuted"
 
 
+def test_measurements_made_with_other_settings_seeds_or_sizes_are_measured_again(
+    tmp_path, monkeypatch
+):
+    calls, lines = [], []
+    monkeypatch.setattr(questions, "registry", lambda: {"toy": _question(calls)})
+
+    def run(**kw):
+        return questions.run_questions(
+            tmp_path, load_splits=lambda c: None, progress=lines.append, **kw
+        )
+
+    run(seeds=3)
+    run(seeds=3)  # the same protocol: reused
+    assert [c[0] for c in calls] == ["measure", "judge"]
+    run(seeds=3, settings={"toy": ToySettings(size=4)})
+    assert calls[-2:] == [("measure", 4), ("judge",)]
+    assert "made with other settings" in lines[-2] and "measured in" in lines[-1]
+    run(seeds=3, settings={"toy": ToySettings(size=4)})
+    run(seeds=5, settings={"toy": ToySettings(size=4)})
+    run(seeds=5, settings={"toy": ToySettings(size=4)}, data_sizes={"train_size": 50})
+    measured = [c for c in calls if c[0] == "measure"]
+    assert measured == [("measure", 3), ("measure", 4), ("measure", 4), ("measure", 4)]
+    stored = questions.stored_measurements(tmp_path, "toy")
+    assert stored["seeds"] == 5 and stored["data_sizes"] == {"train_size": 50}
+    run(seeds=3, rejudge=True)  # a rejudge never measures, whatever the settings
+    assert calls[-1] == ("judge",) and len([c for c in calls if c[0] == "measure"]) == 4
+
+
 def test_a_claim_needs_one_of_three_verdicts():
     with pytest.raises(ValueError, match="verdict must be one of"):
         Claim("toy/x", "x", "true", "rule", {})

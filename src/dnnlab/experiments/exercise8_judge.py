@@ -330,9 +330,7 @@ def convergence_claims(
         "best_epoch_a": [a_runs[s].summary["best_epoch"] for s in seeds],
         "best_epoch_b": [b_runs[s].summary["best_epoch"] for s in seeds],
     }
-    grouped = any(
-        r.summary.get("group_size", 1) > 1 for s in seeds for r in (a_runs[s], b_runs[s])
-    )
+    grouped = any(r.summary.get("group_size", 1) > 1 for s in seeds for r in (a_runs[s], b_runs[s]))
     claims = []
     for key, unit, digits, words in TIME_KINDS:
         if key == "cpu" and not all(ref[s]["has_cpu"] and got[s]["has_cpu"] for s in seeds):

@@ -190,8 +190,7 @@ def progress(out: Path, storage: str | None = None) -> dict[str, Any]:
     claimed = live_claims(out)
     planned = plan.get("seed_plan")  # the seeds the pilot asked for, once it is stored
     parts = {
-        t: _variant(study, t, out, url, claimed, seeds_of(study, t, planned))
-        for t in study.trained
+        t: _variant(study, t, out, url, claimed, seeds_of(study, t, planned)) for t in study.trained
     }
     measured = [p["seconds_per_epoch"] for p in parts.values() if p["seconds_per_epoch"]]
     overall = statistics.median(measured) if measured else None

@@ -244,7 +244,7 @@ def seed_blocks(planned: dict[str, Any] | None) -> list[Block]:
             f"Rule: {planned['rule']}. Seeds per config: {seeds}. Only the pilot's spread is "
             "looked at, never its mean difference, so each verdict keeps the fixed design's "
             "rule; re-estimating the spread from a small pilot whose seeds are reused raises "
-            "the type I error a little above its 2.5%: 2.9% to 3.9% for \"B beats A\" with a "
+            'the type I error a little above its 2.5%: 2.9% to 3.9% for "B beats A" with a '
             "3-seed pilot and at most 6 seeds, at spreads of 0.5 to 2 margins (20,000 "
             "simulated studies each, `python scripts/pilot_type1.py --budgets 6`)."
         ),

@@ -168,9 +168,7 @@ def step(
             if _after(run, study, splits):
                 return True
     timing = _timing_configs(study, rates)
-    if timing and _all_stored(out, study, rates, lists) and not batchnorm_timing_done(
-        out, *timing
-    ):
+    if timing and _all_stored(out, study, rates, lists) and not batchnorm_timing_done(out, *timing):
         with _held(out / "timing", "batchnorm") as mine:
             if mine:
                 log("timing BN's per-epoch cost")

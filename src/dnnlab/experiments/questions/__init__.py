@@ -277,6 +277,23 @@ def stored_measurements(out: Path, question_id: str) -> dict | None:
     return _read(out / "questions" / question_id / "measurements.json")
 
 
+def same_protocol(record: Mapping[str, Any], settings: Any, seeds: int, sizes: Mapping) -> bool:
+    """Whether stored measurements were made with these settings, seeds and data sizes.
+
+    Measurements made otherwise (an older protocol, another ``--seeds`` or
+    ``--train-size``) are not reused as if they answered this run's question.
+    """
+
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(clean(value)))
+
+    return (
+        plain(record.get("settings")) == plain(settings)
+        and record.get("seeds") == seeds
+        and plain(record.get("data_sizes") or {}) == plain(dict(sizes))
+    )
+
+
 def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -> dict:
     """Run the question's measurement and store it; return the stored record.
 
@@ -386,10 +403,23 @@ def run_questions(
     results = []
     sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
     for q in select(ids):
-        had = stored_measurements(out, q.id) is not None
+        kept = stored_measurements(out, q.id)
+        had = kept is not None
         if rejudge and not had:
             progress(f"{q.id}: no stored measurements to rejudge; run `dnnlab questions {q.id}`")
             continue
+        own = (settings or {}).get(q.id)
+        stale = (
+            had
+            and not force
+            and not rejudge
+            and not same_protocol(kept, q.settings if own is None else own, seeds, sizes)
+        )
+        if stale:
+            progress(
+                f"{q.id}: its stored measurements were made with other settings, seeds or data "
+                "sizes; measuring again (the old ones are kept until the new ones are stored)"
+            )
         started = time.perf_counter()
         record = answer(
             q,
@@ -397,9 +427,9 @@ def run_questions(
             lambda folder: Context(
                 folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes
             ),
-            force=force,
+            force=force or stale,
             rejudge=rejudge,
-            settings=(settings or {}).get(q.id),
+            settings=own,
         )
         verdicts = ", ".join(
             f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]
@@ -410,10 +440,10 @@ def run_questions(
             verdicts += f"; {held} of {len(facts)} checked facts hold"
         how = (
             "stored"
-            if had and not force and not rejudge
+            if had and not force and not stale and not rejudge
             else (
                 f"rejudged in {time.perf_counter() - started:.1f} s"
-                if had and not force
+                if had and not force and not stale
                 else f"measured in {record['measured_seconds']:.0f} s"
             )
         )
