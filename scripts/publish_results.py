@@ -72,6 +72,62 @@ def exercise8_lines(result: dict) -> list[str]:
     return lines
 
 
+def _rate(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def choice_lines(study: dict) -> list[str]:
+    """What the searches chose, alpha dropout's rate among them, and the seeds each config ran.
+
+    Read from ``OUT/study.json`` as the study stored it (its ``lr`` entries and
+    ``seed_plan``); nothing is computed here.
+    """
+    lines, rule = [], None
+    chosen = []
+    for trains, entry in study.get("lr", {}).items():
+        if entry.get("chosen") is None:
+            continue
+        book = entry.get("book")
+        text = f"{trains} {_rate(entry['chosen'])}" + (
+            f" (book {_rate(book)})" if book is not None else ""
+        )
+        grid = entry.get("dropout")
+        if grid and grid.get("chosen") is not None:
+            rule = rule or grid.get("rule")
+            rates = ", ".join(
+                f"{100 * row['dropout_rate']:g}%: "
+                + ("none" if row["best_val_loss"] is None else f"{row['best_val_loss']:.4f}")
+                for row in grid["rates"]
+            )
+            text += (
+                f" at dropout rate **{100 * grid['chosen']:g}%** (each rate searched with its "
+                f"learning rate; best validation loss {rates})"
+            )
+        chosen.append(text)
+    if chosen:
+        from dnnlab.selection import SEARCH_RULE
+
+        lines.append(
+            "- **What the searches chose** (by validation loss, never the test set; a near tie is "
+            f"settled by a stated rule, not by noise: {SEARCH_RULE.says()}; "
+            "[docs/search.md](docs/search.md)): " + "; ".join(chosen) + "."
+        )
+    plan = study.get("seed_plan")
+    if plan:
+        seeds = ", ".join(f"{t} {n}" for t, n in plan["seeds"].items())
+        lines.append(
+            f"- **Seeds where they matter**: {plan['rule']}. Seeds run: {seeds} "
+            "(each comparison's plan in the report)."
+        )
+    lines.append(
+        "- **What reproduces to the bit**: every run, search and study repeated on the same "
+        "machine with the same library versions, whatever the load, core count or worker "
+        "count; on another CPU or other versions only statistically (compare the means and "
+        "intervals, not one seed's epochs): [docs/reproducibility.md](docs/reproducibility.md)."
+    )
+    return lines
+
+
 def _first_sentence(text: str, limit: int = 240, at_least: int = 40) -> str:
     """The answer's first sentence (with the next, if the first is shorter than ``at_least``)."""
     end = text.find(". ")
@@ -99,6 +155,7 @@ def question_lines(results: list[dict]) -> list[str]:
 
 def readme_block(out: Path, command: str, note: str, target: str) -> str:
     e8 = json.loads((out / "exercise8" / "result.json").read_text())
+    study = json.loads((out / "study.json").read_text()) if (out / "study.json").exists() else {}
     from dnnlab.experiments import questions
 
     results = questions.stored_results(out)
@@ -112,6 +169,7 @@ def readme_block(out: Path, command: str, note: str, target: str) -> str:
         "comparison differs in the step only, the book's in more):",
         "",
         *exercise8_lines(e8),
+        *choice_lines(study),
         "",
         "**The questions:**",
         "",

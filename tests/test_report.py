@@ -303,8 +303,40 @@ def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_
     assert f"beats baseline-std (isolating): **{claim['verdict']}** ({number})" in text
     assert "- **(c) Batch Normalization**: " in text and "](docs/study/report.md#glance)" in text
     assert "- not measured in this folder" in text  # no question stored in this study
+    assert "[docs/reproducibility.md](docs/reproducibility.md)" in text
     assert (docs / "report.md").read_text() == md_path.read_text()
     assert copied and all((docs / rel).is_file() for rel in copied)
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- study:begin -->"):
         publish(study, docs, readme, "c", "")
+
+
+def test_the_readme_says_what_the_searches_chose_and_the_seeds_each_config_ran():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from publish_results import choice_lines
+
+    grid = [
+        {"dropout_rate": 0.1, "best_val_loss": 1.49, "chosen": 9.45e-5},
+        {"dropout_rate": 0.05, "best_val_loss": 1.455, "chosen": 1.24e-4},
+        {"dropout_rate": 0.4, "best_val_loss": None, "chosen": None},
+    ]
+    study = {
+        "lr": {
+            "baseline": {"book": 5e-5, "chosen": 5e-5},
+            "alpha-dropout": {
+                "book": 5e-4,
+                "chosen": 1.24e-4,
+                "dropout": {"rule": "r", "rates": grid, "chosen": 0.05},
+            },
+            "selu": {"book": 7e-4, "chosen": None},  # still searching: not shown
+        },
+        "seed_plan": {"rule": "a pilot of 3", "seeds": {"baseline": 6, "alpha-dropout": 4}},
+    }
+    chose, seeds, bits = choice_lines(study)
+    assert "baseline 5e-05 (book 5e-05); alpha-dropout 0.000124 (book 0.0005)" in chose
+    assert "at dropout rate **5%**" in chose and "10%: 1.4900, 5%: 1.4550, 40%: none" in chose
+    assert "selu" not in chose
+    assert seeds.startswith("- **Seeds where they matter**: a pilot of 3.")
+    assert "baseline 6, alpha-dropout 4" in seeds
+    assert "to the bit" in bits
+    assert len(choice_lines({})) == 1  # no plan stored: only what reproduces
