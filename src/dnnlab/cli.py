@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
-from dnnlab.config import VARIANTS, positive_int
+from dnnlab.config import NAMED_CONFIGS, positive_int
 from dnnlab.errors import EXIT_OK, ConfigError, DnnlabError, exit_status
 
-STUDY_VARIANTS = (*VARIANTS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
+STUDY_VARIANTS = (*NAMED_CONFIGS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
 SEARCH_LR_GONE = (
     "--search-lr (the 3-epoch grid) is gone: exercise8 now searches every variant's learning "
     "rate by default (docs/search.md); --lr-from-book keeps the book's rates"
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one variant (reuses a finished identical run)")
     run.add_argument(
         "variant",
-        choices=[*VARIANTS, "mc-dropout"],
+        choices=[*NAMED_CONFIGS, "mc-dropout"],
         help="which network (mc-dropout: the alpha-dropout run, predicted with MC Dropout)",
     )
     run.add_argument("--seed", type=int, default=42, help="random seed (42)")
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_argument(prog)
 
     find = sub.add_parser("lr-find", help="LR range test for a variant: plot and suggestion")
-    find.add_argument("variant", choices=list(VARIANTS))
+    find.add_argument("variant", choices=list(NAMED_CONFIGS))
     _data_arguments(find)
     _out_argument(find)
     _json_argument(find)

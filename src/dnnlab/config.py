@@ -3,7 +3,9 @@
 A run is fully described by a :class:`RunConfig` (variant name, seed, model,
 training and data settings). Every field is checked when the object is made, so
 an invalid setting fails before any data is read or anything is trained.
-Variants are named sets of overrides on the baseline (:data:`VARIANTS`).
+The configs exercise 8 trains are named sets of overrides on the baseline
+(:data:`NAMED_CONFIGS`); the study's steps, which say what each changes and
+against which control it is judged, are :data:`dnnlab.experiments.exercise8.VARIANTS`.
 """
 
 from __future__ import annotations
@@ -194,10 +196,10 @@ class RunConfig:
         return f"{self.variant}-seed{self.seed}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
 
-# Variants of exercise 8 (Géron, ch. 11): overrides on the baseline, section by section.
+# The configs exercise 8 trains (Géron, ch. 11): overrides on the baseline, section by section.
 _SELU = {"activation": "selu", "kernel_initializer": "lecun_normal"}
 _ALPHA = {**_SELU, "dropout": "alpha", "dropout_rate": 0.1, "dropout_placement": "output"}
-VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+NAMED_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     # (a, b) 20 x 100 ELU, He init, Nadam 5e-5, raw pixels.
     "baseline": {},
     # (c) Dense -> BN -> ELU in every layer, and BN after the input (2nd-edition notebook).
@@ -245,9 +247,9 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
 # that differs (same net, SGD, batch 128, 15 epochs, final weights). The book has no such run;
 # its rate 0.01 is the SGD rate Géron's notebook compiles this net with before 1cycle
 # overrides it (2nd edition), and the study searches it like every other rate.
-VARIANTS["sgd-constant"] = {
+NAMED_CONFIGS["sgd-constant"] = {
     "model": _ALPHA,
-    "train": {**VARIANTS["one-cycle"]["train"], "schedule": "constant", "learning_rate": 0.01},
+    "train": {**NAMED_CONFIGS["one-cycle"]["train"], "schedule": "constant", "learning_rate": 0.01},
     "data": {"standardize": True},
 }
 
@@ -280,10 +282,10 @@ def variant_config(variant: str = "baseline", seed: int = 42, **overrides: Any) 
     Overrides whose value is ``None`` are ignored, so CLI defaults pass through.
     Unknown variants and unknown override names raise :class:`ConfigError`.
     """
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    if variant not in NAMED_CONFIGS:
+        raise ConfigError(f"unknown variant {variant!r}; choose one of: {', '.join(NAMED_CONFIGS)}")
     sections: dict[str, dict[str, Any]] = {
-        name: dict(values) for name, values in VARIANTS[variant].items()
+        name: dict(values) for name, values in NAMED_CONFIGS[variant].items()
     }
     for key, value in overrides.items():
         if value is None:
@@ -300,5 +302,5 @@ def variant_config(variant: str = "baseline", seed: int = 42, **overrides: Any) 
             train=TrainConfig(**sections.get("train", {})),
             data=DataConfig(**sections.get("data", {})),
         )
-    except TypeError as exc:  # a misspelt field inside VARIANTS
+    except TypeError as exc:  # a misspelt field inside NAMED_CONFIGS
         raise ConfigError(f"invalid settings for variant {variant!r}: {exc}") from None

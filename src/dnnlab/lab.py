@@ -302,9 +302,9 @@ def lr_find(
     """The LR range test of a variant (:func:`dnnlab.experiments.exercise8.find_peak_lr`).
 
     Its curve and suggestion, plus ``peak`` and ``peak_rule`` (the 1cycle peak,
-    :func:`dnnlab.lr_search.suggest_peak`) and ``plot``, the PNG it drew.
+    :func:`dnnlab.lr_range.suggest_peak`) and ``plot``, the PNG it drew.
     """
-    from dnnlab.lr_search import suggest_peak
+    from dnnlab.lr_range import suggest_peak
 
     result = exercise8.find_peak_lr(name, SplitCache(data_dir, check_md5), out, overrides)
     peak, rule = suggest_peak(result["lrs"], result["smoothed"])

@@ -137,7 +137,7 @@ def layer_stats(stats: dict[str, dict[str, list[dict]]], path: Path | None = Non
 def lr_finder(result: Any, path: Path | None = None, *, title: str = "") -> Figure:
     """Loss vs learning rate of a range test (log x): raw per batch (faint), smoothed, suggestion.
 
-    ``result`` is a :class:`~dnnlab.lr_search.RangeTest` or its ``to_dict()``
+    ``result`` is a :class:`~dnnlab.lr_range.RangeTest` or its ``to_dict()``
     (as read back from JSON), so a stored test can be drawn without Keras.
     Non-finite points (the batch that diverged) are left out.
     """

@@ -95,7 +95,7 @@ SEED_BUDGET = 6
 class Variant:
     """One step of exercise 8, as data: what it changes, what judges it, what the book says.
 
-    ``trains`` names the config (:data:`dnnlab.config.VARIANTS`) whose runs this
+    ``trains`` names the config (:data:`dnnlab.config.NAMED_CONFIGS`) whose runs this
     variant reads; ``changes`` is the variant it takes one step from, the
     comparison that isolates the step (judged against it), and ``step`` says
     what the step is. Where the book compares against another variant (the raw
@@ -448,7 +448,7 @@ def find_peak_lr(
     variant: str, splits: SplitCache, out: Path, overrides: dict | None = None
 ) -> dict:
     """The LR range test for ``variant`` (stored in ``out/lr-find``): its suggestion and curve."""
-    from dnnlab.lr_search import range_test
+    from dnnlab.lr_range import range_test
     from dnnlab.plots import lr_finder
 
     fixed = {k: v for k, v in (overrides or {}).items() if k != "lr"}
@@ -465,7 +465,7 @@ def find_peak_lr(
 
 def stored_peak(study: Study, trains: str, out: Path) -> float | None:
     """The 1cycle peak of ``trains``' stored range test; ``None`` if it has not run yet."""
-    from dnnlab.lr_search import suggest_peak
+    from dnnlab.lr_range import suggest_peak
 
     path = range_test_path(out, study.config(trains))
     if not path.exists():

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from dnnlab import DataConfig, TrainConfig, data, lr_search, plots
+from dnnlab import DataConfig, TrainConfig, data, lr_range, plots
 from dnnlab.errors import ConfigError
-from dnnlab.lr_search import (
+from dnnlab.lr_range import (
     RangeRecorder,
     RangeTest,
     epoch_batch_sizes,
@@ -188,8 +188,8 @@ def test_range_test_rejects_bad_arguments(tiny_config, splits, kwargs):
 def test_one_cycle_peak_is_the_rate_at_the_lowest_smoothed_loss():
     lrs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     smoothed = [2.0, 1.5, 1.2, float("nan"), 3.0]
-    peak, rule = lr_search.suggest_peak(lrs, smoothed)
+    peak, rule = lr_range.suggest_peak(lrs, smoothed)
     assert peak == 1e-2
     assert rule == "1cycle peak = lr at the lowest smoothed loss = 0.01 (Smith, 2018)"
-    assert lr_search.suggest(lrs, smoothed)[0] == pytest.approx(1e-3)
-    assert math.isnan(lr_search.suggest_peak(lrs, [float("nan")] * 5)[0])
+    assert lr_range.suggest(lrs, smoothed)[0] == pytest.approx(1e-3)
+    assert math.isnan(lr_range.suggest_peak(lrs, [float("nan")] * 5)[0])
