@@ -220,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     questions = sub.add_parser("questions", help="answer the chapter's questions by experiment")
     questions.add_argument("ids", nargs="*", metavar="ID", help="question ids (default: all)")
     questions.add_argument("--seeds", type=int, default=3, help="seeds where spread matters (3)")
-    questions.add_argument("--force", action="store_true", help="measure again even if stored")
+    questions.add_argument(
+        "--force",
+        action="store_true",
+        help="measure again even if stored (measurements stored with other settings, seeds "
+        "or data sizes are measured again without it)",
+    )
     questions.add_argument(
         "--rejudge",
         action="store_true",
