@@ -525,8 +525,9 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         mc_timing_samples=2,
         epoch_rounds=(2, 2),
         predict_rounds=(2, 2),
+        seed_budget=3,
     )
-    record = answer(dc.QUESTION, tmp_path, _loader(fake_root), settings=settings)
+    record = answer(dc.QUESTION, tmp_path, _loader(fake_root, seeds=2), settings=settings)
     assert len(record["claims"]) == 8
     assert {f["id"]: f["holds"] for f in record["facts"]} == {
         "dropout-cost/one-pass-per-step": True,
@@ -542,5 +543,9 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         assert drop["history"][-1]["val_loss"] <= run["target_val_loss"]
     assert set(m["predict_timing"]["ratios"]) == {"dropout", "mc"}
     assert m["epoch_timing"]["rounds"] == 2
+    plan = m["seed_plan"]  # a 2-seed pilot of MC - plain NLL, then at most 3 seeds in all
+    assert 2 <= len(m["runs"]) == plan["run"] <= 3 and plan["budget"] == 3
+    [nll] = [c for c in record["claims"] if c["id"] == "dropout-cost/mc-lowers-nll"]
+    assert nll["evidence"]["seed_plan"] == plan
     assert [c.verdict for c in dc.judge_all(m)] == [c["verdict"] for c in record["claims"]]
     assert (folder / "dropout_cost.png").stat().st_size > 1000
