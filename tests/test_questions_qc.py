@@ -259,11 +259,11 @@ def test_relu_activation_sparsity_rule(relu, weights, expected):
     assert verdicts["relu-activation-sparsity-is-not-weight-sparsity"] == expected
 
 
-def _loader(fake_root):
+def _loader(fake_root, seeds=1):
     def load(config):
         return data.load_splits(config, fake_root, check_md5=False, download=False)
 
-    return lambda folder: Context(folder=folder, load_splits=load, seeds=1)
+    return lambda folder: Context(folder=folder, load_splits=load, seeds=seeds)
 
 
 TINY_DATA = DataConfig(validation_size=24, standardize=True)
@@ -271,6 +271,7 @@ TINY_TRAIN = TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=16
 
 
 def test_sparse_models_end_to_end(tmp_path, fake_root):
+    """Two pilot seeds, then the seed plan's (at most 3 in all)."""
     settings = sm.Settings(
         model=ModelConfig(depth=2, width=8, activation="relu"),
         train=TINY_TRAIN,
@@ -279,11 +280,17 @@ def test_sparse_models_end_to_end(tmp_path, fake_root):
         l1_strengths=(1e-3,),
         student=ModelConfig(depth=1, width=4, activation="relu"),
         student_epochs=1,
+        seed_budget=3,
     )
-    record = answer(sm.QUESTION, tmp_path, _loader(fake_root), settings=settings)
+    record = answer(sm.QUESTION, tmp_path, _loader(fake_root, seeds=2), settings=settings)
     assert len(record["claims"]) == 8 and len(record["facts"]) == 2
     folder = tmp_path / "questions" / "sparse-models"
     m = json.loads((folder / "measurements.json").read_text())["measurements"]
+    plan = m["seed_plan"]
+    assert plan["pilot"] == 2 and 2 <= plan["run"] <= 3 and plan["budget"] == 3
+    assert [r["seed"] for r in m["runs"]] == list(range(42, 42 + plan["run"]))
+    planned = {c["id"]: c for c in record["claims"] if c["id"] in sm.PLANNED}
+    assert len(planned) == 3 and all(c["evidence"]["seed_plan"] == plan for c in planned.values())
     # The stored numbers re-judge to the same verdicts.
     claims = [c for c in sm.judge_all(m) if isinstance(c, Claim)]
     assert [c.verdict for c in claims] == [c["verdict"] for c in record["claims"]]
@@ -518,8 +525,9 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         mc_timing_samples=2,
         epoch_rounds=(2, 2),
         predict_rounds=(2, 2),
+        seed_budget=3,
     )
-    record = answer(dc.QUESTION, tmp_path, _loader(fake_root), settings=settings)
+    record = answer(dc.QUESTION, tmp_path, _loader(fake_root, seeds=2), settings=settings)
     assert len(record["claims"]) == 8
     assert {f["id"]: f["holds"] for f in record["facts"]} == {
         "dropout-cost/one-pass-per-step": True,
@@ -535,5 +543,9 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         assert drop["history"][-1]["val_loss"] <= run["target_val_loss"]
     assert set(m["predict_timing"]["ratios"]) == {"dropout", "mc"}
     assert m["epoch_timing"]["rounds"] == 2
+    plan = m["seed_plan"]  # a 2-seed pilot of MC - plain NLL, then at most 3 seeds in all
+    assert 2 <= len(m["runs"]) == plan["run"] <= 3 and plan["budget"] == 3
+    [nll] = [c for c in record["claims"] if c["id"] == "dropout-cost/mc-lowers-nll"]
+    assert nll["evidence"]["seed_plan"] == plan
     assert [c.verdict for c in dc.judge_all(m)] == [c["verdict"] for c in record["claims"]]
     assert (folder / "dropout_cost.png").stat().st_size > 1000

@@ -68,7 +68,7 @@ from dnnlab import discoveries, stats, uncertainty
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.data import Splits
 from dnnlab.experiments.questions import Claim, Context, Fact, Question, claim_from, fact_from
-from dnnlab.experiments.questions.common import fit, seeds, subset
+from dnnlab.experiments.questions.common import fit, seeds_by_pilot, subset
 from dnnlab.models import build_model, hidden_activation_layers, hidden_dense_layers, logits_view
 from dnnlab.plots import save_figure, subplots
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
@@ -104,6 +104,9 @@ class Settings:
         depth=2, width=50, activation="relu", kernel_initializer="he_normal"
     )
     student_epochs: int = 5
+    # The accuracy claims' seeds: the context's seeds are an internal pilot; the widest of
+    # their paired gaps' spreads sets how many more run, at most this many.
+    seed_budget: int = 8
 
     def dropout_model(self) -> ModelConfig:
         return dataclasses.replace(
@@ -460,12 +463,15 @@ def measure(ctx: Context, settings: Settings) -> dict:
     """Per seed: the dense net and its prunings, its student, the dropout, gradual and l1 nets."""
     splits = ctx.load_splits(settings.data)
     x_test, y_test = splits.x_test, splits.y_test
-    runs = []
-    for seed in seeds(ctx):
+
+    sizes: list[int] = []  # the hidden weights' count, the same for every seed
+
+    def run_seed(seed: int) -> dict:
         base = fit(
             ctx, model=settings.model, train_config=settings.train, data=settings.data, seed=seed
         )
         net = base.model
+        sizes.append(sum(k.size for k in kernels(net)))
         dense = {
             "curve": pruning_curve(net, x_test, y_test),
             "global_curve": pruning_curve(net, x_test, y_test, prune_global),
@@ -484,29 +490,54 @@ def measure(ctx: Context, settings: Settings) -> dict:
             data=settings.data,
             seed=seed,
         )
-        runs.append(
-            {
-                "seed": seed,
-                "dense": dense,
-                "one_shot_fine_tuned": one_shot,
-                "gradual": gradual_prune(splits, settings, seed),
-                "dense_equal_budget": dense_equal_budget(splits, settings, seed),
-                "l1": [_l1_run(ctx, settings, splits, seed, s) for s in settings.l1_strengths],
-                "dropout": {
-                    "curve": pruning_curve(drop.model, x_test, y_test),
-                    **_weights_summary(drop.model),
-                },
-                "student": student,
-            }
-        )
+        return {
+            "seed": seed,
+            "dense": dense,
+            "one_shot_fine_tuned": one_shot,
+            "gradual": gradual_prune(splits, settings, seed),
+            "dense_equal_budget": dense_equal_budget(splits, settings, seed),
+            "l1": [_l1_run(ctx, settings, splits, seed, s) for s in settings.l1_strengths],
+            "dropout": {
+                "curve": pruning_curve(drop.model, x_test, y_test),
+                **_weights_summary(drop.model),
+            },
+            "student": student,
+        }
+
+    def widest(rows: list[dict]) -> list[float]:
+        """The pilot's paired accuracy gaps with the largest spread: they need the most seeds.
+
+        gradual - one-shot and l1 - plain pruned at :data:`PRUNE_TO`, and global
+        magnitude pruning - unpruned at :data:`KEEP_AT`, the claims' paired differences.
+        """
+        prune, keep = SPARSITIES.index(PRUNE_TO), SPARSITIES.index(KEEP_AT)
+        gaps = [
+            [
+                r["gradual"]["test_accuracy"] - r["one_shot_fine_tuned"]["test_accuracy"]
+                for r in rows
+            ],
+            [chosen_l1(r)["curve"][prune] - r["dense"]["curve"][prune] for r in rows],
+            [r["dense"]["global_curve"][keep] - r["dense"]["curve"][0] for r in rows],
+        ]
+        return max(gaps, key=lambda g: float(np.std(g, ddof=1)) if len(g) >= 2 else -1.0)
+
+    runs, plan = seeds_by_pilot(
+        ctx,
+        lambda seed_list: [run_seed(seed) for seed in seed_list],
+        widest,
+        margin=ACCURACY_MARGIN,
+        claim="greater",
+        budget=max(settings.seed_budget, ctx.seeds),
+    )
     return {
+        "seed_plan": plan,
         "sparsities": list(SPARSITIES),
         "keep_at": KEEP_AT,
         "prune_to": PRUNE_TO,
         "epochs": settings.train.epochs,
         "fine_tune_epochs": settings.fine_tune_epochs,
         "dropout_rate": settings.dropout_rate,
-        "hidden_weights": sum(k.size for k in kernels(net)),
+        "hidden_weights": sizes[0],
         "model": f"{settings.model.depth} x {settings.model.width} {settings.model.activation}",
         "student_model": f"{settings.student.depth} x {settings.student.width} "
         f"{settings.student.activation}",
@@ -981,9 +1012,23 @@ def control_claims(m: dict) -> list[Claim]:
     ]
 
 
+# The claims whose paired gaps set the seed plan (:func:`measure`'s ``widest``).
+PLANNED = {
+    "sparse-models/gradual-pruning-beats-one-shot",
+    "sparse-models/l1-pruned-beats-plain-pruned",
+    "sparse-models/global-magnitude-pruning-keeps-accuracy",
+}
+
+
 def judge_all(m: dict) -> list[Claim]:
-    """:func:`judge`, then the dense control at equal budget."""
-    return judge(m) + control_claims(m)
+    """:func:`judge`, then the dense control at equal budget; the seed plan beside its claims."""
+    plan = m.get("seed_plan")  # absent in measurements made before the plan
+    return [
+        dataclasses.replace(c, evidence={**c.evidence, "seed_plan": plan})
+        if plan and isinstance(c, Claim) and c.id in PLANNED
+        else c
+        for c in judge(m) + control_claims(m)
+    ]
 
 
 QUESTION = Question(
@@ -991,7 +1036,8 @@ QUESTION = Question(
     question="How can you produce a sparse model?",
     data="CIFAR-10, first 10,000 training images after the 5,000 validation images, "
     "standardized; a 5 x 100 ReLU net, Nadam 1e-3, batch 64, 5 epochs (+3 of fine-tuning for "
-    "the pruning comparison); accuracy on the test set",
+    "the pruning comparison); a 3-seed pilot, then up to 8 seeds for 80% power at 1 point; "
+    "accuracy on the test set",
     measure=measure,
     judge=judge_all,
     tell=tell,
