@@ -1,11 +1,16 @@
-"""A study slice one by one and together (``dnnlab exercise8 --together``), side by side.
+"""A study slice today's way, one by one and together (``--together``), side by side.
 
 Each arm is a fresh subprocess running ``dnnlab.lab.run_exercise8`` on the same
 slice (default: the baseline's learning-rate search and 3 seeds on 10,000
 training images, at most 20 epochs per run) into its own folder; the arms
-alternate over ``--rounds``. The table gives each arm's CPU seconds (the
-process and its children, from ``resource``), wall seconds, the rate chosen,
-the runs' test accuracies and the epochs trained (the search's and the runs').
+alternate over ``--rounds``. ``today`` is the path before issue 15's levers:
+no persistent compilation cache, no program reuse, the chosen candidate trained
+again as the first seed's run (``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0
+DNNLAB_REUSE_CANDIDATE=0``); ``one by one`` is dnnlab's default (every lever
+on, the cache as earlier runs left it); ``together`` adds ``--together``. The
+table gives each arm's CPU seconds (the process and its children, from
+``resource``), wall seconds, the rate chosen, the runs' test accuracies and the
+epochs trained (the search's and the runs'), then today's CPU over each arm's.
 
     python benchmarks/study_together.py --data-dir ../shared/datasets
 
@@ -24,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ARMS = ("one by one", "together")
+ARMS = ("today", "one by one", "together")
+TODAY = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_REUSE_CANDIDATE": "0"}
 
 
 def child(out: str, data_dir: str | None, settings: dict) -> None:
@@ -71,6 +77,7 @@ def arm(name: str, folder: Path, args) -> dict:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(TODAY if name == "today" else {})},
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {"arm": name, "wall": time.perf_counter() - started, **result}
@@ -87,6 +94,17 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['arm']} | {r['cpu']:.0f} | {r['wall']:.0f} | {r['search_epochs']} "
             f"| {r['run_epochs']} | {chosen} | {accuracy} |"
+        )
+    means = {
+        arm: sum(r["cpu"] for r in rows if r["arm"] == arm)
+        / sum(1 for r in rows if r["arm"] == arm)
+        for arm in dict.fromkeys(r["arm"] for r in rows)
+    }
+    if "today" in means:
+        lines.append("")
+        lines.append(
+            "CPU seconds, today / arm (means over rounds): "
+            + ", ".join(f"{arm} {means['today'] / cpu:.2f}x" for arm, cpu in means.items())
         )
     return "\n".join(lines)
 
@@ -105,13 +123,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--trials", type=int, default=None, help="search candidates (5)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="dnnlab-together-") as tmp:
         for r in range(args.rounds):
-            for name in ARMS if r % 2 == 0 else reversed(ARMS):
+            for name in args.arms if r % 2 == 0 else reversed(args.arms):
                 rows.append(arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args))
     print(
         f"{', '.join(args.variants)}: search + {args.seeds} seeds, {args.train_size} images, "

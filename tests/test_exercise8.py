@@ -161,6 +161,39 @@ def test_the_search_sets_each_rate_by_default_and_never_touches_the_test_set(
     assert "#### baseline: learning rate" in report and "(b) learning rates" in report
 
 
+def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
+    fake_root, tmp_path, monkeypatch
+):
+    """DNNLAB_REUSE_CANDIDATE=0 (the benchmark's "today") trains the run the lever keeps."""
+    import dnnlab.experiments.exercise8 as e8
+    from dnnlab.runs import TIMING_FIELDS
+
+    def study(out):
+        return run_exercise8(
+            out,
+            data_dir=fake_root,
+            check_md5=False,
+            verbose=0,
+            variants=("baseline",),
+            seeds=1,
+            budget=Budget(trials=2, first_rung=1),
+            overrides=TINY,
+        )
+
+    [kept] = study(tmp_path / "kept")
+    monkeypatch.setattr(e8, "REUSE_CANDIDATE", False)
+    [again] = study(tmp_path / "again")
+    assert "trained_as" in kept.summary and "trained_as" not in again.summary
+    assert kept.config == again.config
+
+    def numbers(run):
+        return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in run.history]
+
+    assert numbers(kept) == numbers(again)
+    assert kept.summary["test_accuracy"] == again.summary["test_accuracy"]
+    assert kept.summary["test_loss"] == again.summary["test_loss"]
+
+
 def test_the_old_grid_flag_is_one_line_pointing_at_the_default(tmp_path, capsys):
     assert main(["exercise8", "--search-lr", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
