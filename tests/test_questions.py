@@ -1,5 +1,6 @@
 """The questions framework (measure -> judge -> tell -> draw) and same-init, on known cases."""
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -115,6 +116,38 @@ def test_measurements_made_with_other_settings_seeds_or_sizes_are_measured_again
     assert stored["seeds"] == 5 and stored["data_sizes"] == {"train_size": 50}
     run(seeds=3, rejudge=True)  # a rejudge never measures, whatever the settings
     assert calls[-1] == ("judge",) and len([c for c in calls if c[0] == "measure"]) == 4
+
+
+def test_retime_takes_the_timings_again_keeps_the_trained_numbers_and_judges(tmp_path, monkeypatch):
+    calls, lines = [], []
+
+    def retime(ctx, settings, m):
+        calls.append(("retime", ctx.folder.name))
+        return {**m, "scale": 2.0}
+
+    toy = dataclasses.replace(_question(calls), retime=retime)
+    monkeypatch.setattr(questions, "registry", lambda: {"toy": toy})
+
+    def run(**kw):
+        return questions.run_questions(
+            tmp_path, load_splits=lambda c: None, progress=lines.append, **kw
+        )
+
+    run(retime=True)  # nothing stored yet: said, nothing measured
+    assert calls == [] and "no stored measurements to retime" in lines[-1]
+    run()
+    run(retime=True)
+    result = questions.stored(tmp_path, "toy")
+    assert calls == [("measure", 3), ("judge",), ("retime", "toy"), ("judge",)]
+    stored = questions.stored_measurements(tmp_path, "toy")
+    assert stored["measurements"] == {"values": [0, 1, 2], "x": None, "scale": 2.0}
+    assert stored["retimed"]["seconds"] >= 0 and lines[-1].startswith("toy (retimed in")
+    assert result["claims"][0]["verdict"] == "supported"
+    with pytest.raises(ConfigError, match="no measurements stored with these settings"):
+        questions.retime_question(toy, tmp_path, _context(tmp_path), ToySettings(size=5))
+    monkeypatch.setattr(questions, "registry", lambda: {"toy": _question(calls)})
+    run(retime=True)
+    assert "times nothing" in lines[-1] and calls[-2:] == [("retime", "toy"), ("judge",)]
 
 
 def test_a_claim_needs_one_of_three_verdicts():

@@ -549,3 +549,12 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
     assert nll["evidence"]["seed_plan"] == plan
     assert [c.verdict for c in dc.judge_all(m)] == [c["verdict"] for c in record["claims"]]
     assert (folder / "dropout_cost.png").stat().st_size > 1000
+    # --retime: both timings taken again on the kept nets, the trained numbers untouched
+    ctx = _loader(fake_root, seeds=2)(folder)
+    again = dc.QUESTION.retime(ctx, settings, m)
+    assert again["runs"] == m["runs"] and again["seed_plan"] == plan
+    assert again["epoch_timing"]["rounds"] == 2 and set(again["predict_timing"]["ratios"]) == {
+        "dropout",
+        "mc",
+    }
+    assert again["epoch_timing"]["seconds"] != m["epoch_timing"]["seconds"]

@@ -231,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-derive verdicts, answers and figures from the stored measurements (no training)",
     )
+    questions.add_argument(
+        "--retime",
+        action="store_true",
+        help="measure the timings of the stored measurements again, then judge (no training): "
+        "for timings taken on a busy machine",
+    )
     _data_arguments(questions)
     _out_argument(questions)
     _quick_argument(questions, "2 seeds, 2,000 training images, a few epochs each")
@@ -463,6 +469,10 @@ def cmd_questions(args: argparse.Namespace) -> None:
         raise ConfigError(
             "--rejudge reuses the stored measurements, --force measures again: pick one"
         )
+    if args.retime and (args.rejudge or args.force):
+        raise ConfigError(
+            "--retime measures the timings again and judges: drop --rejudge and --force"
+        )
     run_questions(
         args.out,
         ids=args.ids,
@@ -471,6 +481,7 @@ def cmd_questions(args: argparse.Namespace) -> None:
         seeds=args.seeds,
         force=args.force,
         rejudge=args.rejudge,
+        retime=args.retime,
         data_sizes={"validation_size": args.validation_size, "train_size": args.train_size},
         quick=args.quick,
     )

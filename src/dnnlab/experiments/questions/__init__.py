@@ -13,7 +13,11 @@ Every question is a module in this package that defines ``QUESTION``, a
   follow from the numbers and the verdicts;
 - **draw** ``(measurements, folder) -> [file names]``: the figures;
 - **facts** (optional) ``(measurements) -> [Fact]``: what holds by
-  construction, checked and stored apart (``facts`` beside ``claims``).
+  construction, checked and stored apart (``facts`` beside ``claims``);
+- **retime** (optional) ``(ctx, settings, measurements) -> measurements``:
+  every timing measured again, the trained numbers kept, so timing taken on a
+  busy machine can be taken again on a quiet one without training
+  (``dnnlab questions --retime``).
 
 ``settings`` is a frozen dataclass whose defaults are the real experiment;
 tests pass smaller ones. :func:`answer` stores the measurements as
@@ -218,6 +222,9 @@ class Question:
     draw: Callable[[dict[str, Any], Path], list[str]]
     settings: Any  # a frozen dataclass: the experiment's sizes; defaults = the real run
     facts: Callable[[dict[str, Any]], list[Fact]] | None = None  # checked facts, apart
+    # (ctx, settings, measurements) -> measurements with every timing measured again, the
+    # trained numbers kept (``dnnlab questions --retime``); None: the question times nothing.
+    retime: Callable[[Context, Any, dict[str, Any]], dict[str, Any]] | None = None
 
 
 def clean(value: Any) -> Any:
@@ -326,6 +333,36 @@ def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -
     return record
 
 
+def retime_question(question: Question, out: Path, ctx: Context, settings: Any = None) -> dict:
+    """Measure the question's timings again on its stored measurements; store and return them.
+
+    Only the timing entries change (``question.retime``); the record notes when
+    and in how long (``retimed``). The stored measurements must have been made
+    with these settings, seeds and data sizes (:func:`same_protocol`).
+    """
+    settings = question.settings if settings is None else settings
+    record = stored_measurements(out, question.id)
+    if record is None or not same_protocol(record, settings, ctx.seeds, ctx.data_sizes):
+        raise ConfigError(
+            f"{question.id}: no measurements stored with these settings, seeds and data sizes "
+            f"in {out / 'questions' / question.id} to retime; run `dnnlab questions "
+            f"{question.id}` first (with the same --seeds and sizes)"
+        )
+    if question.retime is None:
+        raise ConfigError(f"{question.id} times nothing: there is nothing to retime")
+    started = time.perf_counter()
+    numbers = question.retime(ctx, settings, record["measurements"])
+    record = clean(
+        {
+            **record,
+            "measurements": numbers,
+            "retimed": {"at": time.time(), "seconds": time.perf_counter() - started},
+        }
+    )
+    atomic_write_json(out / "questions" / question.id / "measurements.json", record)
+    return record
+
+
 def judge(question: Question, out: Path, record: dict) -> dict:
     """Judge, tell and draw from stored measurements; store and return ``result.json``."""
     folder = out / "questions" / question.id
@@ -386,6 +423,7 @@ def run_questions(
     seeds: int = 3,
     force: bool = False,
     rejudge: bool = False,
+    retime: bool = False,
     verbose: int | str = 0,
     data_sizes: dict[str, int | None] | None = None,
     progress: Callable[[str], None] = print,
@@ -398,11 +436,34 @@ def run_questions(
     ``data_sizes`` (``train_size``, ``validation_size``; None: the question's own)
     replace every question's data sizes for measurements made now.
     ``settings`` maps question ids to settings that replace their defaults
-    (the quick tour's, :mod:`dnnlab.tour`).
+    (the quick tour's, :mod:`dnnlab.tour`). With ``retime`` only the timings
+    of stored measurements are taken again (:func:`retime_question`), then judged; a
+    question that times nothing, or has nothing stored, is named and skipped.
     """
     results = []
     sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
-    for q in select(ids):
+
+    def context(folder: Path) -> Context:
+        return Context(folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes)
+
+    for q in select(ids) if retime else []:
+        if q.retime is None:
+            progress(f"{q.id}: times nothing; nothing to retime")
+            continue
+        if stored_measurements(out, q.id) is None:
+            progress(f"{q.id}: no stored measurements to retime; run `dnnlab questions {q.id}`")
+            continue
+        started = time.perf_counter()
+        record = retime_question(
+            q, out, context(out / "questions" / q.id), (settings or {}).get(q.id)
+        )
+        result = judge(q, out, record)
+        verdicts = ", ".join(
+            f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in result["claims"]
+        )
+        progress(f"{q.id} (retimed in {time.perf_counter() - started:.0f} s): {verdicts}")
+        results.append(result)
+    for q in [] if retime else select(ids):
         kept = stored_measurements(out, q.id)
         had = kept is not None
         if rejudge and not had:
@@ -424,9 +485,7 @@ def run_questions(
         record = answer(
             q,
             out,
-            lambda folder: Context(
-                folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes
-            ),
+            context,
             force=force or stale,
             rejudge=rejudge,
             settings=own,

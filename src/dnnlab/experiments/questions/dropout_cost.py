@@ -51,7 +51,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ import numpy as np
 
 from dnnlab import stats, timing, uncertainty
 from dnnlab.config import DataConfig, ModelConfig, TrainConfig
+from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Claim, Context, Fact, Question, claim_from
 from dnnlab.experiments.questions.common import fit, seeds_by_pilot, subset, time_epochs
 from dnnlab.models import build_model
@@ -246,27 +246,43 @@ def predict_arms(
     return {"plain": predict(models["plain"]), "dropout": predict(models["dropout"]), "mc": mc}
 
 
-def _predict_timing(
-    settings: Settings, plain: keras.Model, dropout: keras.Model, x: np.ndarray
-) -> dict:
-    """:func:`predict_arms` of the trained nets, interleaved single-threaded, against plain."""
+# The last seed's trained nets, kept beside the measurements so that --retime can time their
+# predictions again (plain.weights.h5, dropout.weights.h5).
+TIMED_WEIGHTS = "timed-weights"
+
+
+def _predict_timing(settings: Settings, weights: Path, x: np.ndarray) -> dict:
+    """:func:`predict_arms` of the trained nets in ``weights``, single-threaded, against plain."""
     low, high = settings.predict_rounds
-    with tempfile.TemporaryDirectory(prefix="dnnlab-weights-") as folder:
-        plain.save_weights(str(Path(folder) / "plain.weights.h5"))
-        dropout.save_weights(str(Path(folder) / "dropout.weights.h5"))
-        return timing.isolated(
-            f"{__name__}:predict_arms",
-            {
-                "plain": dataclasses.asdict(settings.model),
-                "dropout": dataclasses.asdict(settings.dropout_model()),
-                "weights": folder,
-                "k": settings.mc_timing_samples,
-            },
-            {"x": x},
-            reference="plain",
-            min_rounds=low,
-            max_rounds=high,
+    return timing.isolated(
+        f"{__name__}:predict_arms",
+        {
+            "plain": dataclasses.asdict(settings.model),
+            "dropout": dataclasses.asdict(settings.dropout_model()),
+            "weights": str(weights),
+            "k": settings.mc_timing_samples,
+        },
+        {"x": x},
+        reference="plain",
+        min_rounds=low,
+        max_rounds=high,
+    )
+
+
+def retime(ctx: Context, settings: Settings, m: dict) -> dict:
+    """The stored measurements with the epoch and prediction timings taken again."""
+    weights = ctx.folder / TIMED_WEIGHTS
+    if not (weights / "dropout.weights.h5").is_file():
+        raise ConfigError(
+            f"{weights} holds no trained nets (measured before they were kept): run "
+            "`dnnlab questions dropout-cost --force` to measure everything again"
         )
+    splits = ctx.load_splits(settings.data)
+    return {
+        **m,
+        "epoch_timing": _epoch_timing(splits, settings),
+        "predict_timing": _predict_timing(settings, weights, splits.x_valid),
+    }
 
 
 def measure(ctx: Context, settings: Settings) -> dict:
@@ -321,8 +337,12 @@ def measure(ctx: Context, settings: Settings) -> dict:
         claim="less",
         budget=max(settings.seed_budget, ctx.seeds),
     )
+    weights = ctx.folder / TIMED_WEIGHTS
+    weights.mkdir(parents=True, exist_ok=True)
+    for name, model in models.items():
+        model.save_weights(str(weights / f"{name}.weights.h5"))
     epoch_timing = _epoch_timing(splits, settings)
-    predict_timing = _predict_timing(settings, models["plain"], models["dropout"], splits.x_valid)
+    predict_timing = _predict_timing(settings, weights, splits.x_valid)
     return {
         "seed_plan": plan,
         "budget_epochs": settings.train.epochs,
@@ -911,4 +931,5 @@ QUESTION = Question(
     draw=draw,
     settings=Settings(),
     facts=facts,
+    retime=retime,
 )
