@@ -54,11 +54,12 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 
 LEVEL = 0.95
 # How far an interleaved CPU-time ratio of arms timed by :func:`isolated` moves between runs
-# with and without two CPU-bound processes beside, in the load test of docs/verdicts.md (load
-# average 20-36 on 2 cores): 0.3-3.3% for ELU, Swish, GELU and Mish epochs, 0.8% for MC
-# passes, 6.9% for dropout-net predictions, 14.3% for the dropout epoch (1.06x quiet, 1.21x
-# busy). The allowance covers the largest, rounded up.
-LOAD_ALLOWANCE = 0.15
+# on an idle 2-core machine and with two CPU-bound processes beside, in the load test of
+# docs/verdicts.md (2026-12-02, the full-size questions retimed: scripts/load_test): 1.1-7.6%
+# for ELU, Swish, GELU and Mish epochs (GELU 1.03x quiet, 1.11x busy), 6.1% for the dropout
+# epoch, 2.7-3.6% for predictions. The allowance covers the largest, rounded up. (It was 15%,
+# from a test whose "quiet" run shared the machine with six other jobs.)
+LOAD_ALLOWANCE = 0.08
 # A timing stored before issue 14 was multi-threaded (no ``isolation`` record): it keeps the
 # allowance it was judged with then.
 MULTI_THREADED_ALLOWANCE = 0.15
