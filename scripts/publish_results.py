@@ -121,9 +121,11 @@ def choice_lines(study: dict) -> list[str]:
         )
     lines.append(
         "- **What reproduces to the bit**: every run, search and study repeated on the same "
-        "machine with the same library versions, whatever the load, core count or worker "
-        "count; on another CPU or other versions only statistically (compare the means and "
-        "intervals, not one seed's epochs): [docs/reproducibility.md](docs/reproducibility.md)."
+        "machine with the same library versions and the same number of cores for the process "
+        "(so the same `--workers`: a BN net's numbers change with it), whatever the load; on "
+        "another CPU, core count or library versions only statistically (compare the means "
+        "and intervals, not one seed's epochs): "
+        "[docs/reproducibility.md](docs/reproducibility.md)."
     )
     return lines
 
