@@ -127,8 +127,9 @@ def _workers_argument(p: argparse.ArgumentParser) -> None:
         type=int,
         default=default_workers(),
         help="processes sharing the work, each pinned to its own core with XLA single-threaded "
-        f"(default here: {default_workers()}; 1: all in this process); the results are the "
-        "same (docs/benchmarks.md measures the speed)",
+        f"(default here: {default_workers()}; 1: all in this process); faster on an idle "
+        "machine, the same to the bit but for BN nets, whose numbers change with the cores a "
+        "process has (docs/benchmarks.md, docs/reproducibility.md)",
     )
 
 
