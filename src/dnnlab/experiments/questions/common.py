@@ -74,6 +74,7 @@ def seeds_by_pilot(
     measurements, so the verdict shows how its seed count was set).
     """
     rows = list(run_seeds(seeds(ctx)))
+    budget = max(budget, len(rows))  # the pilot's seeds are never cut
     pilot = list(differences(rows))
     if len(pilot) < 2:
         plan = {

@@ -335,7 +335,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
         nll_gaps,
         margin=NLL_MARGIN,
         claim="less",
-        budget=max(settings.seed_budget, ctx.seeds),
+        budget=settings.seed_budget,
     )
     weights = ctx.folder / TIMED_WEIGHTS
     weights.mkdir(parents=True, exist_ok=True)

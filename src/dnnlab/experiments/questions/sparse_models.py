@@ -527,7 +527,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
         widest,
         margin=ACCURACY_MARGIN,
         claim="greater",
-        budget=max(settings.seed_budget, ctx.seeds),
+        budget=settings.seed_budget,
     )
     return {
         "seed_plan": plan,

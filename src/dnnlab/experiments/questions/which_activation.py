@@ -310,7 +310,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
         widest,
         margin=ACCURACY_MARGIN,
         claim="greater",
-        budget=max(settings.seed_budget, ctx.seeds),
+        budget=settings.seed_budget,
     )
     runs = {a: [r[a] for r in rows] for a in acts}
     splits = ctx.load_splits(settings.data)

@@ -161,7 +161,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
         differences,
         margin=ACCURACY_MARGIN,
         claim="equal",
-        budget=max(settings.seed_budget, ctx.seeds),
+        budget=settings.seed_budget,
     )
     return {
         "width": settings.model.width,
