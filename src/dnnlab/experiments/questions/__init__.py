@@ -446,30 +446,26 @@ def run_questions(
     def context(folder: Path) -> Context:
         return Context(folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes)
 
-    for q in select(ids) if retime else []:
-        if q.retime is None:
-            progress(f"{q.id}: times nothing; nothing to retime")
-            continue
-        if stored_measurements(out, q.id) is None:
-            progress(f"{q.id}: no stored measurements to retime; run `dnnlab questions {q.id}`")
-            continue
-        started = time.perf_counter()
-        record = retime_question(
-            q, out, context(out / "questions" / q.id), (settings or {}).get(q.id)
-        )
-        result = judge(q, out, record)
-        verdicts = ", ".join(
-            f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in result["claims"]
-        )
-        progress(f"{q.id} (retimed in {time.perf_counter() - started:.0f} s): {verdicts}")
-        results.append(result)
-    for q in [] if retime else select(ids):
+    for q in select(ids):
         kept = stored_measurements(out, q.id)
+        own = (settings or {}).get(q.id)
+        if retime:
+            if q.retime is None:
+                progress(f"{q.id}: times nothing; nothing to retime")
+                continue
+            if kept is None:
+                progress(f"{q.id}: no stored measurements to retime; run `dnnlab questions {q.id}`")
+                continue
+            started = time.perf_counter()
+            result = judge(q, out, retime_question(q, out, context(out / "questions" / q.id), own))
+            took = time.perf_counter() - started
+            progress(f"{q.id} (retimed in {took:.0f} s): {_verdicts(result)}")
+            results.append(result)
+            continue
         had = kept is not None
         if rejudge and not had:
             progress(f"{q.id}: no stored measurements to rejudge; run `dnnlab questions {q.id}`")
             continue
-        own = (settings or {}).get(q.id)
         stale = (
             had
             and not force
@@ -481,28 +477,20 @@ def run_questions(
                 f"{q.id}: its stored measurements were made with other settings, seeds or data "
                 "sizes; measuring again (the old ones are kept until the new ones are stored)"
             )
+        again = force or stale  # measured anew
         started = time.perf_counter()
-        record = answer(
-            q,
-            out,
-            context,
-            force=force or stale,
-            rejudge=rejudge,
-            settings=own,
-        )
-        verdicts = ", ".join(
-            f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in record["claims"]
-        )
+        record = answer(q, out, context, force=again, rejudge=rejudge, settings=own)
+        verdicts = _verdicts(record)
         facts = record.get("facts", [])
         if facts:
             held = sum(f["holds"] is True for f in facts)
             verdicts += f"; {held} of {len(facts)} checked facts hold"
         how = (
             "stored"
-            if had and not force and not stale and not rejudge
+            if had and not again and not rejudge
             else (
                 f"rejudged in {time.perf_counter() - started:.1f} s"
-                if had and not force and not stale
+                if had and not again
                 else f"measured in {record['measured_seconds']:.0f} s"
             )
         )
@@ -513,6 +501,11 @@ def run_questions(
         progress(f"false discoveries controlled over {family} claims ({discoveries.METHOD}, 5%)")
     done = {r["id"] for r in results}
     return [r for r in stored_results(out) if r["id"] in done]
+
+
+def _verdicts(result: dict) -> str:
+    """A result's claims and verdicts, in one progress line."""
+    return ", ".join(f"{c['id'].split('/', 1)[1]}: {c['verdict']}" for c in result["claims"])
 
 
 def control_discoveries(out: Path) -> int:
