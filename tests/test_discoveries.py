@@ -51,7 +51,7 @@ def test_timing_p_matches_the_widened_interval_rule(claim):
         }
         for allowance in (0.0, 0.05):
             verdict = timing.judge_ratio(ratio, claim, low, high, allowance=allowance)
-            p = timing.ratio_p(ratio, claim, low, high, rounds=6, allowance=allowance)
+            p = timing.ratio_p(ratio, claim, low, high, n=6, allowance=allowance)
             assert (p < 0.05 - 1e-9) == (verdict != INC) or abs(p - 0.05) < 1e-6, (
                 claim,
                 ratio,
@@ -104,7 +104,7 @@ def test_a_claim_is_built_from_its_test():
         "at_least",
         1.0,
         source='x.txt: "slower"',
-        rounds=5,
+        n=5,
     )
     assert claim_from(decided, id="q/z", text="t", evidence={}).source == 'x.txt: "slower"'
     assert all_p({"p": 0.01}, {"p": 0.03}) == 0.03 and all_p({"p": 0.01}, None) is None

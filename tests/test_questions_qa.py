@@ -667,6 +667,7 @@ def test_elu_vs_relu_end_to_end(fake_root, tmp_path):
         data=FAKE_DATA,
         timing_min_rounds=2,
         timing_max_rounds=2,
+        timing_processes=1,
     )
     record = answer(evr.QUESTION, tmp_path, _context(fake_root, 1), settings=settings)
     _check(record, tmp_path, "elu-vs-relu")

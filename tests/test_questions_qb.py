@@ -511,6 +511,7 @@ def test_which_activation_end_to_end(tmp_path, fake_root):
         demo_steps=50,
         timing_min_rounds=2,
         timing_max_rounds=2,
+        timing_processes=1,
     )
     record = _answer(tmp_path, fake_root, act.QUESTION, settings, seeds=1)
     ids = {c["id"].split("/", 1)[1] for c in record["claims"]}

@@ -525,6 +525,7 @@ def test_dropout_cost_end_to_end(tmp_path, fake_root):
         mc_timing_samples=2,
         epoch_rounds=(2, 2),
         predict_rounds=(2, 2),
+        timing_processes=1,
         seed_budget=3,
     )
     record = answer(dc.QUESTION, tmp_path, _loader(fake_root, seeds=2), settings=settings)

@@ -1,6 +1,7 @@
 """The timing protocol on fake clocks: interleaving, ratio intervals, stopping, verdicts."""
 
 import itertools
+import math
 import os
 
 import numpy as np
@@ -14,7 +15,9 @@ from dnnlab.timing import (
     interleave,
     isolated,
     judge_ratio,
+    over_processes,
     ratio_rule,
+    sample_size,
     timing_core,
 )
 from dnnlab.train import epoch_timing
@@ -155,15 +158,66 @@ def test_epoch_timing_runs_tiny_nets_single_threaded_on_one_core(tiny_config):
     y = rng.integers(0, 10, size=64)
     wide = replace(tiny_config, model=replace(tiny_config.model, width=64))
     result = epoch_timing(
-        {"narrow": tiny_config, "wide": wide}, x, y, reference="narrow", min_rounds=2, max_rounds=2
+        {"narrow": tiny_config, "wide": wide},
+        x,
+        y,
+        reference="narrow",
+        processes=2,
+        min_rounds=2,
+        max_rounds=2,
     )
-    assert result["rounds"] == 2 and len(result["seconds"]["wide"]["cpu"]) == 2
+    assert result["processes"] == result["n"] == sample_size(result) == 2
+    assert result["rounds"] == 4 and len(result["seconds"]["wide"]["cpu"]) == 4
     assert set(result["ratios"]) == {"wide"} and result["ratios"]["wide"]["cpu"]["estimate"] > 0
+    each = [r["ratios"]["wide"]["cpu"]["estimate"] for r in result["per_process"]]
+    assert result["ratios"]["wide"]["cpu"]["estimate"] == pytest.approx(
+        math.sqrt(each[0] * each[1])
+    )
     iso = result["isolation"]
     assert iso["cores"] == [timing_core()]
     assert SINGLE_THREAD_FLAGS in iso["xla_flags"]
     assert len(iso["load_average_before"]) == 3
     assert SINGLE_THREAD_FLAGS not in os.environ.get("XLA_FLAGS", "")  # only in the subprocess
+
+
+def _process(estimate, rounds=3):
+    ratio = {"estimate": estimate, "ci95_low": estimate / 1.01, "ci95_high": estimate * 1.01}
+    return {
+        "reference": "a",
+        "rounds": rounds,
+        "warmup": 1,
+        "precision": 0.05,
+        "max_rounds": 4,
+        "converged": True,
+        "seconds": {"a": {"cpu": [1.0] * rounds, "wall": [1.0] * rounds}},
+        "ratios": {"b": {"cpu": ratio, "wall": ratio}},
+        "isolation": {
+            "cores": [0],
+            "load_average_before": [0.5] * 3,
+            "load_average_after": [0.7] * 3,
+        },
+    }
+
+
+def test_the_interval_over_processes_rests_on_their_estimates_not_their_rounds():
+    # Three processes whose own intervals are narrow (+-1%) but whose estimates disagree: the
+    # interval is the t-interval of the three log estimates, df 2 (the known answer below).
+    combined = over_processes([_process(1.1), _process(1.2), _process(1.3)])
+    logs = np.log([1.1, 1.2, 1.3])
+    half = 4.302652729911275 * logs.std(ddof=1) / math.sqrt(3)  # t(0.975, 2)
+    ratio = combined["ratios"]["b"]["cpu"]
+    assert ratio["estimate"] == pytest.approx(math.exp(logs.mean()))
+    assert ratio["ci95_low"] == pytest.approx(math.exp(logs.mean() - half))
+    assert ratio["ci95_high"] == pytest.approx(math.exp(logs.mean() + half))
+    assert ratio["ci95_low"] < 1.1 and ratio["ci95_high"] > 1.3  # wider than any one process
+    assert combined["n"] == sample_size(combined) == 3 and combined["rounds"] == 9
+    assert len(combined["seconds"]["a"]["cpu"]) == 9 and len(combined["per_process"]) == 3
+    one = over_processes([_process(1.1, rounds=5)])
+    assert one["n"] == sample_size(one) == 5 and one["ratios"] == _process(1.1)["ratios"]
+    with pytest.raises(ValueError, match="no timing results"):
+        over_processes([])
+    with pytest.raises(ValueError, match="processes must be at least 1"):
+        isolated("dnnlab.timing:x", reference="a", processes=0)
 
 
 def test_a_failing_timing_subprocess_says_why_in_one_line():

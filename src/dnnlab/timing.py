@@ -23,6 +23,9 @@ things make it so:
    arms run in a subprocess with one XLA intra-op thread
    (:data:`SINGLE_THREAD_FLAGS`, set before JAX is imported) pinned to one core
    (:func:`os.sched_setaffinity`), which interleaves them and returns the result.
+   **Several such processes**, one after another (:data:`PROCESSES`): a ratio
+   moves between processes more than within one, so the interval a verdict
+   rests on is taken over the processes' estimates (:func:`over_processes`).
 5. **A load allowance.** What is left of the load's effect (shared caches, the
    core's other tenants) is covered by widening the interval by
    :data:`LOAD_ALLOWANCE`, the largest shift the load test measured between
@@ -255,27 +258,38 @@ def _os_threads() -> int | None:
     return counts[0] if counts else None
 
 
+# How many processes time each claim's arms, one after another. The ratio moves between
+# processes more than within one (dropout's epoch over the plain net's: 1.11-1.17x in four
+# quiet processes, each interval about +-4%), so the interval of a verdict is taken over
+# processes, each process one estimate (:func:`over_processes`).
+PROCESSES = 4
+
+
 def isolated(
     factory: str,
     kwargs: dict[str, Any] | None = None,
     arrays: dict[str, np.ndarray] | None = None,
     *,
     reference: str,
+    processes: int = PROCESSES,
     core: int | None = None,
     timeout: float | None = None,
     **protocol: Any,
 ) -> dict[str, Any]:
-    """:func:`interleave` the arms ``factory`` builds, in a single-threaded subprocess on one core.
+    """:func:`interleave` the arms ``factory`` builds in ``processes`` single-threaded subprocesses.
 
-    ``factory`` is ``"module:function"``; the subprocess imports it and calls it
-    with ``kwargs`` (JSON) and ``arrays`` (passed as ``.npy`` files) as keyword
-    arguments; it returns the arms (name -> call). The subprocess runs with
-    :data:`SINGLE_THREAD_FLAGS` in ``XLA_FLAGS`` and is pinned to ``core``
-    (default :func:`timing_core`) before it starts. ``protocol`` goes to
-    :func:`interleave` (``warmup``, ``min_rounds``, ``max_rounds``, ``precision``).
-    Returns :func:`interleave`'s result with ``isolation``: the core, the flags,
-    the subprocess's OS threads and the load average before and after.
+    ``factory`` is ``"module:function"``; each subprocess imports it and calls
+    it with ``kwargs`` (JSON) and ``arrays`` (passed as ``.npy`` files) as
+    keyword arguments; it returns the arms (name -> call). Each subprocess runs
+    with :data:`SINGLE_THREAD_FLAGS` in ``XLA_FLAGS`` and is pinned to ``core``
+    (default :func:`timing_core`) before it starts; they run one after another.
+    ``protocol`` goes to :func:`interleave` (``warmup``, ``min_rounds``,
+    ``max_rounds``, ``precision``) in each. Returns :func:`over_processes` of
+    their results: ratios with intervals over the processes, and each
+    process's own result under ``per_process``.
     """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, got {processes!r}")
     core = timing_core() if core is None else core
     env = {
         **os.environ,
@@ -296,35 +310,96 @@ def isolated(
             "protocol": protocol,
         }
         (folder / "spec.json").write_text(json.dumps(spec))
-        before = os.getloadavg()
-        # Pinned before anything is imported, so every thread it starts inherits the core (no
-        # preexec_fn: forking a multi-threaded JAX process to run Python in the child can hang).
-        boot = (
-            f"import os, runpy, sys; os.sched_setaffinity(0, {{{core}}}); "
-            "sys.argv = ['dnnlab.timing', sys.argv[1]]; "
-            "runpy.run_module('dnnlab.timing', run_name='__main__', alter_sys=True)"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", boot, str(folder)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        after = os.getloadavg()
-        result_path = folder / "result.json"
-        if done.returncode != 0 or not result_path.exists():
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            last = lines[-1] if lines else f"exit status {done.returncode}, no message"
-            raise TimingFailed(f"timing subprocess for {factory} failed: {last}")
-        result = json.loads(result_path.read_text())
+        runs = [_one_process(folder, factory, core, env, timeout) for _ in range(processes)]
+    return over_processes(runs)
+
+
+def _one_process(
+    folder: Path, factory: str, core: int, env: dict[str, str], timeout: float | None
+) -> dict[str, Any]:
+    """One timing subprocess on ``folder``'s spec: its :func:`interleave` result."""
+    result_path = folder / "result.json"
+    result_path.unlink(missing_ok=True)
+    before = os.getloadavg()
+    # Pinned before anything is imported, so every thread it starts inherits the core (no
+    # preexec_fn: forking a multi-threaded JAX process to run Python in the child can hang).
+    boot = (
+        f"import os, runpy, sys; os.sched_setaffinity(0, {{{core}}}); "
+        "sys.argv = ['dnnlab.timing', sys.argv[1]]; "
+        "runpy.run_module('dnnlab.timing', run_name='__main__', alter_sys=True)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", boot, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    after = os.getloadavg()
+    if done.returncode != 0 or not result_path.exists():
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {done.returncode}, no message"
+        raise TimingFailed(f"timing subprocess for {factory} failed: {last}")
+    result = json.loads(result_path.read_text())
     result["isolation"] = {
         **result["isolation"],
         "load_average_before": list(before),
         "load_average_after": list(after),
     }
     return result
+
+
+def over_processes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several processes' :func:`interleave` results as one, the process the unit of the interval.
+
+    Each ratio is the geometric mean of the processes' estimates with a Student-t
+    95% interval on their logarithms (``n`` = the number of processes; with one
+    process, its own rounds' interval and ``n`` = its rounds). ``seconds`` holds
+    every round of every process; ``rounds`` their total; ``converged`` whether
+    every process's own interval narrowed; ``per_process`` each result whole;
+    ``isolation`` the first's, with the load average before the first and after
+    the last.
+    """
+    if not runs:
+        raise ValueError("no timing results to combine")
+    first = runs[0]
+    if len(runs) == 1:
+        return {**first, "n": first["rounds"], "processes": 1}
+    others = list(first["ratios"])
+    ratios = {
+        n: {
+            kind: _log_interval([math.log(r["ratios"][n][kind]["estimate"]) for r in runs])
+            for kind in ("cpu", "wall")
+        }
+        for n in others
+    }
+    seconds = {
+        arm: {kind: [x for r in runs for x in r["seconds"][arm][kind]] for kind in ("cpu", "wall")}
+        for arm in first["seconds"]
+    }
+    return {
+        "reference": first["reference"],
+        "processes": len(runs),
+        "n": len(runs),
+        "rounds": sum(r["rounds"] for r in runs),
+        "warmup": first["warmup"],
+        "precision": first["precision"],
+        "max_rounds": first["max_rounds"],
+        "converged": all(r["converged"] for r in runs),
+        "seconds": seconds,
+        "ratios": ratios,
+        "per_process": runs,
+        "isolation": {
+            **first["isolation"],
+            "load_average_after": runs[-1]["isolation"]["load_average_after"],
+        },
+    }
+
+
+def sample_size(result: dict[str, Any]) -> int:
+    """What a stored timing's intervals rest on: its processes, or (one process) its rounds."""
+    return int(result.get("n", result["rounds"]))
 
 
 def _child(folder: Path) -> None:
@@ -357,12 +432,13 @@ def ratio_p(
     low: float,
     high: float | None = None,
     *,
-    rounds: int,
+    n: int,
     allowance: float = LOAD_ALLOWANCE,
 ) -> float | None:
     """The p-value that matches :func:`judge_ratio`: below 0.05 exactly when it decides.
 
-    On the log scale the interval is mean +- t_{0.975, n-1} se with n = ``rounds``;
+    On the log scale the interval is mean +- t_{0.975, n-1} se with ``n`` the
+    estimates it rests on (:func:`sample_size`: processes, or one process's rounds);
     widening by the allowance moves each bound by log(1 + allowance), which is a
     test against the threshold moved the other way. ``at_least``: the two-sided
     p against low x (1 + a) (supports) or low / (1 + a) (refutes), whichever the
@@ -371,9 +447,9 @@ def ratio_p(
     2.5%), or the two-sided p against the band's widened edge it lies beyond.
     """
     lo, hi, est = ratio.get("ci95_low"), ratio.get("ci95_high"), ratio.get("estimate")
-    if lo is None or hi is None or est is None or rounds < 2 or lo <= 0:
+    if lo is None or hi is None or est is None or n < 2 or lo <= 0:
         return None
-    m, df = math.log(est), rounds - 1
+    m, df = math.log(est), n - 1
     se = (math.log(hi) - math.log(lo)) / (2 * float(sps.t.ppf(0.5 + LEVEL / 2, df)))
     w = math.log1p(allowance)
 
@@ -407,22 +483,19 @@ def decide(
     high: float | None = None,
     *,
     source: str,
-    rounds: int | None = None,
+    n: int | None = None,
     allowance: float = LOAD_ALLOWANCE,
 ) -> dict[str, Any]:
     """A timing claim judged: ``verdict`` (:func:`judge_ratio`), ``rule`` (:func:`ratio_rule`),
     ``says`` (:func:`describe_ratio`), ``source``, the quoted words the threshold comes from,
-    and ``p_value`` (:func:`ratio_p`, given the ``rounds`` the interval rests on).
+    and ``p_value`` (:func:`ratio_p`, given the ``n`` estimates the interval rests on,
+    :func:`sample_size`).
 
     ``source`` is required: a threshold nobody stated is not a test of what they said.
     """
     if not source.strip():
         raise ValueError("a timing claim needs the source of its threshold")
-    p = (
-        None
-        if rounds is None
-        else ratio_p(ratio, claim, low, high, rounds=rounds, allowance=allowance)
-    )
+    p = None if n is None else ratio_p(ratio, claim, low, high, n=n, allowance=allowance)
     return {
         "p_value": p,
         "verdict": judge_ratio(ratio, claim, low, high, allowance=allowance),

@@ -48,6 +48,7 @@ def _question_changes(subset) -> dict[str, dict[str, Any]]:
             "probe_images": 500,
             "timing_min_rounds": 2,
             "timing_max_rounds": 3,
+            "timing_processes": 1,
         },
         "which-activation": {
             "data": data,
@@ -55,6 +56,7 @@ def _question_changes(subset) -> dict[str, dict[str, Any]]:
             "demo_steps": 100,
             "timing_min_rounds": 2,
             "timing_max_rounds": 3,
+            "timing_processes": 1,
         },
         "momentum": {"data": data, "epochs": 2, "quad_steps": 300_000},
         "sparse-models": {
@@ -70,6 +72,7 @@ def _question_changes(subset) -> dict[str, dict[str, Any]]:
             "mc_samples": (1, 5, 10),
             "epoch_rounds": (2, 3),
             "predict_rounds": (2, 4),
+            "timing_processes": 1,
         },
     }
 

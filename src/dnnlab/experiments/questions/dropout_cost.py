@@ -128,6 +128,7 @@ class Settings:
     mc_timing_samples: int = 10  # K timed against one plain prediction
     epoch_rounds: tuple[int, int] = (4, 12)  # min, max interleaved rounds (an epoch each)
     predict_rounds: tuple[int, int] = (4, 30)  # predictions are cheap: allow more rounds
+    timing_processes: int = timing.PROCESSES  # each timing's interval is over these processes
     # The NLL claim's seeds: the context's seeds are an internal pilot whose spread of MC minus
     # plain NLL sets how many more run (80% power at NLL_MARGIN), at most this many.
     seed_budget: int = 8
@@ -217,6 +218,7 @@ def _epoch_timing(splits, settings: Settings) -> dict:
         {"plain": settings.model, "dropout": settings.dropout_model()},
         settings.train,
         reference="plain",
+        processes=settings.timing_processes,
         min_rounds=low,
         max_rounds=high,
     )
@@ -264,6 +266,7 @@ def _predict_timing(settings: Settings, weights: Path, x: np.ndarray) -> dict:
         },
         {"x": x},
         reference="plain",
+        processes=settings.timing_processes,
         min_rounds=low,
         max_rounds=high,
     )
@@ -436,12 +439,13 @@ def convergence(m: dict) -> dict:
         "cpu_ratio": time_to_converge(
             ratio_over_seeds([p["epoch_ratio"] for p in pairs]),
             m["epoch_timing"]["ratios"]["dropout"]["cpu"],
+            timing.sample_size(m["epoch_timing"]),
         ),
         "cpu_ratio_of_the_runs": ratio_over_seeds([p["cpu_ratio"] for p in pairs]),
     }
 
 
-def time_to_converge(epochs: dict, per_epoch: dict) -> dict:
+def time_to_converge(epochs: dict, per_epoch: dict, per_epoch_n: int) -> dict:
     """Dropout / plain CPU time to converge = epochs to converge x CPU time per epoch.
 
     The epochs come from the training runs (the load cannot change them), the
@@ -449,7 +453,8 @@ def time_to_converge(epochs: dict, per_epoch: dict) -> dict:
     barely can); the runs' own CPU seconds are multi-threaded and timed apart,
     so a busy machine moves them (kept as evidence, not judged). The product's
     95% interval combines the two log intervals' half-widths in quadrature
-    (independent estimates); ``n`` is the smaller sample behind them.
+    (independent estimates); ``n`` is the smaller sample behind them (seeds, or the
+    ``per_epoch_n`` processes or rounds of the timing).
     """
     if epochs["estimate"] is None or per_epoch.get("estimate") is None:
         return {"estimate": None, "ci95_low": None, "ci95_high": None, "n": 0}
@@ -466,7 +471,7 @@ def time_to_converge(epochs: dict, per_epoch: dict) -> dict:
         "estimate": estimate,
         "ci95_low": estimate * math.exp(-half),
         "ci95_high": estimate * math.exp(half),
-        "n": epochs["n"],
+        "n": min(epochs["n"], per_epoch_n),
     }
 
 
@@ -517,7 +522,7 @@ def convergence_p(c: dict, key: str) -> float | None:
         return None
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
     return timing.ratio_p(
-        ratio, "within", low, high, rounds=ratio["n"], allowance=CONVERGENCE_ALLOWANCE[key]
+        ratio, "within", low, high, n=ratio["n"], allowance=CONVERGENCE_ALLOWANCE[key]
     )
 
 
@@ -613,7 +618,7 @@ def judge(m: dict) -> list[Claim]:
                 "at_least",
                 SLOWER_EPOCH,
                 source=SLOWER_EPOCH_SOURCE,
-                rounds=m["epoch_timing"]["rounds"],
+                n=timing.sample_size(m["epoch_timing"]),
                 allowance=timing.timing_allowance(m["epoch_timing"]),
             ),
             {
@@ -633,7 +638,7 @@ def judge(m: dict) -> list[Claim]:
                 1 / SAME_INFERENCE,
                 SAME_INFERENCE,
                 source=SAME_INFERENCE_SOURCE,
-                rounds=m["predict_timing"]["rounds"],
+                n=timing.sample_size(m["predict_timing"]),
                 allowance=timing.timing_allowance(m["predict_timing"]),
             ),
             {
@@ -653,7 +658,7 @@ def judge(m: dict) -> list[Claim]:
                     "at_least",
                     MC_PER_SAMPLE,
                     source=MC_SOURCE,
-                    rounds=m["predict_timing"]["rounds"],
+                    n=timing.sample_size(m["predict_timing"]),
                     allowance=timing.timing_allowance(m["predict_timing"]),
                 ),
                 "rule": timing.ratio_rule(

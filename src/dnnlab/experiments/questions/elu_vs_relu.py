@@ -151,6 +151,7 @@ class Settings:
     probe_images: int = 1000  # validation images for activation means and dead units
     timing_min_rounds: int = 4
     timing_max_rounds: int = 12
+    timing_processes: int = timing.PROCESSES  # each timing's interval is over these processes
     # The accuracy claim's seeds: the context's seeds are an internal pilot, and its spread
     # sets how many more run (80% power at the 1-point margin), at most this many in all.
     seed_budget: int = 8
@@ -314,6 +315,7 @@ def _epoch_timing(ctx: Context, settings: Settings) -> dict:
         {act: _net(settings, act) for act in ("relu", "elu")},
         _train(settings, settings.learning_rate),
         reference="relu",
+        processes=settings.timing_processes,
         min_rounds=settings.timing_min_rounds,
         max_rounds=settings.timing_max_rounds,
     )
@@ -714,7 +716,7 @@ def judge(m: dict) -> list[Claim | Fact]:
                 t["cost"],
                 "at_least",
                 SLOWER,
-                rounds=m["epoch_timing"]["rounds"],
+                n=timing.sample_size(m["epoch_timing"]),
                 allowance=allowance,
             ),
             evidence={

@@ -130,6 +130,7 @@ class Settings:
     timing_min_rounds: int = 4
     timing_max_rounds: int = 10
     timing_precision: float = 0.03
+    timing_processes: int = timing.PROCESSES  # each timing's interval is over these processes
     # The accuracy claims' seeds (Swish, GELU, Mish against ReLU): the context's seeds are an
     # internal pilot; the widest of their spreads sets how many more run, at most this many.
     seed_budget: int = 8
@@ -341,6 +342,7 @@ def _timings(ctx: Context, settings: Settings) -> dict:
     splits = ctx.load_splits(settings.data)
     protocol = {
         "reference": "relu",
+        "processes": settings.timing_processes,
         "min_rounds": settings.timing_min_rounds,
         "max_rounds": settings.timing_max_rounds,
         "precision": settings.timing_precision,
@@ -463,7 +465,7 @@ CHEAPEST_RULE = (
 )
 
 
-def cheapest_p(ratios: dict[str, dict], rounds: int) -> float | None:
+def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
     """The p of the conjunction "every other activation costs at least ReLU's": the largest.
 
     (An intersection-union test; a refutation needs only one, so the claim's p
@@ -471,7 +473,7 @@ def cheapest_p(ratios: dict[str, dict], rounds: int) -> float | None:
     refuted.)
     """
     ps = {
-        a: timing.ratio_p(r["cpu"], "at_least", 1.0, rounds=rounds, allowance=ALONE_ALLOWANCE)
+        a: timing.ratio_p(r["cpu"], "at_least", 1.0, n=n, allowance=ALONE_ALLOWANCE)
         for a, r in ratios.items()
         if a not in RELU_FAMILY
     }
@@ -582,7 +584,7 @@ def judge(m: dict) -> list[Claim | Fact]:
             verdict=cheapest_verdict(alone["ratios"]),
             rule=CHEAPEST_RULE,
             source=CHEAPEST_SOURCE,
-            p_value=cheapest_p(alone["ratios"], alone["rounds"]),
+            p_value=cheapest_p(alone["ratios"], timing.sample_size(alone)),
             evidence={
                 "cpu_time_over_relu": {
                     a: timing.describe_ratio(r["cpu"]) for a, r in alone["ratios"].items()
@@ -610,7 +612,7 @@ def judge(m: dict) -> list[Claim | Fact]:
                     ratio["cpu"],
                     "at_least",
                     1 + SPEED_COST,
-                    rounds=epoch["rounds"],
+                    n=timing.sample_size(epoch),
                     allowance=allowance,
                 ),
                 evidence={
