@@ -150,6 +150,45 @@ def test_retime_takes_the_timings_again_keeps_the_trained_numbers_and_judges(tmp
     assert "times nothing" in lines[-1] and calls[-2:] == [("retime", "toy"), ("judge",)]
 
 
+@dataclasses.dataclass(frozen=True)
+class TimedToySettings:
+    size: int = 3
+    rounds: int = 4  # read only by the timings
+
+
+def test_other_timing_settings_time_again_and_keep_the_trained_numbers(tmp_path, monkeypatch):
+    calls, lines = [], []
+
+    def retime(ctx, settings, m):
+        calls.append(("retime", settings.rounds))
+        return {**m, "scale": float(settings.rounds)}
+
+    toy = dataclasses.replace(
+        _question(calls), retime=retime, settings=TimedToySettings(), timing_settings=("rounds",)
+    )
+    monkeypatch.setattr(questions, "registry", lambda: {"toy": toy})
+
+    def run(**kw):
+        return questions.run_questions(
+            tmp_path, load_splits=lambda c: None, progress=lines.append, **kw
+        )
+
+    run()
+    run(settings={"toy": TimedToySettings(rounds=6)})  # timing settings alone: timed again
+    assert calls == [("measure", 3), ("judge",), ("retime", 6), ("judge",)]
+    assert "other timing settings" in lines[-2] and lines[-1].startswith("toy (retimed in")
+    stored = questions.stored_measurements(tmp_path, "toy")
+    assert stored["settings"] == {"size": 3, "rounds": 6} and stored["measurements"]["scale"] == 6
+    run(settings={"toy": TimedToySettings(rounds=6)})  # now the same protocol: reused
+    assert len(calls) == 4
+    run(settings={"toy": TimedToySettings(size=4, rounds=6)})  # a trained setting: measured
+    assert calls[-2:] == [("measure", 4), ("judge",)]
+    # --retime on measurements of other timing settings times them with this run's
+    run(retime=True, settings={"toy": TimedToySettings(size=4)})
+    assert calls[-2:] == [("retime", 4), ("judge",)]
+    assert questions.stored_measurements(tmp_path, "toy")["settings"] == {"size": 4, "rounds": 4}
+
+
 def test_a_claim_needs_one_of_three_verdicts():
     with pytest.raises(ValueError, match="verdict must be one of"):
         Claim("toy/x", "x", "true", "rule", {})

@@ -225,6 +225,9 @@ class Question:
     # (ctx, settings, measurements) -> measurements with every timing measured again, the
     # trained numbers kept (``dnnlab questions --retime``); None: the question times nothing.
     retime: Callable[[Context, Any, dict[str, Any]], dict[str, Any]] | None = None
+    # The settings fields only the timings read (rounds, processes): measurements that differ
+    # from this run's settings in these alone are timed again, not trained again.
+    timing_settings: tuple[str, ...] = ()
 
 
 def clean(value: Any) -> Any:
@@ -284,15 +287,26 @@ def stored_measurements(out: Path, question_id: str) -> dict | None:
     return _read(out / "questions" / question_id / "measurements.json")
 
 
-def same_protocol(record: Mapping[str, Any], settings: Any, seeds: int, sizes: Mapping) -> bool:
+def same_protocol(
+    record: Mapping[str, Any],
+    settings: Any,
+    seeds: int,
+    sizes: Mapping,
+    *,
+    ignore: tuple[str, ...] = (),
+) -> bool:
     """Whether stored measurements were made with these settings, seeds and data sizes.
 
     Measurements made otherwise (an older protocol, another ``--seeds`` or
     ``--train-size``) are not reused as if they answered this run's question.
+    Settings fields named in ``ignore`` are left out of the comparison.
     """
 
     def plain(value: Any) -> Any:
-        return json.loads(json.dumps(clean(value)))
+        value = json.loads(json.dumps(clean(value)))
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ignore}
+        return value
 
     return (
         plain(record.get("settings")) == plain(settings)
@@ -336,13 +350,17 @@ def measure(question: Question, out: Path, ctx: Context, settings: Any = None) -
 def retime_question(question: Question, out: Path, ctx: Context, settings: Any = None) -> dict:
     """Measure the question's timings again on its stored measurements; store and return them.
 
-    Only the timing entries change (``question.retime``); the record notes when
-    and in how long (``retimed``). The stored measurements must have been made
-    with these settings, seeds and data sizes (:func:`same_protocol`).
+    Only the timing entries change (``question.retime``), and the settings only
+    the timings read (``question.timing_settings``) become this run's; the record
+    notes when and in how long (``retimed``). The stored measurements must have
+    been made with these settings, seeds and data sizes but for those
+    (:func:`same_protocol`).
     """
     settings = question.settings if settings is None else settings
     record = stored_measurements(out, question.id)
-    if record is None or not same_protocol(record, settings, ctx.seeds, ctx.data_sizes):
+    if record is None or not same_protocol(
+        record, settings, ctx.seeds, ctx.data_sizes, ignore=question.timing_settings
+    ):
         raise ConfigError(
             f"{question.id}: no measurements stored with these settings, seeds and data sizes "
             f"in {out / 'questions' / question.id} to retime; run `dnnlab questions "
@@ -355,6 +373,7 @@ def retime_question(question: Question, out: Path, ctx: Context, settings: Any =
     record = clean(
         {
             **record,
+            "settings": settings,
             "measurements": numbers,
             "retimed": {"at": time.time(), "seconds": time.perf_counter() - started},
         }
@@ -449,7 +468,21 @@ def run_questions(
     for q in select(ids):
         kept = stored_measurements(out, q.id)
         own = (settings or {}).get(q.id)
-        if retime:
+        mine = q.settings if own is None else own
+        timing_only = (
+            not retime
+            and not force
+            and not rejudge
+            and q.retime is not None
+            and kept is not None
+            and not same_protocol(kept, mine, seeds, sizes)
+            and same_protocol(kept, mine, seeds, sizes, ignore=q.timing_settings)
+        )
+        if timing_only:
+            progress(
+                f"{q.id}: its stored timings were taken with other timing settings; timing again"
+            )
+        if retime or timing_only:
             if q.retime is None:
                 progress(f"{q.id}: times nothing; nothing to retime")
                 continue
@@ -466,12 +499,7 @@ def run_questions(
         if rejudge and not had:
             progress(f"{q.id}: no stored measurements to rejudge; run `dnnlab questions {q.id}`")
             continue
-        stale = (
-            had
-            and not force
-            and not rejudge
-            and not same_protocol(kept, q.settings if own is None else own, seeds, sizes)
-        )
+        stale = had and not force and not rejudge and not same_protocol(kept, mine, seeds, sizes)
         if stale:
             progress(
                 f"{q.id}: its stored measurements were made with other settings, seeds or data "

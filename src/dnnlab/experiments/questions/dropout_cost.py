@@ -285,6 +285,7 @@ def retime(ctx: Context, settings: Settings, m: dict) -> dict:
         **m,
         "epoch_timing": _epoch_timing(splits, settings),
         "predict_timing": _predict_timing(settings, weights, splits.x_valid),
+        "mc_timing_samples": settings.mc_timing_samples,
     }
 
 
@@ -937,4 +938,5 @@ QUESTION = Question(
     settings=Settings(),
     facts=facts,
     retime=retime,
+    timing_settings=("epoch_rounds", "predict_rounds", "timing_processes", "mc_timing_samples"),
 )

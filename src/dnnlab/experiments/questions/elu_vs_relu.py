@@ -1144,4 +1144,5 @@ QUESTION = Question(
     settings=Settings(),
     facts=facts,
     retime=retime,
+    timing_settings=("timing_min_rounds", "timing_max_rounds", "timing_processes"),
 )

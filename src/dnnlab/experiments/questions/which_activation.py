@@ -982,4 +982,10 @@ QUESTION = Question(
     settings=Settings(),
     facts=facts,
     retime=retime,
+    timing_settings=(
+        "timing_min_rounds",
+        "timing_max_rounds",
+        "timing_precision",
+        "timing_processes",
+    ),
 )
