@@ -6,9 +6,9 @@ For every timing result stored in both folders' ``questions/*/measurements.json`
 (anything with ``ratios`` and ``rounds``: epochs, predictions, activations alone),
 each arm's CPU-time ratio to the reference in A and in B and the shift
 |log(B / A)| as a percentage, with each run's load average and the subprocess's
-isolation. The largest shift of the whole-epoch and prediction ratios is what
-``dnnlab.timing.LOAD_ALLOWANCE`` must cover; activations timed alone are listed
-apart (``which_activation.ALONE_ALLOWANCE``). Used by the load test
+isolation. The largest shift, of the whole-epoch and prediction ratios and of the
+activations timed alone (listed apart), is what ``dnnlab.timing.LOAD_ALLOWANCE``
+must cover. Used by the load test
 (``scripts/load_test``, docs/verdicts.md).
 """
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             ca, cb = ra["cpu"], rb["cpu"]
             shift = abs(math.log(cb["estimate"] / ca["estimate"]))
-            kind = "alone" if "activation_alone" in key else "epoch or prediction"
+            kind = "alone" if "alone" in key else "epoch or prediction"
             worst[kind] = max(worst.get(kind, 0.0), shift)
             print(
                 f"| {key} | {arm} | {ca['estimate']:.3f} ({ca['ci95_low']:.3f}-"

@@ -17,7 +17,7 @@ DYNAMIC = {
     "which-activation": [
         f"{a}-{tail}"
         for a in which_activation.SMOOTH
-        for tail in ("more-accurate-than-relu", "slower-per-epoch")
+        for tail in ("more-accurate-than-relu", "costs-more-compute")
     ],
     "glorot-he": ["he-keeps-relu-signal", "he-keeps-relu-gradients"],
 }
@@ -38,7 +38,7 @@ def declared_ids() -> set[str]:
 def test_the_dynamic_ids_are_the_f_strings_of_their_modules():
     wa = inspect.getsource(which_activation)
     assert 'f"which-activation/{a}-more-accurate-than-relu"' in wa
-    assert 'id=f"which-activation/{a}-slower-per-epoch"' in wa
+    assert 'id=f"which-activation/{a}-costs-more-compute"' in wa
     gh = inspect.getsource(importlib.import_module("dnnlab.experiments.questions.glorot_he"))
     assert 'id=f"glorot-he/he-keeps-relu-{name}"' in gh
     assert 'keeps("signal", "activation")' in gh and 'keeps("gradients", "gradient")' in gh
@@ -175,3 +175,33 @@ def test_float32_heavy_ball_is_the_float64_recurrence_rounded():
     assert single.dtype.name == "float32" and double.dtype.name == "float64"
     assert double == pytest.approx(momentum.heavy_ball((1.0, 25.0), 0.01, 0.9, (-4.0, 1.0), 500))
     assert single == pytest.approx(double, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "speeds_up", "negligible"),
+    [
+        (1.09, 1.15, "refuted", "refuted"),  # dropout's measured slowdown: beyond the allowance
+        (0.98, 1.02, "inconclusive", "supported"),  # within the load allowance of 1
+        (0.85, 0.9, "supported", "refuted"),  # faster, and by more than the allowance
+        (1.0, 1.08, "inconclusive", "inconclusive"),  # straddles the allowance's edge
+    ],
+)
+def test_dropout_speed_statements_on_known_ratios(low, high, speeds_up, negligible):
+    from dnnlab.experiments.questions import dropout_cost
+
+    ratio = {"estimate": (low * high) ** 0.5, "ci95_low": low, "ci95_high": high}
+    m = {
+        "epoch_timing": {
+            "rounds": 20,
+            "n": 4,
+            "processes": 4,
+            "isolation": {"cores": [1]},
+            "ratios": {"dropout": {"cpu": ratio, "wall": ratio}},
+        }
+    }
+    fast, small = dropout_cost.statement_claims(m)
+    assert (fast.verdict, small.verdict) == (speeds_up, negligible)
+    assert "001_5d9a0292ed7b7506.txt" in small.source and "negligible" in small.source
+    assert "003_e0e88ed27c9ad342.txt" in fast.source
+    assert fast.p_value is not None and small.p_value is not None  # in the FDR family
+    assert "1.04" in small.text  # the allowance, said in the claim

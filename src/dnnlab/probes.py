@@ -3,7 +3,8 @@
 An activation's derivative (forward-mode differentiation of Keras's own
 function), a layer's pre-activations and dead units, the per-layer moments of
 the activations and their distance from self-normalization, and how many
-distinct neurons a layer holds. Each is a measurement with no verdict: the
+distinct neurons a layer holds, and the activations run alone for timing
+(:func:`activation_arms`). Each is a measurement with no verdict: the
 experiments judge what they read.
 """
 
@@ -118,3 +119,39 @@ def neuron_counts(model: keras.Model) -> list[int]:
         )
         for d in hidden_dense_layers(model)
     ]
+
+
+def activation_arms(
+    activations: Sequence[str], rows: int, width: int, layers: int, batch: int, seed: int = 42
+) -> dict[str, Callable[[], None]]:
+    """Per activation, a call that runs it alone as one training epoch would, in cache: the
+    timing factory of "slower to compute" (:func:`dnnlab.timing.isolated`).
+
+    Forward and backward (the gradient of the sum) on a ``(batch, width)`` block,
+    once per layer and step: ``ceil(rows / batch) * layers`` times, in one
+    compiled loop, without the matrix products. The block stays in the core's
+    cache, as a training step's pre-activations do between the matrix product
+    that makes them and the one that reads them; each step's input is shifted by
+    a scalar carried from the last step's sums, so no step can be skipped or
+    merged. (Timed on a whole epoch's block at once, the activations were bound
+    by memory, and their ratios moved by up to 2x between processes.)
+    """
+    steps = math.ceil(rows / batch) * layers
+    z = jnp.asarray(np.random.default_rng(seed).normal(size=(batch, width)), jnp.float32)
+    scale = jnp.float32(1e-7 / (batch * width))
+    arms = {}
+    for name in activations:
+        fn = keras.activations.get(name)
+        grad = jax.value_and_grad(lambda x, fn=fn: jnp.sum(fn(x)))
+
+        def body(shift, _, grad=grad):
+            value, g = grad(z + shift)
+            return scale * (value + jnp.sum(g)), None
+
+        loop = jax.jit(lambda shift, body=body: jax.lax.scan(body, shift, None, length=steps)[0])
+
+        def call(loop=loop) -> None:
+            jax.block_until_ready(loop(jnp.float32(0.0)))
+
+        arms[name] = call
+    return arms

@@ -309,7 +309,8 @@ STATEMENTS: tuple[Statement, ...] = (
     _s("003", "which-activation", "leaky ReLU solves the dead-neuron problem",
        "elu-vs-relu/leaky-relu-fewer-inactive-units-at-high-lr"),
     _s("003", "which-activation", "Swish for deep nets, at a higher computational cost",
-       "which-activation/swish-more-accurate-than-relu", "which-activation/swish-slower-per-epoch"),
+       "which-activation/swish-more-accurate-than-relu",
+       "which-activation/swish-costs-more-compute"),
     _s("003", "which-activation", "SELU self-normalizes only with standardized inputs, LeCun "
        "init, plain MLPs, no regularization",
        "elu-vs-relu/selu-self-normalizes-when-conditions-hold"),

@@ -57,8 +57,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -103,11 +101,6 @@ CHEAPEST_SOURCE = (
     '"Use it when you\'re looking for a computationally efficient activation function" '
     "(cheapest: every other activation's CPU-time ratio to ReLU at least 1)"
 )
-# Activations timed alone (a few elementwise ops per call) move more with the load than whole
-# epochs: by up to 11.3% single-threaded in the load test of 2026-12-02 (docs/verdicts.md;
-# SELU 2.85x on the idle machine, 3.17x beside two CPU-bound processes; 19% in the earlier
-# test on a shared machine, 57% multi-threaded). Rounded up.
-ALONE_ALLOWANCE = 0.12
 
 # (a) output layers
 OUTPUT_ACTIVATIONS = ("linear", "relu", "softplus", "tanh", "sigmoid")
@@ -242,41 +235,6 @@ def model_for(activation: str, depth: int, width: int) -> ModelConfig:
     )
 
 
-def activation_arms(
-    activations: Sequence[str], rows: int, width: int, layers: int, batch: int
-) -> dict:
-    """Per activation, a call that runs it alone as one training epoch would, in cache.
-
-    Forward and backward (the gradient of the sum) on a ``(batch, width)`` block,
-    once per layer and step: ``ceil(rows / batch) * layers`` times, in one
-    compiled loop, without the matrix products. The block stays in the core's
-    cache, as a training step's pre-activations do between the matrix product
-    that makes them and the one that reads them; each step's input is shifted by
-    a scalar carried from the last step's sums, so no step can be skipped or
-    merged. (Timed on a whole epoch's block at once, the activations were bound
-    by memory, and their ratios moved by up to 2x between processes.)
-    """
-    steps = math.ceil(rows / batch) * layers
-    z = jnp.asarray(np.random.default_rng(FIRST_SEED).normal(size=(batch, width)), jnp.float32)
-    scale = jnp.float32(1e-7 / (batch * width))
-    arms = {}
-    for name in activations:
-        fn = keras.activations.get(name)
-        grad = jax.value_and_grad(lambda x, fn=fn: jnp.sum(fn(x)))
-
-        def body(shift, _, grad=grad):
-            value, g = grad(z + shift)
-            return scale * (value + jnp.sum(g)), None
-
-        loop = jax.jit(lambda shift, body=body: jax.lax.scan(body, shift, None, length=steps)[0])
-
-        def call(loop=loop) -> None:
-            jax.block_until_ready(loop(jnp.float32(0.0)))
-
-        arms[name] = call
-    return arms
-
-
 def measure(ctx: Context, settings: Settings) -> dict:
     """Output-layer facts and multilabel runs; hidden nets per seed; both timings."""
     output = output_layers(settings.demo_steps, seeds(ctx))
@@ -362,7 +320,7 @@ def _timings(ctx: Context, settings: Settings) -> dict:
         "precision": settings.timing_precision,
     }
     alone = timing.isolated(
-        f"{__name__}:activation_arms",
+        "dnnlab.probes:activation_arms",
         {
             "activations": list(acts),
             "rows": len(splits.x_train),
@@ -474,7 +432,7 @@ def predicted_epoch_ratio(m: dict, activation: str) -> float | None:
 
 CHEAPEST_RULE = (
     "per activation other than ReLU and leaky ReLU, run alone: "
-    + timing.ratio_rule("at_least", 1.0, allowance=ALONE_ALLOWANCE)
+    + timing.ratio_rule("at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
     + "; the claim is supported if every one is supported, refuted if any is refuted, else "
     "inconclusive"
 )
@@ -488,7 +446,7 @@ def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
     refuted.)
     """
     ps = {
-        a: timing.ratio_p(r["cpu"], "at_least", 1.0, n=n, allowance=ALONE_ALLOWANCE)
+        a: timing.ratio_p(r["cpu"], "at_least", 1.0, n=n, allowance=timing.LOAD_ALLOWANCE)
         for a, r in ratios.items()
         if a not in RELU_FAMILY
     }
@@ -498,14 +456,15 @@ def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
         ps[a]
         for a, r in ratios.items()
         if a in ps
-        and timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=ALONE_ALLOWANCE) == REFUTED
+        and timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
+        == REFUTED
     ]
     return min([max(ps.values()), *refuted])
 
 
 def cheapest_verdict(ratios: dict[str, dict]) -> str:
     verdicts = [
-        timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=ALONE_ALLOWANCE)
+        timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
         for a, r in ratios.items()
         if a not in RELU_FAMILY
     ]
@@ -610,35 +569,33 @@ def judge(m: dict) -> list[Claim | Fact]:
         )
     )
     epoch = m["timing"]["epoch"]
-    allowance = timing.timing_allowance(epoch) if epoch else timing.LOAD_ALLOWANCE
-    for a in (s for s in SMOOTH if epoch and s in epoch["ratios"]):
-        ratio = epoch["ratios"][a]
+    allowance = timing.timing_allowance(alone)
+    for a in (s for s in SMOOTH if s in alone["ratios"]):
+        ratio = alone["ratios"][a]
+        per_epoch = epoch["ratios"].get(a) if epoch else None
         claims.append(
-            Claim(
-                id=f"which-activation/{a}-slower-per-epoch",
-                text=f"{a} costs training speed: an epoch of the {hidden['depth']} x "
-                f"{hidden['width']} net takes more CPU time than with ReLU",
-                verdict=timing.judge_ratio(
-                    ratio["cpu"], "at_least", 1 + SPEED_COST, allowance=allowance
-                ),
-                rule=timing.ratio_rule("at_least", 1 + SPEED_COST, allowance=allowance),
-                source=SPEED_SOURCE,
-                p_value=timing.ratio_p(
+            claim_from(
+                timing.decide(
                     ratio["cpu"],
                     "at_least",
                     1 + SPEED_COST,
-                    n=timing.sample_size(epoch),
+                    source=SPEED_SOURCE,
+                    n=timing.sample_size(alone),
                     allowance=allowance,
                 ),
+                id=f"which-activation/{a}-costs-more-compute",
+                text=f"{a} has a higher computational cost than ReLU: forward and backward, run "
+                "alone as in a training step, it takes more CPU time than ReLU (what that costs "
+                f"an epoch of the {hidden['depth']} x {hidden['width']} net: the evidence)",
                 evidence={
-                    "epoch_cpu_time_over_relu": timing.describe_ratio(ratio["cpu"]),
-                    "epoch_wall_time_over_relu": timing.describe_ratio(ratio["wall"]),
-                    "activation_alone_cpu_over_relu": timing.describe_ratio(
-                        alone["ratios"][a]["cpu"]
+                    "activation_alone_cpu_over_relu": timing.describe_ratio(ratio["cpu"]),
+                    "epoch_cpu_time_over_relu": (
+                        timing.describe_ratio(per_epoch["cpu"]) if per_epoch else None
                     ),
+                    "epoch_predicted_from_the_activation_alone": predicted_epoch_ratio(m, a),
                     "relu_activation_share_of_epoch": share,
-                    "rounds": epoch["rounds"],
-                    "converged": epoch["converged"],
+                    "rounds": alone["rounds"],
+                    "processes": alone.get("processes", 1),
                 },
             )
         )
@@ -744,8 +701,8 @@ def tell(m: dict, claims: list[Claim | Fact]) -> str:
     alone = m["timing"]["activation_alone"]["ratios"]
     cheapest = verdict["relu-cheapest-to-compute"]
     parts.append(
-        "Run alone (forward and backward over one epoch's pre-activations), CPU time over "
-        "ReLU's: "
+        "Run alone (forward and backward, a training step's block at a time, as often as in "
+        "one epoch), CPU time over ReLU's: "
         + ", ".join(f"{a} {timing.describe_ratio(r['cpu'])}" for a, r in alone.items())
         + "; ReLU "
         + _phrase(
@@ -757,28 +714,32 @@ def tell(m: dict, claims: list[Claim | Fact]) -> str:
         + "."
     )
     share = activation_share(m)
-    timed = [a for a in SMOOTH if f"{a}-slower-per-epoch" in verdict]
+    epoch = m["timing"]["epoch"]
+    timed = [a for a in SMOOTH if epoch and a in epoch["ratios"]]
     if timed and share is not None:
-        per_epoch = "; ".join(
+        costlier = "; ".join(
             f"{a} "
-            + verdict[f"{a}-slower-per-epoch"].evidence["epoch_cpu_time_over_relu"]
-            + ", "
             + _phrase(
-                verdict[f"{a}-slower-per-epoch"],
-                "dearer",
-                "not dearer",
-                "not settled",
+                verdict[f"{a}-costs-more-compute"],
+                "costs more",
+                "costs no more",
+                "is not shown to cost more",
             )
-            + f" (predicted from its cost alone: {predicted_epoch_ratio(m, a):.2f}x)"
+            for a in timed
+            if f"{a}-costs-more-compute" in verdict
+        )
+        per_epoch = "; ".join(
+            f"{a} {timing.describe_ratio(epoch['ratios'][a]['cpu'])} (predicted from its cost "
+            f"alone: {predicted_epoch_ratio(m, a):.2f}x)"
             for a in timed
         )
         parts.append(
-            f"A training epoch, CPU time over ReLU's: {per_epoch}. The activations take "
-            f"{100 * share:.1f}% of a ReLU epoch's CPU time here and the Dense layers' matrix "
-            "products the rest, so an activation k times dearer than ReLU makes an epoch about "
-            f"1 + {share:.3f} (k - 1) times longer: what it costs in training depends on that "
-            "share, larger in narrow layers (the products grow with width squared, the "
-            "activation with width) and smaller in wide ones."
+            f"Computed alone, {costlier} than ReLU. A training epoch, CPU time over ReLU's: "
+            f"{per_epoch}. The activations take {100 * share:.1f}% of a ReLU epoch's CPU time "
+            "here and the Dense layers' matrix products the rest, so an activation k times "
+            f"dearer than ReLU makes an epoch about 1 + {share:.3f} (k - 1) times longer: what "
+            "it costs in training depends on that share, larger in narrow layers (the products "
+            "grow with width squared, the activation with width) and smaller in wide ones."
         )
     return " ".join(parts)
 
@@ -915,11 +876,11 @@ def statement_claims(m: dict) -> list[Claim]:
             '"if you need the NN to be as fast as possible", leaky ReLU): ELU\'s CPU time '
             "forward and backward, run alone, is at least leaky ReLU's",
             verdict=(
-                timing.judge_ratio(ratio, "at_least", 1.0, allowance=ALONE_ALLOWANCE)
+                timing.judge_ratio(ratio, "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
                 if ratio
                 else INCONCLUSIVE
             ),
-            rule=timing.ratio_rule("at_least", 1.0, allowance=ALONE_ALLOWANCE)
+            rule=timing.ratio_rule("at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
             + " (ELU over leaky ReLU, the same rounds)",
             evidence={
                 "elu_cpu_over_leaky_relu": timing.describe_ratio(ratio) if ratio else None,
