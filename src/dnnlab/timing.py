@@ -58,12 +58,12 @@ from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
 LEVEL = 0.95
 # How far a CPU-time ratio timed by :func:`isolated` (four single-threaded processes, the
 # interval over them) moves between an idle 2-core machine and the same machine with two
-# CPU-bound processes beside, in the load test of docs/verdicts.md (2026-12-02, the full-size
-# questions retimed: scripts/load_test): 0.2-2.1% for the ELU, Swish, GELU and Mish epochs,
-# 0.7% for the dropout epoch, 0.4-3.8% for predictions, 0.1-2.0% for activations timed alone.
-# The allowance covers the largest, rounded up. (It was 8% with one process per timing, whose
-# ratios moved between processes by more than that; 15% multi-threaded.)
-LOAD_ALLOWANCE = 0.04
+# CPU-bound processes beside, in the load tests of docs/verdicts.md (2026-12-02, the full-size
+# questions retimed: scripts/load_test), twice: at most 3.8% and 4.1% (10 MC passes over one
+# plain prediction; epochs at most 2.8%, activations alone at most 2.0%). The allowance covers
+# the largest, rounded up. (It was 8% with one process per timing, whose ratios moved between
+# processes by more than that; 15% multi-threaded.)
+LOAD_ALLOWANCE = 0.05
 # A timing stored before issue 14 was multi-threaded (no ``isolation`` record): it keeps the
 # allowance it was judged with then.
 MULTI_THREADED_ALLOWANCE = 0.15
