@@ -155,6 +155,27 @@ def question_lines(results: list[dict]) -> list[str]:
     return lines
 
 
+def statements_line(results: list[dict]) -> str:
+    """The answer sets' statements as these results read them, counted (docs/statements.md)."""
+    from dnnlab.experiments.questions import statements
+
+    table = statements.rows(results)
+    by_set: dict[str, dict[str, int]] = {}
+    for row in table:
+        counts = by_set.setdefault(row["source"], {})
+        counts[row["reading"]] = counts.get(row["reading"], 0) + 1
+    each = "; ".join(
+        f"{source}: " + ", ".join(f"{n} {k}" for k, n in sorted(by_set.get(source, {}).items()))
+        for source in statements.SOURCES
+    )
+    total = ", ".join(f"{n} {k}" for k, n in sorted(statements.summary(table).items()))
+    return (
+        f"**Every statement of the answer sets** ([docs/statements.md](docs/statements.md), each "
+        f"with the claim that tests it): {len(table)} statements in {len(statements.SOURCES)} "
+        f"sets, {total} (by set: {each})."
+    )
+
+
 def readme_block(out: Path, command: str, note: str, target: str) -> str:
     e8 = json.loads((out / "exercise8" / "result.json").read_text())
     study = json.loads((out / "study.json").read_text()) if (out / "study.json").exists() else {}
@@ -176,6 +197,8 @@ def readme_block(out: Path, command: str, note: str, target: str) -> str:
         "**The questions:**",
         "",
         *(question_lines(results) or ["- not measured in this folder"]),
+        "",
+        statements_line(results),
         END,
     ]
     return "\n".join(lines)

@@ -303,6 +303,11 @@ def test_publish_copies_the_report_and_puts_its_glance_in_the_readme(study, tmp_
     assert f"beats baseline-std (isolating): **{claim['verdict']}** ({number})" in text
     assert "- **(c) Batch Normalization**: " in text and "](docs/study/report.md#glance)" in text
     assert "- not measured in this folder" in text  # no question stored in this study
+    from dnnlab.experiments.questions import statements
+
+    n = len(statements.STATEMENTS)
+    assert "**Every statement of the answer sets** ([docs/statements.md]" in text
+    assert f"{n} statements in {len(statements.SOURCES)} sets" in text  # none measured here
     assert "[docs/reproducibility.md](docs/reproducibility.md)" in text
     assert (docs / "report.md").read_text() == md_path.read_text()
     assert copied and all((docs / rel).is_file() for rel in copied)
