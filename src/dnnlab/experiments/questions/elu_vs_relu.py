@@ -35,9 +35,11 @@ layer's output keeps mean 0 and std 1.
   to a validation loss every ReLU and ELU run reaches, and the accuracy on the
   test set (measured once per run; never the validation accuracy that
   early stopping selected on);
-* the cost of an epoch, ReLU against ELU, by the timing protocol
-  (:func:`dnnlab.timing.interleave`: interleaved rounds, process CPU time, a
-  95% interval on the ratio), so the verdict does not move with machine load;
+* what ELU costs against ReLU, alone (forward and backward, a training step's
+  block at a time: :func:`dnnlab.probes.activation_arms`, the claim) and in a
+  training epoch (beside it), by the timing protocol (:func:`dnnlab.timing.isolated`:
+  interleaved rounds in four single-threaded processes, CPU time, a 95% interval
+  over the processes), so the verdict does not move with machine load;
 * SELU's per-layer mean and std in freshly initialized nets, with its
   conditions met (LeCun, standardized inputs) and with each one broken (He
   init, raw 0-255 pixels, dropout after every hidden layer, in training mode),
@@ -47,7 +49,7 @@ layer's output keeps mean 0 and std 1.
 named margin (supported, refuted, or, with too few seeds or a noisy gap,
 inconclusive); thresholds on per-seed quantities use
 :func:`~dnnlab.experiments.questions.common.versus_threshold`; the timing claim
-uses :func:`dnnlab.timing.judge_ratio` on the CPU-time ratio.
+uses :func:`dnnlab.timing.decide` on the CPU-time ratio of ELU alone.
 """
 
 from __future__ import annotations

@@ -38,15 +38,16 @@ states that scope in its text (net, training images, epochs run of the maximum,
 how the rate was tuned): a verdict holds there, not for every depth, data
 size or budget. Claims: the 2nd edition's ends of the ranking (SELU first,
 logistic last), and the 3rd edition's trade-off for each of Swish, GELU and
-Mish: more accurate than ReLU, and slower per epoch.
+Mish: more accurate than ReLU, and dearer to compute.
 
-Speed (:func:`dnnlab.timing.interleave`: interleaved rounds, CPU time, ratio
-intervals; a busy machine stretches wall time, not the CPU time this process
-spends). Twice: the activation alone, forward and backward over one epoch's
-worth of pre-activations (every activation), and a real training epoch of the
-net (ReLU, Swish, GELU, Mish). The first shows what the function costs; the
-second what that cost is worth once the Dense layers' matrix products share
-the step; the ratio of the two ReLU times is the activation's share of an epoch.
+Speed (:func:`dnnlab.timing.isolated`: interleaved rounds in four single-threaded
+processes, CPU time, the ratio's interval over the processes). Twice: the
+activation alone, forward and backward on a training step's block as often as
+one epoch runs it (:func:`dnnlab.probes.activation_arms`, every activation),
+which the computational-cost claims judge, and a real training epoch of the net
+(ReLU, Swish, GELU, Mish), shown beside them: what that cost is worth once the
+Dense layers' matrix products share the step; the ratio of the two ReLU times is
+the activation's share of an epoch.
 """
 
 from __future__ import annotations
