@@ -20,6 +20,7 @@ from dnnlab.experiments.questions import which_activation as act
 from dnnlab.experiments.questions import zero_bias as zb
 from dnnlab.experiments.questions.common import ARM_TUNING, distinct_neurons, neuron_counts
 from dnnlab.models import build_model
+from dnnlab.timing import LOAD_ALLOWANCE
 from dnnlab.train import compile_for_training
 
 TINY_DATA = DataConfig(validation_size=24, standardize=True)
@@ -363,7 +364,7 @@ def _timing(ratios: dict[str, tuple], relu_cpu=(0.05, 0.05)):
 )
 def test_relu_cheapest_rule(ratios, expected):
     ratios = {a: {"cpu": _ratio(*r)} for a, r in ratios.items()}
-    assert act.cheapest_verdict(ratios) == expected
+    assert act.cheapest_verdict(ratios, LOAD_ALLOWANCE) == expected
 
 
 def _search(chosen: float) -> dict:

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from dnnlab.timing import (
+    LOAD_ALLOWANCE,
+    MULTI_THREADED_ALLOWANCE,
+    SINGLE_PROCESS_ALLOWANCE,
     SINGLE_THREAD_FLAGS,
     TimingFailed,
     decide,
@@ -16,8 +19,10 @@ from dnnlab.timing import (
     isolated,
     judge_ratio,
     over_processes,
+    ratio_between,
     ratio_rule,
     sample_size,
+    timing_allowance,
     timing_core,
 )
 from dnnlab.train import epoch_timing
@@ -218,6 +223,43 @@ def test_the_interval_over_processes_rests_on_their_estimates_not_their_rounds()
         over_processes([])
     with pytest.raises(ValueError, match="processes must be at least 1"):
         isolated("dnnlab.timing:x", reference="a", processes=0)
+
+
+def test_each_stored_timing_keeps_the_allowance_of_the_protocol_that_took_it():
+    four = over_processes([_process(1.1), _process(1.2), _process(1.3), _process(1.2)])
+    one = over_processes([_process(1.1)])
+    multi = {k: v for k, v in one.items() if k != "isolation"}
+    assert timing_allowance(four) == LOAD_ALLOWANCE
+    assert timing_allowance(one) == SINGLE_PROCESS_ALLOWANCE > LOAD_ALLOWANCE
+    assert (
+        timing_allowance({**one, "processes": None} | {"processes": 1}) == SINGLE_PROCESS_ALLOWANCE
+    )
+    assert timing_allowance(multi) == MULTI_THREADED_ALLOWANCE
+
+
+def _seconds(arms):
+    return {a: {"cpu": list(c), "wall": list(c)} for a, c in arms.items()}
+
+
+def test_a_ratio_between_two_arms_has_the_same_unit_as_the_timing():
+    # One process: the per-round ratios' interval (b / c = 2, 2, 2, 2.5 over four rounds).
+    run = {
+        **_process(1.0, rounds=4),
+        "seconds": _seconds({"b": (2, 2, 2, 5), "c": (1, 1, 1, 2)}),
+    }
+    logs = np.log([2, 2, 2, 2.5])
+    half = 3.182446305284263 * logs.std(ddof=1) / 2  # t(0.975, 3)
+    ratio = ratio_between(run, "b", "c")
+    assert ratio["estimate"] == pytest.approx(math.exp(logs.mean()))
+    assert ratio["ci95_high"] == pytest.approx(math.exp(logs.mean() + half))
+    # Two processes, each steady within itself (2x, then 3x): the interval is over the two.
+    runs = [
+        {**_process(1.0, rounds=3), "seconds": _seconds({"b": (2, 2, 2), "c": (1, 1, 1)})},
+        {**_process(1.0, rounds=3), "seconds": _seconds({"b": (3, 3, 3), "c": (1, 1, 1)})},
+    ]
+    both = ratio_between(over_processes(runs), "b", "c")
+    assert both["estimate"] == pytest.approx(math.sqrt(6))
+    assert both["ci95_low"] < 2 and both["ci95_high"] > 3  # not the rounds' zero spread
 
 
 def test_a_failing_timing_subprocess_says_why_in_one_line():

@@ -443,6 +443,12 @@ def convergence(m: dict) -> dict:
             timing.sample_size(m["epoch_timing"]),
         ),
         "cpu_ratio_of_the_runs": ratio_over_seeds([p["cpu_ratio"] for p in pairs]),
+        # Epochs to converge do not depend on the machine's load; the cost of an epoch, timed
+        # single-threaded, moves with it by at most its timing's load allowance.
+        "allowance": {
+            "epoch_ratio": 0.0,
+            "cpu_ratio": timing.timing_allowance(m["epoch_timing"]),
+        },
     }
 
 
@@ -476,14 +482,9 @@ def time_to_converge(epochs: dict, per_epoch: dict, per_epoch_n: int) -> dict:
     }
 
 
-# Epochs to converge do not depend on the machine's load; the cost of an epoch, timed
-# single-threaded, moves with it by at most the load allowance.
-CONVERGENCE_ALLOWANCE = {"epoch_ratio": 0.0, "cpu_ratio": timing.LOAD_ALLOWANCE}
-
-
-def convergence_rule(key: str) -> str:
+def convergence_rule(c: dict, key: str) -> str:
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
-    allowance = CONVERGENCE_ALLOWANCE[key]
+    allowance = c["allowance"][key]
     epochs = (
         "per seed, dropout / plain epochs to first reach the plain net's best validation loss; "
         "geometric mean over seeds with a 95% t-interval on the logs"
@@ -513,7 +514,7 @@ def judge_convergence(c: dict, key: str) -> str:
     if c["censored_seeds"]:
         above = ratio["ci95_low"] is not None and ratio["ci95_low"] > high
         return REFUTED if above else INCONCLUSIVE
-    return timing.judge_ratio(ratio, "within", low, high, allowance=CONVERGENCE_ALLOWANCE[key])
+    return timing.judge_ratio(ratio, "within", low, high, allowance=c["allowance"][key])
 
 
 def convergence_p(c: dict, key: str) -> float | None:
@@ -522,9 +523,7 @@ def convergence_p(c: dict, key: str) -> float | None:
     if ratio["estimate"] is None or not c["plain_converged"] or c["censored_seeds"]:
         return None
     low, high = CONVERGENCE_FACTOR / ABOUT, CONVERGENCE_FACTOR * ABOUT
-    return timing.ratio_p(
-        ratio, "within", low, high, n=ratio["n"], allowance=CONVERGENCE_ALLOWANCE[key]
-    )
+    return timing.ratio_p(ratio, "within", low, high, n=ratio["n"], allowance=c["allowance"][key])
 
 
 def _ratio_words(ratio: dict) -> str:
@@ -575,7 +574,7 @@ def judge(m: dict) -> list[Claim]:
             "about twice the epochs the plain net needs to reach the plain net's best "
             "validation loss (same seed)",
             verdict=judge_convergence(c, "epoch_ratio"),
-            rule=convergence_rule("epoch_ratio"),
+            rule=convergence_rule(c, "epoch_ratio"),
             source=CONVERGENCE_SOURCE,
             p_value=convergence_p(c, "epoch_ratio"),
             evidence={
@@ -599,7 +598,7 @@ def judge(m: dict) -> list[Claim]:
             verdict=judge_convergence(c, "cpu_ratio"),
             source=CONVERGENCE_SOURCE,
             p_value=convergence_p(c, "cpu_ratio"),
-            rule=convergence_rule("cpu_ratio"),
+            rule=convergence_rule(c, "cpu_ratio"),
             evidence={
                 "ratio": _ratio_words(c["cpu_ratio"]),
                 "epoch_ratio": _ratio_words(c["epoch_ratio"]),

@@ -432,15 +432,16 @@ def predicted_epoch_ratio(m: dict, activation: str) -> float | None:
     return 1 + share * (ratio["cpu"]["estimate"] - 1)
 
 
-CHEAPEST_RULE = (
-    "per activation other than ReLU and leaky ReLU, run alone: "
-    + timing.ratio_rule("at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
-    + "; the claim is supported if every one is supported, refuted if any is refuted, else "
-    "inconclusive"
-)
+def cheapest_rule(allowance: float) -> str:
+    return (
+        "per activation other than ReLU and leaky ReLU, run alone: "
+        + timing.ratio_rule("at_least", 1.0, allowance=allowance)
+        + "; the claim is supported if every one is supported, refuted if any is refuted, "
+        "else inconclusive"
+    )
 
 
-def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
+def cheapest_p(ratios: dict[str, dict], n: int, allowance: float) -> float | None:
     """The p of the conjunction "every other activation costs at least ReLU's": the largest.
 
     (An intersection-union test; a refutation needs only one, so the claim's p
@@ -448,7 +449,7 @@ def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
     refuted.)
     """
     ps = {
-        a: timing.ratio_p(r["cpu"], "at_least", 1.0, n=n, allowance=timing.LOAD_ALLOWANCE)
+        a: timing.ratio_p(r["cpu"], "at_least", 1.0, n=n, allowance=allowance)
         for a, r in ratios.items()
         if a not in RELU_FAMILY
     }
@@ -457,16 +458,14 @@ def cheapest_p(ratios: dict[str, dict], n: int) -> float | None:
     refuted = [
         ps[a]
         for a, r in ratios.items()
-        if a in ps
-        and timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
-        == REFUTED
+        if a in ps and timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=allowance) == REFUTED
     ]
     return min([max(ps.values()), *refuted])
 
 
-def cheapest_verdict(ratios: dict[str, dict]) -> str:
+def cheapest_verdict(ratios: dict[str, dict], allowance: float) -> str:
     verdicts = [
-        timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
+        timing.judge_ratio(r["cpu"], "at_least", 1.0, allowance=allowance)
         for a, r in ratios.items()
         if a not in RELU_FAMILY
     ]
@@ -551,16 +550,17 @@ def judge(m: dict) -> list[Claim | Fact]:
             )
         )
     alone = m["timing"]["activation_alone"]
+    allowance = timing.timing_allowance(alone)
     share = activation_share(m)
     claims.append(
         Claim(
             id="which-activation/relu-cheapest-to-compute",
             text="ReLU (with leaky ReLU) is the cheapest activation to compute: every other "
             "costs at least as much CPU time, forward and backward, run alone",
-            verdict=cheapest_verdict(alone["ratios"]),
-            rule=CHEAPEST_RULE,
+            verdict=cheapest_verdict(alone["ratios"], allowance),
+            rule=cheapest_rule(allowance),
             source=CHEAPEST_SOURCE,
-            p_value=cheapest_p(alone["ratios"], timing.sample_size(alone)),
+            p_value=cheapest_p(alone["ratios"], timing.sample_size(alone), allowance),
             evidence={
                 "cpu_time_over_relu": {
                     a: timing.describe_ratio(r["cpu"]) for a, r in alone["ratios"].items()
@@ -571,7 +571,6 @@ def judge(m: dict) -> list[Claim | Fact]:
         )
     )
     epoch = m["timing"]["epoch"]
-    allowance = timing.timing_allowance(alone)
     for a in (s for s in SMOOTH if s in alone["ratios"]):
         ratio = alone["ratios"][a]
         per_epoch = epoch["ratios"].get(a) if epoch else None
@@ -833,20 +832,9 @@ CHANCE = 0.10  # ten balanced classes
 
 def elu_over_leaky(alone: dict) -> dict[str, float | None] | None:
     """ELU's CPU time over leaky ReLU's, activation alone, from the same interleaved rounds."""
-    secs = alone["seconds"]
-    if "elu" not in secs or "leaky_relu" not in secs:
+    if "elu" not in alone["seconds"] or "leaky_relu" not in alone["seconds"]:
         return None
-    logs = [
-        math.log(max(e, 1e-9) / max(lk, 1e-9))
-        for e, lk in zip(secs["elu"]["cpu"], secs["leaky_relu"]["cpu"], strict=True)
-    ]
-    d = stats.describe(logs)
-    low, high = d["ci95_low"], d["ci95_high"]
-    return {
-        "estimate": math.exp(d["mean"]),
-        "ci95_low": None if low is None else math.exp(low),
-        "ci95_high": None if high is None else math.exp(high),
-    }
+    return timing.ratio_between(alone, "elu", "leaky_relu")
 
 
 def statement_claims(m: dict) -> list[Claim]:
@@ -858,7 +846,9 @@ def statement_claims(m: dict) -> list[Claim]:
         if relu
         else {"verdict": INCONCLUSIVE, "estimate": None, "ci95_low": None}
     )
-    ratio = elu_over_leaky(m["timing"]["activation_alone"])
+    alone = m["timing"]["activation_alone"]
+    ratio = elu_over_leaky(alone)
+    allowance = timing.timing_allowance(alone)
     return [
         Claim(
             id="which-activation/relu-trains-by-backprop",
@@ -878,15 +868,15 @@ def statement_claims(m: dict) -> list[Claim]:
             '"if you need the NN to be as fast as possible", leaky ReLU): ELU\'s CPU time '
             "forward and backward, run alone, is at least leaky ReLU's",
             verdict=(
-                timing.judge_ratio(ratio, "at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
+                timing.judge_ratio(ratio, "at_least", 1.0, allowance=allowance)
                 if ratio
                 else INCONCLUSIVE
             ),
-            rule=timing.ratio_rule("at_least", 1.0, allowance=timing.LOAD_ALLOWANCE)
+            rule=timing.ratio_rule("at_least", 1.0, allowance=allowance)
             + " (ELU over leaky ReLU, the same rounds)",
             evidence={
                 "elu_cpu_over_leaky_relu": timing.describe_ratio(ratio) if ratio else None,
-                "rounds": m["timing"]["activation_alone"]["rounds"],
+                "rounds": alone["rounds"],
             },
         ),
     ]
