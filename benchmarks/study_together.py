@@ -7,9 +7,12 @@ alternate over ``--rounds``. ``today`` is the path before issue 15's levers:
 no persistent compilation cache, no program reuse, the chosen candidate trained
 again as the first seed's run (``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0
 DNNLAB_REUSE_CANDIDATE=0``); ``one by one`` is dnnlab's default (every lever
-on, the cache as earlier runs left it); ``together`` adds ``--together``. The
-table gives each arm's CPU seconds (the process and its children, from
-``resource``), wall seconds, the rate chosen, the runs' test accuracies and the
+on, the cache as earlier runs left it); ``together`` adds ``--together``;
+``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
+processes, each pinned to its own core with XLA single-threaded). The
+table gives each arm's CPU seconds (the arm's process and every process it
+started, from ``resource.RUSAGE_CHILDREN`` in this one), wall seconds, the
+rate chosen, the runs' test accuracies and the
 epochs trained (the search's and the runs'), then today's CPU over each arm's.
 
     python benchmarks/study_together.py --data-dir ../shared/datasets
@@ -29,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ARMS = ("today", "one by one", "together")
+ARMS = ("today", "one by one", "together", "2 workers")
 TODAY = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_REUSE_CANDIDATE": "0"}
 
 
@@ -40,14 +43,14 @@ def child(out: str, data_dir: str | None, settings: dict) -> None:
     settings = dict(settings)
     if "trials" in settings:
         settings["budget"] = Budget(trials=settings.pop("trials"))
-    runs = run_exercise8(Path(out), data_dir=data_dir, verbose=0, **settings)
+    workers = settings.pop("workers", 1)
+    runs = run_exercise8(Path(out), data_dir=data_dir, verbose=0, workers=workers, **settings)
     plan = json.loads((Path(out) / "study.json").read_text())
     searched = 0
     for entry in plan["lr"].values():
         if "search" in entry:
             record = json.loads((Path(out) / entry["search"]["record"]).read_text())
             searched += record["cost"]["epochs"]
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
             {
@@ -55,7 +58,6 @@ def child(out: str, data_dir: str | None, settings: dict) -> None:
                 "test_accuracy": [r.summary["test_accuracy"] for r in runs],
                 "run_epochs": sum(r.summary["epochs_run"] for r in runs),
                 "search_epochs": searched,
-                "cpu": usage.ru_utime + usage.ru_stime,
             }
         )
     )
@@ -67,9 +69,11 @@ def arm(name: str, folder: Path, args) -> dict:
         "seeds": args.seeds,
         "overrides": {"train_size": args.train_size, "epochs": args.epochs},
         "together": name == "together",
+        "workers": 2 if name == "2 workers" else 1,
     }
     if args.trials:
         settings["trials"] = args.trials
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
@@ -79,8 +83,11 @@ def arm(name: str, folder: Path, args) -> dict:
         check=True,
         env={**os.environ, **(TODAY if name == "today" else {})},
     )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"arm": name, "wall": time.perf_counter() - started, **result}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"arm": name, "wall": wall, **result, "cpu": cpu}
 
 
 def table(rows: list[dict]) -> str:
@@ -95,17 +102,19 @@ def table(rows: list[dict]) -> str:
             f"| {r['arm']} | {r['cpu']:.0f} | {r['wall']:.0f} | {r['search_epochs']} "
             f"| {r['run_epochs']} | {chosen} | {accuracy} |"
         )
-    means = {
-        arm: sum(r["cpu"] for r in rows if r["arm"] == arm)
-        / sum(1 for r in rows if r["arm"] == arm)
-        for arm in dict.fromkeys(r["arm"] for r in rows)
-    }
-    if "today" in means:
-        lines.append("")
-        lines.append(
-            "CPU seconds, today / arm (means over rounds): "
-            + ", ".join(f"{arm} {means['today'] / cpu:.2f}x" for arm, cpu in means.items())
-        )
+    arms = dict.fromkeys(r["arm"] for r in rows)
+    for column, what in (("cpu", "CPU"), ("wall", "wall")):
+        means = {
+            arm: sum(r[column] for r in rows if r["arm"] == arm)
+            / sum(1 for r in rows if r["arm"] == arm)
+            for arm in arms
+        }
+        if "today" in means:
+            lines.append("")
+            lines.append(
+                f"{what} seconds, today / arm (means over rounds): "
+                + ", ".join(f"{arm} {means['today'] / s:.2f}x" for arm, s in means.items())
+            )
     return "\n".join(lines)
 
 

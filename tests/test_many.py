@@ -209,6 +209,28 @@ def test_questions_fit_many_matches_fit_in_order(splits):
         _assert_same_run(outcome, fit(ctx, **run))
 
 
+def test_questions_fit_many_off_trains_one_by_one(splits, monkeypatch):
+    """``DNNLAB_FIT_MANY=0`` (TOGETHER off): each run is its own fit, equal to it to the bit."""
+    from dnnlab.experiments.questions import Context, common
+
+    monkeypatch.setattr(common, "TOGETHER", False)
+    ctx = Context(folder=None, load_splits=lambda _data: splits, seeds=1, verbose=0)
+    runs = [
+        {
+            "model": ModelConfig(depth=2, width=8),
+            "train_config": TrainConfig(learning_rate=1e-3, epochs=2, batch_size=16),
+            "data": DataConfig(validation_size=24),
+            "seed": seed,
+        }
+        for seed in (1, 2)
+    ]
+    alone = common.fit_many(ctx, runs)
+    assert all("group_size" not in o.summary for o in alone)
+    for run, outcome in zip(runs, alone, strict=True):
+        again = common.fit(ctx, **run)
+        assert [h["val_loss"] for h in outcome.history] == [h["val_loss"] for h in again.history]
+
+
 def test_on_epoch_can_stop_one_member(splits):
     configs = [_config(1), _config(2)]
     seen = []

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -42,6 +43,11 @@ from dnnlab.train import TrainOutcome, epoch_timing, train
 
 FIRST_SEED = 42
 T = TypeVar("T")
+
+#: Whether runs of one architecture train as the members of one program (:func:`fit_many`,
+#: a search's candidates in :func:`tuned_fits`); ``DNNLAB_FIT_MANY=0`` trains them one by one,
+#: as before issue 15 (``benchmarks/questions_cost.py`` compares the two).
+TOGETHER = os.environ.get("DNNLAB_FIT_MANY", "1") != "0"
 
 
 def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
@@ -120,7 +126,7 @@ def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutco
     members of one compiled program (:func:`dnnlab.many.train_many`): equal to
     one by one within rounding, cheaper, and with per-run seconds that are the
     group's, so timing claims never read them. Runs with ``callbacks`` train one
-    by one.
+    by one, and so do all when :data:`TOGETHER` is off.
     """
     from dnnlab.many import groups, train_many
 
@@ -135,7 +141,7 @@ def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutco
         for r in runs
     ]
     outcomes: list[TrainOutcome | None] = [None] * len(runs)
-    together = [i for i, r in enumerate(runs) if not r.get("callbacks")]
+    together = [i for i, r in enumerate(runs) if TOGETHER and not r.get("callbacks")]
     for i in set(range(len(runs))) - set(together):
         outcomes[i] = fit(ctx, **runs[i])
     for group in groups([configs[i] for i in together]):
@@ -208,7 +214,7 @@ def tuned_fits(
         f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
         budget,
         start=start,
-        fit_trials=train_many_in_process(splits),
+        fit_trials=train_many_in_process(splits) if TOGETHER else None,
     )
     # Every candidate diverged (the prior too): its seeds train at the prior, and diverge.
     rate = train_config.learning_rate if record["chosen"] is None else record["chosen"]

@@ -1,0 +1,207 @@
+"""What the questions' training costs with issue 15's levers on and off, side by side.
+
+The slice: the questions that train CIFAR-10 nets and time nothing
+(``zero-bias``, ``same-init``, ``momentum``, ``glorot-he``) at their study
+settings, and ``which-activation`` with its own seed plan cut to the pilot
+(``seed_budget`` = ``--seeds``) and its timings as in the quick tour (one
+process, 2-3 rounds): every activation's rate search and its seeds. 3 seeds,
+as ``dnnlab questions`` runs them.
+
+Each **arm** is a fresh process running :func:`dnnlab.experiments.questions.run_questions`
+on the slice into its own folder, with the levers set by environment variables:
+
+- ``today``: the path before issue 15 (``DNNLAB_JAX_CACHE=0
+  DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0``): every fit compiles its own
+  programs, and a search's candidates and an arm's seeds train one by one;
+- ``one by one``: the compile cache and program reuse on, many models off
+  (``DNNLAB_FIT_MANY=0``);
+- ``default``: dnnlab's defaults (the cache as earlier runs left it; seeds and
+  candidates of one architecture as the members of one program).
+
+The arms alternate over ``--rounds`` (the order reversed every other round).
+The table gives each arm's CPU seconds (user + system of the arm's process and
+its children, from ``resource.RUSAGE_CHILDREN`` here) and wall seconds, then
+today's over each arm's; and how each arm's stored numbers compare with
+today's: the verdicts that differ, and the largest difference between their
+stored measurements (every number in ``measurements.json`` but the timings).
+
+    python benchmarks/questions_cost.py --data-dir ../shared/datasets
+
+Prints Markdown tables; ``--json PATH`` also saves the raw measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ARMS = {
+    "today": {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_FIT_MANY": "0"},
+    "one by one": {"DNNLAB_FIT_MANY": "0"},
+    "default": {},
+}
+QUESTIONS = ("zero-bias", "same-init", "momentum", "glorot-he", "which-activation")
+# Keys of measurements.json that hold timings or counts of seconds: left out of the comparison.
+TIMING_WORDS = ("timing", "second", "elapsed", "cpu", "wall", "rounds")
+
+
+def settings_for(qid: str, seeds: int):
+    """``qid``'s study settings; which-activation's seed plan cut to the pilot, timings short."""
+    from dnnlab.experiments import questions as qs
+
+    base = qs.registry()[qid].settings
+    if qid != "which-activation":
+        return base
+    return dataclasses.replace(
+        base, seed_budget=seeds, timing_processes=1, timing_min_rounds=2, timing_max_rounds=3
+    )
+
+
+def child(out: str, data_dir: str | None, ids: list[str], seeds: int) -> None:
+    from dnnlab.data import SplitCache
+    from dnnlab.experiments import questions as qs
+
+    results = qs.run_questions(
+        Path(out),
+        ids=ids,
+        load_splits=SplitCache(data_dir),
+        seeds=seeds,
+        settings={q: settings_for(q, seeds) for q in ids},
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    verdicts = {c["id"]: c["verdict"] for r in results for c in r["claims"]}
+    print(json.dumps({"verdicts": verdicts}))
+
+
+def numbers(value, path: str = "") -> dict[str, float]:
+    """Every number in ``value`` (nested dicts and lists) by its path, timings left out."""
+    if isinstance(value, bool) or value is None:
+        return {}
+    if isinstance(value, int | float):
+        return {path: float(value)}
+    found: dict[str, float] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not any(word in str(key).lower() for word in TIMING_WORDS):
+                found |= numbers(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found |= numbers(item, f"{path}[{i}]")
+    return found
+
+
+def stored_numbers(folder: Path, ids: list[str]) -> dict[str, float]:
+    found = {}
+    for qid in ids:
+        kept = json.loads((folder / "questions" / qid / "measurements.json").read_text())
+        found |= numbers(kept, qid)
+    return found
+
+
+def arm(name: str, folder: Path, args) -> dict:
+    command = [sys.executable, __file__, "--child", str(folder), str(args.seeds), *args.questions]
+    command += ["--data-dir", args.data_dir] if args.data_dir else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **ARMS[name]})
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"arm {name!r} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "arm": name,
+        "wall": wall,
+        "cpu": cpu,
+        "verdicts": result["verdicts"],
+        "numbers": stored_numbers(folder, args.questions),
+    }
+
+
+def compare(row: dict, reference: dict) -> str:
+    """Verdicts that differ from ``reference``'s, and the largest gap between stored numbers."""
+    differ = [c for c, v in row["verdicts"].items() if reference["verdicts"].get(c) != v]
+    a, b = row["numbers"], reference["numbers"]
+    shared = sorted(set(a) & set(b))
+    gaps = [(abs(a[k] - b[k]), k) for k in shared]
+    equal = sum(g == 0 for g, _ in gaps)
+    largest = max(gaps, default=(0.0, "-"))
+    return (
+        f"{len(differ)} of {len(row['verdicts'])} verdicts differ"
+        f"{' (' + ', '.join(differ) + ')' if differ else ''}; {equal} of {len(shared)} stored "
+        f"numbers equal to the bit, largest gap {largest[0]:.3g}"
+        + (f" ({largest[1]})" if largest[0] else "")
+    )
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| round | arm | CPU s | wall s |", "| ---: | --- | ---: | ---: |"]
+    lines += [f"| {r['round'] + 1} | {r['arm']} | {r['cpu']:.0f} | {r['wall']:.0f} |" for r in rows]
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    mean = {
+        (a, col): sum(r[col] for r in rows if r["arm"] == a) / sum(r["arm"] == a for r in rows)
+        for a in arms
+        for col in ("cpu", "wall")
+    }
+    if "today" in arms:
+        for col, what in (("cpu", "CPU"), ("wall", "wall")):
+            lines += [
+                "",
+                f"{what} seconds, today / arm (means over rounds): "
+                + ", ".join(f"{a} {mean['today', col] / mean[a, col]:.2f}x" for a in arms),
+            ]
+        reference = next(r for r in rows if r["arm"] == "today")
+        lines += [""] + [
+            f"- round {r['round'] + 1}, {r['arm']} against today's round 1: "
+            + compare(r, reference)
+            for r in rows
+            if r is not reference
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if "--child" in sys.argv:
+        i = sys.argv.index("--child")
+        rest = sys.argv[i + 1 :]
+        data_dir = None
+        if "--data-dir" in rest:
+            j = rest.index("--data-dir")
+            data_dir, rest = rest[j + 1], rest[:j] + rest[j + 2 :]
+        child(rest[0], data_dir, rest[2:], int(rest[1]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--questions", nargs="+", default=list(QUESTIONS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    rows = []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="dnnlab-questions-cost-") as tmp:
+        for r in range(args.rounds):
+            for name in args.arms if r % 2 == 0 else list(reversed(args.arms)):
+                row = arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args)
+                rows.append({"round": r, **row})
+    print(
+        f"questions {', '.join(args.questions)}, {args.seeds} seeds; load average "
+        f"{load:.1f} before, {os.getloadavg()[0]:.1f} after\n"
+    )
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
