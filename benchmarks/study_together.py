@@ -9,7 +9,8 @@ again as the first seed's run (``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0
 DNNLAB_REUSE_CANDIDATE=0``); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
-processes, each pinned to its own core with XLA single-threaded). The
+processes, each pinned to its own core with XLA single-threaded), and
+``2 workers together`` both. The
 table gives each arm's CPU seconds (the arm's process and every process it
 started, from ``resource.RUSAGE_CHILDREN`` in this one), wall seconds, the
 rate chosen, the runs' test accuracies and the
@@ -32,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ARMS = ("today", "one by one", "together", "2 workers")
+ARMS = ("today", "one by one", "together", "2 workers", "2 workers together")
 TODAY = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_REUSE_CANDIDATE": "0"}
 
 
@@ -68,8 +69,8 @@ def arm(name: str, folder: Path, args) -> dict:
         "variants": args.variants,
         "seeds": args.seeds,
         "overrides": {"train_size": args.train_size, "epochs": args.epochs},
-        "together": name == "together",
-        "workers": 2 if name == "2 workers" else 1,
+        "together": name.endswith("together"),
+        "workers": 2 if name.startswith("2 workers") else 1,
     }
     if args.trials:
         settings["trials"] = args.trials
