@@ -36,12 +36,11 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _arms import alternating, timed_run
 
 ARMS = {
     "today": {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_FIT_MANY": "0"},
@@ -109,15 +108,10 @@ def stored_numbers(folder: Path, ids: list[str]) -> dict[str, float]:
 def arm(name: str, folder: Path, args) -> dict:
     command = [sys.executable, __file__, "--child", str(folder), str(args.seeds), *args.questions]
     command += ["--data-dir", args.data_dir] if args.data_dir else []
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **ARMS[name]})
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done, wall, cpu = timed_run(command, {**os.environ, **ARMS[name]})
     if done.returncode != 0:
         sys.exit(f"arm {name!r} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "arm": name,
         "wall": wall,
@@ -190,10 +184,9 @@ def main() -> None:
     rows = []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="dnnlab-questions-cost-") as tmp:
-        for r in range(args.rounds):
-            for name in args.arms if r % 2 == 0 else list(reversed(args.arms)):
-                row = arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args)
-                rows.append({"round": r, **row})
+        for r, name in alternating(args.arms, args.rounds):
+            row = arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args)
+            rows.append({"round": r, **row})
     print(
         f"questions {', '.join(args.questions)}, {args.seeds} seeds; load average "
         f"{load:.1f} before, {os.getloadavg()[0]:.1f} after\n"

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _arms import alternating, timed_run
 
 ARMS = ("today", "one by one", "together", "2 workers", "2 workers together")
 TODAY = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_REUSE_CANDIDATE": "0"}
@@ -74,20 +73,13 @@ def arm(name: str, folder: Path, args) -> dict:
     }
     if args.trials:
         settings["trials"] = args.trials
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
+    done, wall, cpu = timed_run(
         [sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
         + (["--data-dir", args.data_dir] if args.data_dir else []),
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(TODAY if name == "today" else {})},
+        {**os.environ, **(TODAY if name == "today" else {})},
     )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done.check_returncode()
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"arm": name, "wall": wall, **result, "cpu": cpu}
 
 
@@ -139,9 +131,8 @@ def main() -> None:
     rows = []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="dnnlab-together-") as tmp:
-        for r in range(args.rounds):
-            for name in args.arms if r % 2 == 0 else reversed(args.arms):
-                rows.append(arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args))
+        for r, name in alternating(args.arms, args.rounds):
+            rows.append(arm(name, Path(tmp) / f"{r}-{name.replace(' ', '-')}", args))
     print(
         f"{', '.join(args.variants)}: search + {args.seeds} seeds, {args.train_size} images, "
         f"at most {args.epochs} epochs; load average {load:.1f} before, "
