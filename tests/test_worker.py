@@ -28,7 +28,8 @@ from conftest import write_fake_cifar
 from dnnlab.claims import partials
 from dnnlab.cli import main
 from dnnlab.data import SplitCache
-from dnnlab.experiments.exercise8 import Study, candidates_folder, outcome, read_plan, write_plan
+from dnnlab.experiments.exercise8 import Study, candidates_folder, outcome, read_plan
+from dnnlab.experiments.exercise8_plan import write_plan
 from dnnlab.lab import run_exercise8, study_progress
 from dnnlab.runs import TIMING_FIELDS, execute, promote, read_run
 from dnnlab.search import Budget

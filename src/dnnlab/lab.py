@@ -25,6 +25,7 @@ from dnnlab.errors import ConfigError
 from dnnlab.experiments import (
     exercise8,
     exercise8_judge,
+    exercise8_plan,
     exercise8_progress,
     exercise8_report,
     exercise8_worker,
@@ -360,7 +361,7 @@ def run_exercise8(
         out = workplace(out, quick=True)
         settings = {**settings, **tour.STUDY}
     study = exercise8_worker.study_with(settings)
-    exercise8.write_plan(out, study, storage)
+    exercise8_plan.write_plan(out, study, storage)
     if workers > 1:
         argv = ["worker", "--out", str(out), *_data_argv(data_dir, check_md5)]
         pinned.run([*argv, *(["--storage", storage] if storage else [])], workers)

@@ -268,6 +268,13 @@ def load_run(path: Path) -> StoredRun | None:
         return None
 
 
+def stored_run(out: Path, run_id: str) -> StoredRun | None:
+    """Run ``run_id`` under ``out`` if it is stored finished or diverged; else None (missing,
+    in training, failed or unreadable)."""
+    run = load_run(out / run_id)
+    return run if run is not None and run.summary.get("status") in REUSABLE else None
+
+
 @dataclass
 class RunScan:
     """What a runs folder holds: readable runs, and the run folders that were skipped (and why)."""

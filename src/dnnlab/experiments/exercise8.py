@@ -16,8 +16,9 @@ book's numbers, its learning-rate rule, and the steps that follow training
 
 A study is data (:class:`Study`), and so is what it needs: a range test for
 1cycle, one learning-rate search per trained config, then the runs at the
-chosen rates. :mod:`dnnlab.experiments.exercise8_worker` hands that work out
-to any number of processes; everything here is one step of it.
+chosen rates. :mod:`.exercise8_plan` reads what is stored and lists the work
+left; :mod:`.exercise8_worker` does it, in any number of processes; what is
+here are the study's definitions and the pieces that work is made of.
 
 Everything is stored under ``out`` and reused, so a killed study resumes where
 it stopped: ``out/study.json`` (the plan: the study's settings, each variant's
@@ -60,7 +61,6 @@ from dnnlab.search import (
     FitTrials,
     SearchError,
     default_storage,
-    describe_storage,
     design_of,
     search_learning_rate,
     search_record,
@@ -734,20 +734,18 @@ def stored_fit_many(splits: SplitCache, out: Path) -> FitTrials:
 
 
 def reuse_candidate(
-    study: Study, trains: str, config: RunConfig, out: Path, storage: str, splits: SplitCache
+    entry: Mapping[str, Any], config: RunConfig, out: Path, splits: SplitCache
 ) -> StoredRun | None:
     """``config``'s run made from the chosen search candidate, if it is that candidate's config.
 
-    The candidate's stored training becomes the run and the test set is
-    evaluated now, once, after the choice (:func:`dnnlab.runs.promote`);
-    ``None`` if there is no such candidate (another seed, the book's rate,
-    a candidate trained before candidates were stored). Raises
-    :class:`~dnnlab.errors.RunClaimed` if another process holds the run.
+    ``entry`` is the config's rate entry (:func:`rate_entry`). The candidate's
+    stored training becomes the run and the test set is evaluated now, once,
+    after the choice (:func:`dnnlab.runs.promote`); ``None`` if there is no
+    such candidate (another seed, the book's rate, a candidate trained before
+    candidates were stored). Raises :class:`~dnnlab.errors.RunClaimed` if
+    another process holds the run.
     """
-    if not REUSE_CANDIDATE:
-        return None
-    entry = rate_entry(study, trains, out, storage)
-    if "search" not in entry or entry["chosen"] is None:
+    if not REUSE_CANDIDATE or "search" not in entry or entry["chosen"] is None:
         return None
     record = json.loads((out / entry["search"]["record"]).read_text())
     chosen = next(t for t in record["trials"] if t["candidate"] == record["chosen_candidate"])
@@ -827,41 +825,6 @@ def settle_rate(
             search_learning_rate(storage=storage, **_search_arguments(search, splits, log))
         entry = rate_entry(study, trains, out, storage)
     return entry
-
-
-def plan(study: Study, out: Path, storage: str | None) -> dict[str, Any]:
-    """The study's plan from what is stored: settings, each config's rate, the runs known so far.
-
-    ``runs`` lists, per trained config whose rate is known, the run id of
-    every seed (trained or not yet); the report reads exactly these runs.
-    """
-    url = search_storage(out, storage)
-    rates = {t: rate_entry(study, t, out, url) for t in study.trained}
-    planned = seed_plan(study, out, rates)
-    return {
-        "format": PLAN_FORMAT,
-        "study": study.to_dict(),
-        "seeds": study.seed_list,
-        "seed_plan": planned,
-        "storage": None if storage is None else describe_storage(storage),
-        "lr": rates,
-        "runs": {
-            t: [
-                study.config(t, seed, **settled(rates[t])).run_id
-                for seed in seeds_of(study, t, planned)
-            ]
-            for t in study.trained
-            if settled(rates[t]) is not None
-        },
-    }
-
-
-def write_plan(out: Path, study: Study, storage: str | None) -> dict[str, Any]:
-    """Write ``out/study.json`` (atomically) from what is stored now; return it."""
-    current = plan(study, out, storage)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "study.json", current)
-    return current
 
 
 def read_plan(out: Path) -> dict[str, Any] | None:

@@ -40,13 +40,8 @@ from dnnlab.experiments.exercise8 import (
     seeds_of,
     settled,
 )
-from dnnlab.runs import REUSABLE, StoredRun, load_run
+from dnnlab.runs import StoredRun, stored_run
 from dnnlab.search import SearchError, search_progress, search_record
-
-
-def _stored(out: Path, run_id: str) -> StoredRun | None:
-    run = load_run(out / run_id)
-    return run if run is not None and run.summary.get("status") in REUSABLE else None
 
 
 def live_claims(folder: Path) -> dict[str, dict[str, Any]]:
@@ -133,7 +128,7 @@ def _variant(
             continue
         run_id = study.config(trains, seed, **settled(entry)).run_id
         kept = kept and (candidates_folder(out) / run_id).is_dir()
-        run = _stored(out, run_id)
+        run = stored_run(out, run_id)
         if run is not None:
             runs["done"] += 1
             stored.append(run)

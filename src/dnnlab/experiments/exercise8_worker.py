@@ -1,19 +1,15 @@
 """The exercise 8 study as work that any number of processes share, on one machine or many.
 
-A worker takes, each time, the first piece of work it can, in this order:
-
-1. the LR range tests that 1cycle's rate needs (an epoch each);
-2. learning-rate search candidates, search by search in the study's order
-   (:func:`dnnlab.search.take_part`: the candidate's trial is its claim);
-3. the runs whose rate is known, seeds outer and variants inner as a
-   sequential study trains them (:func:`dnnlab.runs.execute`: the run's
-   partial folder is its claim), each followed by MC Dropout where asked;
-   the first seed's run of a searched variant is not trained but made from
-   the chosen candidate the search stored (:func:`.exercise8.reuse_candidate`);
-4. BN's per-epoch timing, once every run is stored.
-
-Range tests, MC Dropout and the timing are claimed like runs
-(:mod:`dnnlab.claims`), so nothing is done twice.
+Each step, a worker reads what the study has stored once
+(:func:`.exercise8_plan.survey`), which lists the work left in the order a
+sequential study does it (range tests, search candidates, runs, MC Dropout,
+BN's timing: :meth:`~.exercise8_plan.Survey.todo`), and does the first piece
+nobody holds (:func:`do`). Search candidates are claimed by their trials
+(:func:`dnnlab.search.take_part`), runs by their partial folders
+(:func:`dnnlab.runs.execute`), range tests, MC Dropout and the timing like
+runs (:mod:`dnnlab.claims`), so nothing is done twice. The first seed's run
+of a searched config is not trained but made from the chosen candidate the
+search stored (:func:`.exercise8.reuse_candidate`).
 
 It leaves work that another live process holds and comes back to it. When
 nothing is left to take but the study is not complete, it waits, polling,
@@ -38,29 +34,35 @@ from pathlib import Path
 from typing import Any
 
 from dnnlab import claims
+from dnnlab.config import RunConfig
 from dnnlab.data import SplitCache
 from dnnlab.errors import ConfigError, RunClaimed
 from dnnlab.experiments.exercise8 import (
+    FIRST_SEED,
     Study,
     after_steps,
     attach_mc_dropout,
     batchnorm_timing_done,
     find_peak_lr,
-    lr_searches,
     mc_pending,
     measure_batchnorm_cost,
-    needs_range_test,
-    rate_entry,
+    range_test_path,
     read_plan,
     reuse_candidate,
     search_part,
     search_storage,
-    seed_plan,
-    seeds_of,
-    settled,
+)
+from dnnlab.experiments.exercise8_plan import (
+    BnTiming,
+    McDropout,
+    RangeTest,
+    SearchPart,
+    Train,
+    Work,
+    survey,
     write_plan,
 )
-from dnnlab.runs import REUSABLE, StoredRun, execute, execute_many, load_run
+from dnnlab.runs import StoredRun, execute, execute_many, load_run
 from dnnlab.search import describe_storage
 
 POLL_SECONDS = 2.0
@@ -90,24 +92,8 @@ def _held(folder: Path, name: str) -> Iterator[bool]:
         claim.abandon(keep=False)
 
 
-Settled = dict[str, dict[str, float] | None]  # per config: Study.config's keywords, or None
-
-
-def _rates(study: Study, out: Path, url: str) -> tuple[Settled, dict[str, list[int]]]:
-    """Each config's chosen settings (None while pending) and its seeds: the pilot's, and
-    what the seed plan adds once the pilot is stored. Every rate entry read once."""
-    entries = {t: rate_entry(study, t, out, url) for t in study.trained}
-    planned = seed_plan(study, out, entries)
-    rates = {t: settled(e) for t, e in entries.items()}
-    return rates, {t: seeds_of(study, t, planned) for t in study.trained}
-
-
-def _stored(out: Path, run_id: str) -> StoredRun | None:
-    run = load_run(out / run_id)
-    return run if run is not None and run.summary.get("status") in REUSABLE else None
-
-
-def step(
+def do(
+    work: Work,
     out: Path,
     study: Study,
     splits: SplitCache,
@@ -117,108 +103,96 @@ def step(
     log: Callable[[str], None] = _quiet,
     callbacks: Sequence = (),
 ) -> bool:
-    """Do the first piece of work that nobody holds; ``False`` if there was none.
+    """Do ``work`` unless another live process holds it; whether anything was done.
 
     ``callbacks`` (Keras callbacks) go to the study's runs, not to search candidates.
     """
-    for trains in study.trained:
-        if needs_range_test(study, trains, out):
+    match work:
+        case RangeTest(trains):
             with _held(out / "lr-find", trains) as mine:
-                if mine and needs_range_test(study, trains, out):
+                if mine and not range_test_path(out, study.config(trains)).exists():
                     log(f"range test {trains}")
                     find_peak_lr(trains, splits, out, dict(study.overrides))
                     return True
-    for trains in study.trained:
-        entry = rate_entry(study, trains, out, url)
-        if entry["chosen"] is None and "search" in entry:
-            peak = entry.get("range_test", {}).get("peak")
-            for search in lr_searches(study, trains, peak):
-                if search_part(search, splits, url, log=log, out=out):
+            return False
+        case SearchPart(search):
+            return bool(search_part(search, splits, url, log=log, out=out))
+        case Train(configs, entry) if len(configs) == 1 and not study.together:
+            return _train(configs[0], entry, out, study, splits, verbose, log, callbacks)
+        case Train(configs, entry):
+            return _train_together(configs, entry, out, study, splits, verbose, log)
+        case McDropout(run):
+            return _after(run, study, splits)
+        case BnTiming(baseline, batchnorm):
+            with _held(out / "timing", "batchnorm") as mine:
+                if mine and not batchnorm_timing_done(out, baseline, batchnorm):
+                    log("timing BN's per-epoch cost")
+                    measure_batchnorm_cost(out, splits, baseline, batchnorm)
                     return True
-    rates, lists = _rates(study, out, url)
-    if study.together and _train_together(
-        out, study, splits, url, rates, lists, verbose=verbose, log=log
-    ):
-        return True
-    for seed in sorted(set().union(*lists.values())):  # the pilot's seeds first
-        for trains in study.trained:
-            if rates[trains] is None or seed not in lists[trains]:
-                continue
-            config = study.config(trains, seed, **rates[trains])
-            run = _stored(out, config.run_id)
-            if run is None:
-                try:  # the run's claim: another live worker may hold it
-                    run = reuse_candidate(study, trains, config, out, url, splits)
-                    how = "the chosen search candidate, its test set evaluated now"
-                    if run is None:
-                        run = execute(
-                            config,
-                            splits.loader(config.data),
-                            out,
-                            verbose=verbose,
-                            wait=False,
-                            callbacks=callbacks,
-                        )
-                        how = "trained"
-                except RunClaimed:
-                    continue
-                log(f"run {config.run_id}: {run.summary['status']} ({how})")
-                _after(run, study, splits)
-                return True
-            if _after(run, study, splits):
-                return True
-    timing = _timing_configs(study, rates)
-    if timing and _all_stored(out, study, rates, lists) and not batchnorm_timing_done(out, *timing):
-        with _held(out / "timing", "batchnorm") as mine:
-            if mine:
-                log("timing BN's per-epoch cost")
-                measure_batchnorm_cost(out, splits, *timing)
-                return True
-    return False
+            return False
+    raise TypeError(f"not a piece of exercise 8's work: {work!r}")
 
 
-def _train_together(
+def _train(
+    config: RunConfig,
+    entry: dict[str, Any],
     out: Path,
     study: Study,
     splits: SplitCache,
-    url: str,
-    rates: Settled,
-    lists: dict[str, list[int]],
-    *,
+    verbose: int | str,
+    log: Callable[[str], None],
+    callbacks: Sequence,
+) -> bool:
+    """Train one run (or keep the chosen candidate as it), then its after-training steps."""
+    try:  # the run's claim: another live worker may hold it
+        run = reuse_candidate(entry, config, out, splits)
+        how = "the chosen search candidate, its test set evaluated now"
+        if run is None:
+            run = execute(
+                config,
+                splits.loader(config.data),
+                out,
+                verbose=verbose,
+                wait=False,
+                callbacks=callbacks,
+            )
+            how = "trained"
+    except RunClaimed:
+        return False
+    log(f"run {config.run_id}: {run.summary['status']} ({how})")
+    _after(run, study, splits)
+    return True
+
+
+def _train_together(
+    configs: Sequence[RunConfig],
+    entry: dict[str, Any],
+    out: Path,
+    study: Study,
+    splits: SplitCache,
     verbose: int | str,
     log: Callable[[str], None],
 ) -> bool:
-    """Train the missing seeds of the first variant that has some as one program; True if any.
+    """Train a config's missing seeds as one program; True if any.
 
     The first seed's run is the chosen search candidate where there is one
     (:func:`.exercise8.reuse_candidate`): only the other seeds are trained.
     """
-    for trains in study.trained:
-        if rates[trains] is None:
-            continue
-        configs = [study.config(trains, seed, **rates[trains]) for seed in lists[trains]]
-        missing = [c for c in configs if _stored(out, c.run_id) is None]
-        if missing and missing[0].seed == study.seed_list[0]:
-            with contextlib.suppress(RunClaimed):
-                reused = reuse_candidate(study, trains, missing[0], out, url, splits)
-                if reused is not None:
-                    log(f"run {reused.config.run_id}: the chosen search candidate")
-                    _after(reused, study, splits)
-                    return True
-        if not missing:
-            continue
-        runs = execute_many(
-            missing, splits.loader(missing[0].data), out, verbose=verbose, wait=False
-        )
-        trained = [run for run in runs if run is not None]
-        for run in trained:
-            log(
-                f"run {run.config.run_id}: {run.summary['status']} (with {len(missing) - 1} others)"
-            )
-            _after(run, study, splits)
-        if trained:
-            return True
-    return False
+    if configs[0].seed == FIRST_SEED:
+        with contextlib.suppress(RunClaimed):
+            reused = reuse_candidate(entry, configs[0], out, splits)
+            if reused is not None:
+                log(f"run {reused.config.run_id}: the chosen search candidate")
+                _after(reused, study, splits)
+                return True
+    runs = execute_many(
+        list(configs), splits.loader(configs[0].data), out, verbose=verbose, wait=False
+    )
+    trained = [run for run in runs if run is not None]
+    for run in trained:
+        log(f"run {run.config.run_id}: {run.summary['status']} (with {len(configs) - 1} others)")
+        _after(run, study, splits)
+    return bool(trained)
 
 
 def _after(run: StoredRun, study: Study, splits: SplitCache) -> bool:
@@ -231,51 +205,6 @@ def _after(run: StoredRun, study: Study, splits: SplitCache) -> bool:
             return False
         attach_mc_dropout(run, splits.loader(run.config.data), study.samples)
         return True
-
-
-def _timing_configs(study: Study, rates: Settled):
-    if {"baseline", "batchnorm"} <= set(study.trained) and None not in (
-        rates["baseline"],
-        rates["batchnorm"],
-    ):
-        return study.config("baseline", **rates["baseline"]), study.config(
-            "batchnorm", **rates["batchnorm"]
-        )
-    return None
-
-
-def _all_stored(out: Path, study: Study, rates: Settled, lists: dict[str, list[int]]) -> bool:
-    return all(
-        rates[t] is not None and _stored(out, study.config(t, seed, **rates[t]).run_id) is not None
-        for t in study.trained
-        for seed in lists[t]
-    )
-
-
-def complete(out: Path, study: Study, url: str) -> bool:
-    """Every rate settled, every run stored with its after-training steps, BN timed."""
-    rates, lists = _rates(study, out, url)
-    if not _all_stored(out, study, rates, lists):
-        return False
-    for t in study.trained:
-        for seed in lists[t]:
-            run = _stored(out, study.config(t, seed, **rates[t]).run_id)
-            if "mc-dropout" in after_steps(t) and mc_pending(run, study.samples):
-                return False
-    timing = _timing_configs(study, rates)
-    return timing is None or batchnorm_timing_done(out, *timing)
-
-
-def study_runs(out: Path, study: Study, url: str) -> list[StoredRun]:
-    """The study's stored runs, seeds outer, in the order a sequential study trains them."""
-    rates, lists = _rates(study, out, url)
-    found = (
-        _stored(out, study.config(t, seed, **rates[t]).run_id)
-        for seed in sorted(set().union(*lists.values()))
-        for t in study.trained
-        if rates[t] is not None and seed in lists[t]
-    )
-    return [run for run in found if run is not None]
 
 
 def work(
@@ -293,23 +222,28 @@ def work(
     """Do the study's work with any other workers until it is complete; its runs, in order.
 
     ``storage`` is the searches' storage URL (default: ``out/lr-search.db``).
-    ``out/study.json`` is rewritten after each piece of work, from what is
-    stored, so it always says what the study has settled so far, and
-    ``on_step`` (if given) is called then: a progress display can read it.
-    ``callbacks`` (Keras callbacks) go to the study's runs.
+    Each step reads what is stored once (:func:`.exercise8_plan.write_plan`,
+    which rewrites ``out/study.json`` from it, so the file always says what the
+    study has settled so far; ``on_step``, if given, is called then: a
+    progress display can read it), then does the first piece of the work left
+    that nobody holds. ``callbacks`` (Keras callbacks) go to the study's runs.
     """
     url = search_storage(out, storage)
-    write_plan(out, study, storage)
     while True:
-        did = step(out, study, splits, url, verbose=verbose, log=log, callbacks=callbacks)
-        write_plan(out, study, storage)
+        found = write_plan(out, study, storage)
         if on_step is not None:
             on_step()
-        if did:
-            continue
-        if complete(out, study, url):
-            return study_runs(out, study, url)
-        time.sleep(poll_seconds)
+        left = found.todo()
+        if not left:
+            return found.runs()
+        kw = {"verbose": verbose, "log": log, "callbacks": callbacks}
+        if not any(do(w, out, study, splits, url, **kw) for w in left):
+            time.sleep(poll_seconds)
+
+
+def complete(out: Path, study: Study, url: str) -> bool:
+    """Every rate settled, every run stored with its after-training steps, BN timed."""
+    return not survey(study, out, url).todo()
 
 
 def join_study(
