@@ -15,8 +15,10 @@ on the slice into its own folder, with the levers set by environment variables:
   programs, and a search's candidates and an arm's seeds train one by one;
 - ``one by one``: the compile cache and program reuse on, many models off
   (``DNNLAB_FIT_MANY=0``);
-- ``default``: dnnlab's defaults (the cache as earlier runs left it; seeds and
-  candidates of one architecture as the members of one program).
+- ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
+  seeds of one architecture as the members of one program, a search's
+  candidates one by one: ``DNNLAB_FIT_MANY=seeds``);
+- ``all together``: the candidates as one program too (``DNNLAB_FIT_MANY=all``).
 
 The arms alternate over ``--rounds`` (the order reversed every other round).
 The table gives each arm's CPU seconds (user + system of the arm's process and
@@ -46,6 +48,7 @@ ARMS = {
     "today": {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_FIT_MANY": "0"},
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},
+    "all together": {"DNNLAB_FIT_MANY": "all"},
 }
 QUESTIONS = ("zero-bias", "same-init", "momentum", "glorot-he", "which-activation")
 # Keys of measurements.json that hold timings or counts of seconds: left out of the comparison.
@@ -129,11 +132,15 @@ def compare(row: dict, reference: dict) -> str:
     gaps = [(abs(a[k] - b[k]), k) for k in shared]
     equal = sum(g == 0 for g, _ in gaps)
     largest = max(gaps, default=(0.0, "-"))
+    chosen = [k for g, k in gaps if k.endswith("/chosen")]  # the searches' chosen rates
+    moved = [k for g, k in gaps if k.endswith("/chosen") and g]
     return (
         f"{len(differ)} of {len(row['verdicts'])} verdicts differ"
         f"{' (' + ', '.join(differ) + ')' if differ else ''}; {equal} of {len(shared)} stored "
         f"numbers equal to the bit, largest gap {largest[0]:.3g}"
         + (f" ({largest[1]})" if largest[0] else "")
+        + f"; {len(moved)} of {len(chosen)} searches chose another rate"
+        + (f" ({', '.join(moved)})" if moved else "")
     )
 
 

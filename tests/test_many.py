@@ -210,10 +210,10 @@ def test_questions_fit_many_matches_fit_in_order(splits):
 
 
 def test_questions_fit_many_off_trains_one_by_one(splits, monkeypatch):
-    """``DNNLAB_FIT_MANY=0`` (TOGETHER off): each run is its own fit, equal to it to the bit."""
+    """``DNNLAB_FIT_MANY=0``: each run is its own fit, equal to it to the bit."""
     from dnnlab.experiments.questions import Context, common
 
-    monkeypatch.setattr(common, "TOGETHER", False)
+    monkeypatch.setattr(common, "FIT_MANY", "0")
     ctx = Context(folder=None, load_splits=lambda _data: splits, seeds=1, verbose=0)
     runs = [
         {

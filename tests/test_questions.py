@@ -441,6 +441,38 @@ def test_false_discoveries_are_controlled_over_every_stored_result(tmp_path):
     assert questions.stored(tmp_path, "same-init")["claims"] == first
 
 
+def test_fit_many_all_trains_a_searchs_candidates_as_one_program(tmp_path, fake_root, monkeypatch):
+    import dnnlab.many
+    from dnnlab import ModelConfig
+    from dnnlab.experiments.questions import common
+    from dnnlab.search import Budget
+
+    grouped = []
+    real_many = dnnlab.many.train_many
+
+    def spy_many(configs, splits, **kw):
+        grouped.append((len(configs), kw.get("evaluate_test", True)))
+        return real_many(configs, splits, **kw)
+
+    monkeypatch.setattr(dnnlab.many, "train_many", spy_many)
+    monkeypatch.setattr(common, "FIT_MANY", "all")
+    ctx = Context(
+        folder=tmp_path,
+        load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
+    )
+    arm = {
+        "model": ModelConfig(depth=2, width=8),
+        "train_config": TrainConfig(learning_rate=1e-3, epochs=2, batch_size=16),
+        "data": DataConfig(validation_size=24),
+        "budget": Budget(trials=2, first_rung=1, low=1e-4, high=1e-1),
+    }
+    common.tuned_fits(ctx, "relu", seed_list=[common.FIRST_SEED], **arm)
+    assert (2, False) in grouped  # both candidates in one program, no test set
+    monkeypatch.setattr(common, "FIT_MANY", "1")
+    with pytest.raises(ConfigError, match="DNNLAB_FIT_MANY='1': set it to one of seeds, all, 0"):
+        common.tuned_fits(ctx, "relu", seed_list=[common.FIRST_SEED], **arm)
+
+
 def test_data_sizes_replace_every_questions_own_and_are_stored(tmp_path):
     seen = []
     ctx = Context(tmp_path, lambda config: seen.append(config), data_sizes={"train_size": 50})
@@ -496,6 +528,7 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
     assert record["chosen"] == rates[choose(bests, SEARCH_RULE)]
     search = [c for c in calls if not c[3]]
     assert {c[1] for c in search} == {FIRST_SEED} and {c[2] for c in search} == set(rates)
+    assert {c[0] for c in search} == {"one"}  # candidates one by one: DNNLAB_FIT_MANY=seeds
     tested = [c for c in calls if c[3]]  # only the seeds, at the chosen rate, see the test set
     assert tested == [("many", s, record["chosen"], True) for s in (FIRST_SEED, FIRST_SEED + 1)]
     assert [(o.summary["seed"], o.summary["learning_rate"]) for o in outcomes] == [

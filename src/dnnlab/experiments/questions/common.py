@@ -30,6 +30,7 @@ import numpy as np
 
 from dnnlab import discoveries, stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Context
 from dnnlab.probes import (  # noqa: F401  (the shared probes, re-exported for the questions)
     derivative,
@@ -44,10 +45,25 @@ from dnnlab.train import TrainOutcome, epoch_timing, train
 FIRST_SEED = 42
 T = TypeVar("T")
 
-#: Whether runs of one architecture train as the members of one program (:func:`fit_many`,
-#: a search's candidates in :func:`tuned_fits`); ``DNNLAB_FIT_MANY=0`` trains them one by one,
-#: as before issue 15 (``benchmarks/questions_cost.py`` compares the two).
-TOGETHER = os.environ.get("DNNLAB_FIT_MANY", "1") != "0"
+#: What trains as the members of one program (:mod:`dnnlab.many`), from ``DNNLAB_FIT_MANY``:
+#: ``seeds`` (the default) an arm's seeds of one architecture (:func:`fit_many`), a search's
+#: candidates one by one; ``all`` the candidates too (:func:`tuned_fits`); ``0`` nothing, as
+#: before issue 15. Candidates stay one by one by default: a search's choice is an argmin over
+#: near-equal losses, and the grouped program's rounding changed 4 of which-activation's 9
+#: chosen rates (``benchmarks/questions_cost.py``, docs/benchmarks.md), where seeds trained
+#: together change numbers in their last digits only.
+FIT_MANY_MODES = ("seeds", "all", "0")
+FIT_MANY = os.environ.get("DNNLAB_FIT_MANY", "seeds")
+
+
+def _together(what: str) -> bool:
+    """Whether ``what`` (``"seeds"`` or ``"candidates"``) trains as one program."""
+    if FIT_MANY not in FIT_MANY_MODES:
+        raise ConfigError(
+            f"DNNLAB_FIT_MANY={FIT_MANY!r}: set it to one of {', '.join(FIT_MANY_MODES)} "
+            "(seeds: the default), or unset it"
+        )
+    return FIT_MANY == "all" or (FIT_MANY == "seeds" and what == "seeds")
 
 
 def subset(train_size: int = 10_000, *, standardize: bool = True) -> DataConfig:
@@ -126,7 +142,7 @@ def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutco
     members of one compiled program (:func:`dnnlab.many.train_many`): equal to
     one by one within rounding, cheaper, and with per-run seconds that are the
     group's, so timing claims never read them. Runs with ``callbacks`` train one
-    by one, and so do all when :data:`TOGETHER` is off.
+    by one, and so do all when :data:`FIT_MANY` is ``0``.
     """
     from dnnlab.many import groups, train_many
 
@@ -141,7 +157,8 @@ def fit_many(ctx: Context, runs: Sequence[Mapping[str, Any]]) -> list[TrainOutco
         for r in runs
     ]
     outcomes: list[TrainOutcome | None] = [None] * len(runs)
-    together = [i for i, r in enumerate(runs) if TOGETHER and not r.get("callbacks")]
+    grouped = _together("seeds")
+    together = [i for i, r in enumerate(runs) if grouped and not r.get("callbacks")]
     for i in set(range(len(runs))) - set(together):
         outcomes[i] = fit(ctx, **runs[i])
     for group in groups([configs[i] for i in together]):
@@ -180,8 +197,9 @@ def tuned_fits(
     The search is :func:`dnnlab.search.search_learning_rate`: ``train_config``'s
     rate as its prior (candidate 0), then ``budget``'s log-uniform draws, each
     candidate trained on the first seed with ``train_config``'s epochs and early
-    stopping, the candidates as one program, and the choice by best validation
-    loss (the prior unless beaten by more than 1%); the test set is never
+    stopping, one by one (as one program with ``DNNLAB_FIT_MANY=all``), and the
+    choice by best validation loss (the prior unless beaten by more than 1%); the
+    test set is never
     evaluated. Its study is stored in ``ctx.folder`` (``lr-search.db``, one
     study per arm), so a second call for the same arm (the seeds a pilot asks
     for) reads the finished search instead of training it again. Then every seed
@@ -214,7 +232,7 @@ def tuned_fits(
         f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
         budget,
         start=start,
-        fit_trials=train_many_in_process(splits) if TOGETHER else None,
+        fit_trials=train_many_in_process(splits) if _together("candidates") else None,
     )
     # Every candidate diverged (the prior too): its seeds train at the prior, and diverge.
     rate = train_config.learning_rate if record["chosen"] is None else record["chosen"]
