@@ -18,7 +18,13 @@ on the slice into its own folder, with the levers set by environment variables:
 - ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
   seeds of one architecture as the members of one program, a search's
   candidates one by one: ``DNNLAB_FIT_MANY=seeds``);
-- ``all together``: the candidates as one program too (``DNNLAB_FIT_MANY=all``).
+- ``all together``: the candidates as one program too (``DNNLAB_FIT_MANY=all``);
+- ``2 workers``: dnnlab's defaults in two worker processes, each pinned to one core
+  with XLA single-threaded, each question measured by one of them
+  (``dnnlab questions --workers 2``).
+
+Every arm runs the slice as ``dnnlab questions`` does (:func:`dnnlab.lab.run_questions`:
+the questions, the control of false discoveries, the report).
 
 The arms alternate over ``--rounds`` (the order reversed every other round).
 The table gives each arm's CPU seconds (user + system of the arm's process and
@@ -49,7 +55,9 @@ ARMS = {
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},
     "all together": {"DNNLAB_FIT_MANY": "all"},
+    "2 workers": {},
 }
+WORKERS = {"2 workers": 2}  # the arms that share the slice among pinned workers; others: 1
 QUESTIONS = ("zero-bias", "same-init", "momentum", "glorot-he", "which-activation")
 # Keys of measurements.json that hold timings or counts of seconds: left out of the comparison.
 TIMING_WORDS = ("timing", "second", "elapsed", "cpu", "wall", "rounds")
@@ -67,14 +75,14 @@ def settings_for(qid: str, seeds: int):
     )
 
 
-def child(out: str, data_dir: str | None, ids: list[str], seeds: int) -> None:
-    from dnnlab.data import SplitCache
-    from dnnlab.experiments import questions as qs
+def child(out: str, data_dir: str | None, ids: list[str], seeds: int, workers: int) -> None:
+    from dnnlab.lab import run_questions
 
-    results = qs.run_questions(
+    results = run_questions(
         Path(out),
         ids=ids,
-        load_splits=SplitCache(data_dir),
+        data_dir=data_dir,
+        workers=workers,
         seeds=seeds,
         settings={q: settings_for(q, seeds) for q in ids},
         progress=lambda line: print(line, file=sys.stderr),
@@ -109,7 +117,9 @@ def stored_numbers(folder: Path, ids: list[str]) -> dict[str, float]:
 
 
 def arm(name: str, folder: Path, args) -> dict:
-    command = [sys.executable, __file__, "--child", str(folder), str(args.seeds), *args.questions]
+    workers = str(WORKERS.get(name, 1))
+    command = [sys.executable, __file__, "--child", str(folder), str(args.seeds), workers]
+    command += args.questions
     command += ["--data-dir", args.data_dir] if args.data_dir else []
     done, wall, cpu = timed_run(command, {**os.environ, **ARMS[name]})
     if done.returncode != 0:
@@ -178,7 +188,7 @@ def main() -> None:
         if "--data-dir" in rest:
             j = rest.index("--data-dir")
             data_dir, rest = rest[j + 1], rest[:j] + rest[j + 2 :]
-        child(rest[0], data_dir, rest[2:], int(rest[1]))
+        child(rest[0], data_dir, rest[3:], int(rest[1]), int(rest[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)

@@ -11,6 +11,7 @@ from pathlib import Path
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import NAMED_CONFIGS, positive_int
 from dnnlab.errors import EXIT_OK, ConfigError, DnnlabError, exit_status
+from dnnlab.pinned import default_workers
 
 STUDY_VARIANTS = (*NAMED_CONFIGS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
 SEARCH_LR_GONE = (
@@ -119,15 +120,13 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
     _search_arguments(p, defaults=defaults)
 
 
-def _workers_argument(p: argparse.ArgumentParser) -> None:
-    from dnnlab.pinned import default_workers
-
+def _workers_argument(p: argparse.ArgumentParser, default: int) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=default_workers(),
+        default=default,
         help="processes sharing the work, each pinned to its own core with XLA single-threaded "
-        f"(default here: {default_workers()}; 1: all in this process); faster on an idle "
+        f"(default here: {default}; 1: all in this process); faster on an idle "
         "machine, the same to the bit but for BN nets, whose numbers change with the cores a "
         "process has (docs/benchmarks.md, docs/reproducibility.md)",
     )
@@ -176,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
-    _workers_argument(study)
+    _workers_argument(study, default=default_workers("exercise8"))
     study.add_argument(
         "--rejudge",
         action="store_true",
@@ -238,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the timings of the stored measurements again, then judge (no training): "
         "for timings taken on a busy machine",
     )
+    _workers_argument(questions, default=default_workers("questions"))
+    # How --workers starts its workers (lab.work_on_questions): not for users.
+    questions.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    questions.add_argument("--claims", type=Path, help=argparse.SUPPRESS)
     _data_arguments(questions)
     _out_argument(questions)
     _quick_argument(questions, "2 seeds, 2,000 training images, a few epochs each")
@@ -463,6 +466,9 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
 
 
 def cmd_questions(args: argparse.Namespace) -> None:
+    if args.claims is not None:
+        _questions_worker(args)
+        return
     from dnnlab.lab import run_questions, workplace
 
     positive_int("--seeds", args.seeds)
@@ -485,10 +491,23 @@ def cmd_questions(args: argparse.Namespace) -> None:
         retime=args.retime,
         data_sizes={"validation_size": args.validation_size, "train_size": args.train_size},
         quick=args.quick,
+        workers=args.workers,
     )
     out = workplace(args.out, quick=args.quick)
     _print_skipped_questions(out)
     print(f"results in {out / 'questions'}; report: {out / 'report.html'}")
+
+
+def _questions_worker(args: argparse.Namespace) -> None:
+    """One of the workers ``dnnlab questions --workers N`` starts (``--claims``, ``--cpu``)."""
+    if args.cpu is not None:
+        from dnnlab.pinned import pin
+
+        pin(args.cpu)  # before the library below imports JAX
+        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
+    from dnnlab.lab import work_on_questions
+
+    work_on_questions(args.out, args.claims, data_dir=args.data_dir, check_md5=not args.no_md5)
 
 
 def _print_skipped_questions(out: Path) -> None:

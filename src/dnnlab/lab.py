@@ -11,7 +11,10 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import re
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -610,19 +613,60 @@ def run_questions(
     data_dir: str | os.PathLike | None = None,
     check_md5: bool = True,
     quick: bool = False,
+    workers: int = 1,
     **options: Any,
 ) -> list[dict]:
     """The questions (:func:`dnnlab.experiments.questions.run_questions`), then the report.
 
     ``quick``: the tour's small settings and seeds (:mod:`dnnlab.tour`), in
-    :func:`workplace` ``(out, quick=True)``.
+    :func:`workplace` ``(out, quick=True)``. With ``workers`` above 1 the questions
+    are shared by that many processes, each pinned to its own core
+    (:func:`dnnlab.pinned.run`, :func:`work_on_questions`), each question measured by
+    one of them; this process waits, then controls false discoveries over them all.
+    With ``rejudge`` nothing trains, and all is done here.
     """
+    pinned.check_count(workers)
     if quick:
         out = workplace(out, quick=True)
         options |= {"seeds": tour.QUESTION_SEEDS, "settings": tour.question_settings()}
-    results = qs.run_questions(out, load_splits=SplitCache(data_dir, check_md5), **options)
+    if workers > 1 and not options.get("rejudge"):
+        qs.select(options.get("ids"))  # an unknown id is an error here, not in each worker
+        (out / "questions").mkdir(parents=True, exist_ok=True)
+        claims = Path(tempfile.mkdtemp(prefix=".workers-", dir=out / "questions"))
+        progress = options.pop("progress", print)
+        try:
+            (claims / "plan.pickle").write_bytes(pickle.dumps(options))
+            argv = ["questions", "--out", str(out), "--claims", str(claims)]
+            pinned.run([*argv, *_data_argv(data_dir, check_md5)], workers)
+        finally:
+            shutil.rmtree(claims, ignore_errors=True)
+        qs.say_controlled(out, progress)
+        wanted = {q.id for q in qs.select(options.get("ids"))}
+        results = [r for r in qs.stored_results(out) if r["id"] in wanted]
+    else:
+        results = qs.run_questions(out, load_splits=SplitCache(data_dir, check_md5), **options)
     build_report(out)
     return results
+
+
+def work_on_questions(
+    out: Path, claims: Path, *, data_dir: str | os.PathLike | None = None, check_md5: bool = True
+) -> list[dict]:
+    """One worker of :func:`run_questions`' ``workers``: the questions no other worker took.
+
+    ``claims`` is the folder its starter made: the run's options (``plan.pickle``) and a
+    file per question taken (:func:`dnnlab.experiments.questions.claim`).
+    """
+    try:
+        options = pickle.loads((claims / "plan.pickle").read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"--claims {claims}: no plan.pickle there ({exc.strerror}); --claims is for the "
+            "workers `dnnlab questions --workers N` starts: run that instead"
+        ) from None
+    return qs.run_questions(
+        out, load_splits=SplitCache(data_dir, check_md5), claims=claims, **options
+    )
 
 
 def workplace(out: Path, *, quick: bool = False) -> Path:

@@ -33,6 +33,7 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +58,20 @@ MODULES = (
     "momentum",
     "sparse_models",
     "dropout_cost",
+)
+# The order pinned workers take the questions in (``dnnlab questions --workers N``): the
+# longest first, so the last ones taken are short and the workers end close together
+# (minutes measured by ``benchmarks/main_command.py`` on the published study, README). It
+# orders the work only; what a question measures does not depend on it.
+LONGEST_FIRST = (
+    "which-activation",
+    "sparse-models",
+    "elu-vs-relu",
+    "dropout-cost",
+    "zero-bias",
+    "momentum",
+    "same-init",
+    "glorot-he",
 )
 FORMAT = 2  # of measurements.json and result.json; 1 (dnnlab <= 0.1 stops) had no measurements
 
@@ -447,6 +462,7 @@ def run_questions(
     data_sizes: dict[str, int | None] | None = None,
     progress: Callable[[str], None] = print,
     settings: Mapping[str, Any] | None = None,
+    claims: Path | None = None,
 ) -> list[dict]:
     """Answer the selected questions; stored measurements are reused, and rejudged if asked.
 
@@ -458,6 +474,12 @@ def run_questions(
     (the quick tour's, :mod:`dnnlab.tour`). With ``retime`` only the timings
     of stored measurements are taken again (:func:`retime_question`), then judged; a
     question that times nothing, or has nothing stored, is named and skipped.
+
+    With ``claims`` (a folder shared by the workers of one ``--workers`` run) this
+    process is one of several: it takes the questions longest first
+    (:data:`LONGEST_FIRST`), each only if no other worker took it (:func:`claim`),
+    and leaves the control of false discoveries, which rewrites every stored result,
+    to the process that started the workers once they are done.
     """
     results = []
     sizes = {k: v for k, v in (data_sizes or {}).items() if v is not None}
@@ -465,7 +487,12 @@ def run_questions(
     def context(folder: Path) -> Context:
         return Context(folder, load_splits, seeds=seeds, verbose=verbose, data_sizes=sizes)
 
-    for q in select(ids):
+    chosen = select(ids)
+    if claims is not None:
+        chosen = sorted(chosen, key=lambda q: LONGEST_FIRST.index(q.id))
+    for q in chosen:
+        if claims is not None and not claim(claims, q.id):
+            continue
         kept = stored_measurements(out, q.id)
         own = (settings or {}).get(q.id)
         mine = q.settings if own is None else own
@@ -524,11 +551,32 @@ def run_questions(
         )
         progress(f"{q.id} ({how}): {verdicts}")
         results.append(record)
+    if claims is None:
+        say_controlled(out, progress)
+    done = {r["id"] for r in results}
+    return [r for r in stored_results(out) if r["id"] in done]
+
+
+def claim(claims: Path, qid: str) -> bool:
+    """Take question ``qid`` for this worker: True for the first worker to ask, then False.
+
+    A claim is a file made in ``claims`` only if it is not there yet
+    (``O_CREAT | O_EXCL``, atomic on one file system), so two workers never measure
+    one question. A worker that dies leaves its question unanswered, not
+    half-stored: a run again measures it.
+    """
+    try:
+        os.close(os.open(claims / qid, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def say_controlled(out: Path, progress: Callable[[str], None] = print) -> None:
+    """:func:`control_discoveries` over ``out``'s results, and one line saying so."""
     family = control_discoveries(out)
     if family:
         progress(f"false discoveries controlled over {family} claims ({discoveries.METHOD}, 5%)")
-    done = {r["id"] for r in results}
-    return [r for r in stored_results(out) if r["id"] in done]
 
 
 def _verdicts(result: dict) -> str:
