@@ -138,10 +138,11 @@ def table(results: list[dict]) -> str:
         if engine not in medians:
             continue
         s = by_engine[engine]
-        ratio = medians[REFERENCE] / medians[engine] if REFERENCE in medians else float("nan")
+        # Without the reference engine in this run there is no ratio to give.
+        ratio = f"{medians[REFERENCE] / medians[engine]:.2f}×" if REFERENCE in medians else "–"
         lines.append(
             f"| {DESCRIPTION[engine]} | {medians[engine]:.2f} | {min(s):.2f}–{max(s):.2f} "
-            f"| {ratio:.2f}× | {flops / medians[engine] / 1e9:.0f} | {peak[engine] / 1024:.2f} GB |"
+            f"| {ratio} | {flops / medians[engine] / 1e9:.0f} | {peak[engine] / 1024:.2f} GB |"
         )
     return "\n".join(lines)
 
