@@ -126,9 +126,10 @@ def _workers_argument(p: argparse.ArgumentParser, default: int) -> None:
         type=int,
         default=default,
         help="processes sharing the work, each pinned to its own core with XLA single-threaded "
-        f"(default here: {default}; 1: all in this process); faster on an idle "
-        "machine, the same to the bit but for BN nets, whose numbers change with the cores a "
-        "process has (docs/benchmarks.md, docs/reproducibility.md)",
+        f"(default here: {default}; 1: all in this process); the same to the bit but for BN "
+        "nets, whose numbers change with the cores a process has; on an idle 2-core machine "
+        "faster for exercise 8, not for the questions (docs/benchmarks.md, "
+        "docs/reproducibility.md)",
     )
 
 
