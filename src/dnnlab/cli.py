@@ -424,12 +424,17 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
     _print_report(workplace(args.out, quick=args.quick))
 
 
-def cmd_worker(args: argparse.Namespace) -> None:
-    if args.cpu is not None:
+def _pin(cpu: int | None) -> None:
+    """A worker started by ``--workers``: this process on ``cpu`` alone, XLA single-threaded."""
+    if cpu is not None:
         from dnnlab.pinned import pin
 
-        pin(args.cpu)  # before the library below imports JAX
-        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
+        pin(cpu)
+        _log(f"pinned to cpu {cpu}, XLA single-threaded")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    _pin(args.cpu)  # before the library below imports JAX
     from dnnlab.lab import run_worker
 
     settings = _study_settings(args)
@@ -501,11 +506,7 @@ def cmd_questions(args: argparse.Namespace) -> None:
 
 def _questions_worker(args: argparse.Namespace) -> None:
     """One of the workers ``dnnlab questions --workers N`` starts (``--claims``, ``--cpu``)."""
-    if args.cpu is not None:
-        from dnnlab.pinned import pin
-
-        pin(args.cpu)  # before the library below imports JAX
-        _log(f"pinned to cpu {args.cpu}, XLA single-threaded")
+    _pin(args.cpu)  # before the library below imports JAX
     from dnnlab.lab import work_on_questions
 
     work_on_questions(args.out, args.claims, data_dir=args.data_dir, check_md5=not args.no_md5)

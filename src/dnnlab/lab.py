@@ -630,7 +630,8 @@ def run_questions(
         out = workplace(out, quick=True)
         options |= {"seeds": tour.QUESTION_SEEDS, "settings": tour.question_settings()}
     if workers > 1 and not options.get("rejudge"):
-        qs.select(options.get("ids"))  # an unknown id is an error here, not in each worker
+        # An unknown id is an error here, not in each worker.
+        wanted = {q.id for q in qs.select(options.get("ids"))}
         (out / "questions").mkdir(parents=True, exist_ok=True)
         claims = Path(tempfile.mkdtemp(prefix=".workers-", dir=out / "questions"))
         progress = options.pop("progress", print)
@@ -641,7 +642,6 @@ def run_questions(
         finally:
             shutil.rmtree(claims, ignore_errors=True)
         qs.say_controlled(out, progress)
-        wanted = {q.id for q in qs.select(options.get("ids"))}
         results = [r for r in qs.stored_results(out) if r["id"] in wanted]
     else:
         results = qs.run_questions(out, load_splits=SplitCache(data_dir, check_md5), **options)
