@@ -11,8 +11,9 @@ Each **arm** is a fresh process running :func:`dnnlab.experiments.questions.run_
 on the slice into its own folder, with the levers set by environment variables:
 
 - ``today``: the path before issue 15 (``DNNLAB_JAX_CACHE=0
-  DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0``): every fit compiles its own
-  programs, and a search's candidates and an arm's seeds train one by one;
+  DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0 DNNLAB_DEVICE_DATA=0``): every fit
+  compiles its own programs, a search's candidates and an arm's seeds train one
+  by one, and fit slices each batch from host arrays;
 - ``one by one``: the compile cache and program reuse on, many models off
   (``DNNLAB_FIT_MANY=0``);
 - ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
@@ -51,7 +52,12 @@ from pathlib import Path
 from _arms import alternating, timed_run
 
 ARMS = {
-    "today": {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_FIT_MANY": "0"},
+    "today": {
+        "DNNLAB_JAX_CACHE": "0",
+        "DNNLAB_REUSE_PROGRAMS": "0",
+        "DNNLAB_FIT_MANY": "0",
+        "DNNLAB_DEVICE_DATA": "0",
+    },
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},
     "all together": {"DNNLAB_FIT_MANY": "all"},

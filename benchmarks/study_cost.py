@@ -13,14 +13,16 @@ Each **arm** is one fresh process (so that compilation is paid as a new
 
 - ``today``: every lever off (JAX's persistent cache off, a program compiled
   per fit, the NaN check after every compiled call and the files written in
-  the training thread);
+  the training thread, the batches sliced from host arrays);
 - ``compile cache``: JAX's persistent compilation cache on, filled by an
   untimed run before the rounds (what every process after the first finds);
 - ``program reuse``: one compiled program per architecture kept across the
   seeds (:mod:`dnnlab.programs`);
 - ``lean epoch``: the NaN check one call late and the epoch's files written
   by a background thread (:mod:`dnnlab.writer`);
-- ``all on``: the three together (dnnlab's defaults).
+- ``device data``: the training set copied to the device once and each
+  compiled call gathering its batches from it (:func:`dnnlab.train.on_device`);
+- ``all on``: dnnlab's defaults (the lean epoch is off by default).
 
 Rounds interleave the arms (the order rotated each round,
 :mod:`dnnlab.timing`'s protocol); each arm's CPU seconds (the process's and
@@ -33,12 +35,16 @@ environment and the function that trains the slice (the default,
 Part 2, **where an epoch's time goes**: in one process, one compiled
 baseline model trains one epoch per call, the arms interleaved
 (:func:`dnnlab.timing.interleave`): bare scanned steps (``fit`` without
-validation), + validation, and then on top of validation one piece each: the
+validation), the same with the batches gathered from the training set on the
+device (:func:`dnnlab.train.rows_on_device`), + validation, and then on top of validation one piece each: the
 NaN check per call or one call late, the checkpoint written in the training
 thread or by the writer thread (the write then goes on while the next arms
 run, as beside the next epoch in a run), the history and
 TensorBoard files. Each piece's cost is its arm's median minus that of the
-arm it builds on.
+arm it builds on. Part 2 runs in this process as started: for a pinned
+worker's epoch, start it on one core with XLA single-threaded (``taskset -c 0``
+and ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``,
+``--skip levers``).
 
     python benchmarks/study_cost.py --data-dir ../shared/datasets
 
@@ -88,12 +94,18 @@ class Arm:
     warm_cache: bool = False  # fill JAX's persistent cache with an untimed run first
 
 
-OFF = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_LEAN_EPOCH": "0"}
+OFF = {
+    "DNNLAB_JAX_CACHE": "0",
+    "DNNLAB_REUSE_PROGRAMS": "0",
+    "DNNLAB_LEAN_EPOCH": "0",
+    "DNNLAB_DEVICE_DATA": "0",
+}
 ARMS: dict[str, Arm] = {
     "today": Arm(OFF),
     "compile cache": Arm({**OFF, "DNNLAB_JAX_CACHE": "1"}, warm_cache=True),
     "program reuse": Arm({**OFF, "DNNLAB_REUSE_PROGRAMS": "1"}),
     "lean epoch": Arm({**OFF, "DNNLAB_LEAN_EPOCH": "1"}),
+    "device data": Arm({**OFF, "DNNLAB_DEVICE_DATA": "1"}),
     "all on": Arm({}, warm_cache=True),
 }
 REFERENCE = "today"
@@ -199,6 +211,7 @@ def breakdown(args: argparse.Namespace) -> dict:
         StopOnNonFinite,
         StopOnNonFiniteEachCall,
         compile_for_training,
+        rows_on_device,
     )
     from dnnlab.writer import Writer
 
@@ -255,8 +268,13 @@ def breakdown(args: argparse.Namespace) -> dict:
 
         return one
 
+    def rows_epoch() -> None:
+        with rows_on_device(net, splits, config.train.batch_size) as (x, y):
+            net.fit(x, y, batch_size=config.train.batch_size, verbose=0)
+
     arms = {
         "bare scanned steps": epoch(),
+        "bare scanned steps, batches gathered on the device": rows_epoch,
         "+ validation": epoch(validate=True),
         "+ NaN check per call (off)": epoch(validate=True, nan="each"),
         "+ NaN check one call late (lean)": epoch(validate=True, nan="late"),
@@ -273,7 +291,11 @@ def breakdown(args: argparse.Namespace) -> dict:
     )
 
 
-BASE = {"bare scanned steps": None, "+ validation": "bare scanned steps"}
+BASE = {
+    "bare scanned steps": None,
+    "bare scanned steps, batches gathered on the device": "bare scanned steps",
+    "+ validation": "bare scanned steps",
+}
 
 
 def breakdown_table(result: dict) -> str:

@@ -5,12 +5,14 @@ slice (default: the baseline's learning-rate search and 3 seeds on 10,000
 training images, at most 20 epochs per run) into its own folder; the arms
 alternate over ``--rounds``. ``today`` is the path before issue 15's levers:
 no persistent compilation cache, no program reuse, the chosen candidate trained
-again as the first seed's run (``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0
-DNNLAB_REUSE_CANDIDATE=0``); ``one by one`` is dnnlab's default (every lever
+again as the first seed's run, the batches sliced from host arrays
+(``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0 DNNLAB_REUSE_CANDIDATE=0
+DNNLAB_DEVICE_DATA=0``); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
 processes, each pinned to its own core with XLA single-threaded), and
-``2 workers together`` both. The
+``2 workers together`` both; an arm ending in ``host data`` is that arm
+with the training set left on the host (``DNNLAB_DEVICE_DATA=0``). The
 table gives each arm's CPU seconds (the arm's process and every process it
 started, from ``resource.RUSAGE_CHILDREN`` in this one), wall seconds, the
 rate chosen, the runs' test accuracies and the
@@ -32,8 +34,22 @@ from pathlib import Path
 
 from _arms import alternating, timed_run
 
-ARMS = ("today", "one by one", "together", "2 workers", "2 workers together")
-TODAY = {"DNNLAB_JAX_CACHE": "0", "DNNLAB_REUSE_PROGRAMS": "0", "DNNLAB_REUSE_CANDIDATE": "0"}
+ARMS = (
+    "today",
+    "one by one",
+    "together",
+    "2 workers",
+    "2 workers together",
+    "one by one, host data",
+    "2 workers, host data",
+)
+TODAY = {
+    "DNNLAB_JAX_CACHE": "0",
+    "DNNLAB_REUSE_PROGRAMS": "0",
+    "DNNLAB_REUSE_CANDIDATE": "0",
+    "DNNLAB_DEVICE_DATA": "0",
+}
+HOST_DATA = {"DNNLAB_DEVICE_DATA": "0"}
 
 
 def child(out: str, data_dir: str | None, settings: dict) -> None:
@@ -76,7 +92,11 @@ def arm(name: str, folder: Path, args) -> dict:
     done, wall, cpu = timed_run(
         [sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
         + (["--data-dir", args.data_dir] if args.data_dir else []),
-        {**os.environ, **(TODAY if name == "today" else {})},
+        {
+            **os.environ,
+            **(TODAY if name == "today" else {}),
+            **(HOST_DATA if name.endswith("host data") else {}),
+        },
     )
     done.check_returncode()
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -128,3 +128,26 @@ def test_a_second_process_loads_the_programs_from_the_jax_cache(fake_root, tmp_p
     second, after = run()
     assert after == written  # every program was found in the cache, none compiled anew
     assert second == first
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_the_training_set_on_the_device_gives_bit_identical_runs(splits, monkeypatch, reuse):
+    """Batches gathered in the compiled call from the device copy = batches fit slices."""
+    import dnnlab.train
+
+    partial = _config(7, SELU, learning_rate=1e-3, batch_size=20)
+    assert len(splits.x_train) % 20  # a partial last batch, run step by step
+    runs = [*RUNS, partial]
+    results = {}
+    for on in (False, True):
+        monkeypatch.setattr(dnnlab.train, "DEVICE_DATA", on)
+        programs.clear()
+        with programs.reusing(reuse):
+            results[on] = [_result(train(c, splits, verbose=0)) for c in runs]
+    programs.clear()
+    for a, b in zip(results[False], results[True], strict=True):
+        _same(a, b)
+    assert any(kept() is splits.x_train for kept, _, _ in dnnlab.train._on_device)  # path taken
+    x, y = dnnlab.train.on_device(splits.x_train, splits.y_train)
+    assert np.array_equal(np.asarray(x), splits.x_train)  # the copy kept for these arrays
+    assert dnnlab.train.on_device(splits.x_train, splits.y_train)[0] is x

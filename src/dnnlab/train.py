@@ -23,7 +23,8 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,12 @@ def scanned_train_function(model: keras.Model) -> Callable:
     of an epoch, a smaller last batch) run step by step. Same steps, same order,
     same state: only how they are dispatched changes. Set on the model after
     ``compile`` (which resets it); ``fit`` then uses it as its train function.
+
+    With its ``data`` attribute set to the training arrays on the device (see
+    :func:`on_device`), the batches ``fit`` draws are row indices into them
+    (``fit(x=np.arange(n), y=None)``), and the compiled call gathers each
+    step's batch itself: the same rows, in the same order, as fit would slice
+    and copy from host arrays.
     """
     steps = model.steps_per_execution
 
@@ -99,13 +106,32 @@ def scanned_train_function(model: keras.Model) -> Callable:
         state, logs = jax.lax.scan(body, state, batches)
         return jax.tree.map(lambda x: x[-1], logs), state
 
+    def scan_rows(state, x, y, rows):
+        def body(state, index):
+            logs, state = model.train_step(state, (x[index], y[index]))
+            return state, logs
+
+        state, logs = jax.lax.scan(body, state, rows)
+        return jax.tree.map(lambda v: v[-1], logs), state
+
     many = jax.jit(scan, donate_argnums=0)
     one = jax.jit(model.train_step, donate_argnums=0)
+    many_rows = jax.jit(scan_rows, donate_argnums=0)
+    one_rows = jax.jit(lambda state, x, y, index: model.train_step(state, (x[index], y[index])),
+                       donate_argnums=0)
 
     def train_function(state, iterator):
         batches = list(itertools.islice(iterator, steps))
         if not batches:
             raise StopIteration
+        data = train_function.data
+        if data is not None:  # batches of row indices: fit(x=rows, y=None) yields (rows,)
+            rows = [np.asarray(b[0] if isinstance(b, tuple) else b) for b in batches]
+            if len(rows) == steps and all(r.shape == rows[0].shape for r in rows):
+                return many_rows(state, *data, np.stack(rows))
+            for index in rows:
+                logs, state = one_rows(state, *data, index)
+            return logs, state
         shapes = [jax.tree.map(np.shape, batch) for batch in batches]
         if len(batches) == steps and all(s == shapes[0] for s in shapes):
             return many(state, jax.tree.map(lambda *xs: np.stack(xs), *batches))
@@ -113,7 +139,67 @@ def scanned_train_function(model: keras.Model) -> Callable:
             logs, state = one(state, batch)
         return logs, state
 
+    train_function.data = None
     return train_function
+
+
+# The training set on the device (DNNLAB_DEVICE_DATA=0 turns it off): the training arrays
+# are copied to the device once per process and each compiled call gathers its batches
+# from them, instead of fit slicing, stacking and copying every group of batches from
+# host arrays. Bit-identical (tests/test_train.py); benchmarks/study_cost.py measures it.
+DEVICE_DATA = os.environ.get("DNNLAB_DEVICE_DATA", "1") != "0"
+_ON_DEVICE_KEPT = 2  # training sets kept on the device (the raw and the standardized one)
+_on_device: list[tuple[Any, Any, tuple[jax.Array, jax.Array]]] = []
+
+
+def on_device(x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """``x`` and ``y`` on the device, copied once while these same arrays stay alive."""
+    for i, (x_ref, y_ref, arrays) in enumerate(_on_device):
+        if x_ref() is x and y_ref() is y:
+            _on_device.append(_on_device.pop(i))
+            return arrays
+    arrays = (jax.device_put(x), jax.device_put(y))
+    _on_device.append((weakref.ref(x), weakref.ref(y), arrays))
+    del _on_device[:-_ON_DEVICE_KEPT]
+    return arrays
+
+
+def _unbuilt(trainable: keras.Model) -> bool:
+    """Whether ``fit`` would peek at a batch to build ``trainable`` (its ``_symbolic_build``)."""
+    metrics, loss = trainable._compile_metrics, trainable._compile_loss
+    return (
+        not all(layer.built for layer in trainable._flatten_layers())
+        or (metrics is not None and not metrics.built)
+        or (loss is not None and not loss.built)
+    )
+
+
+@contextlib.contextmanager
+def rows_on_device(trainable: keras.Model, splits: Splits, batch_size: int) -> Iterator[tuple]:
+    """What to pass ``fit`` as ``(x, y)``: row indices, the rows on the device, where that works.
+
+    Yields ``(rows, None)`` with ``trainable``'s train function gathering from
+    :func:`on_device` arrays, or the host arrays themselves when
+    :data:`DEVICE_DATA` is off or the train function is not
+    :func:`scanned_train_function`'s. A model ``fit`` would build from a peeked
+    batch is built here from a real one, and the permutation that peek draws
+    is drawn too, so the epochs' orders stay the same.
+    """
+    function = trainable.train_function
+    if not (DEVICE_DATA and hasattr(function, "data")):
+        yield splits.x_train, splits.y_train
+        return
+    n = len(splits.x_train)
+    if _unbuilt(trainable):
+        np.random.permutation(n)  # the draw of fit's first-fit peek
+        trainable._symbolic_build(
+            data_batch=(splits.x_train[:batch_size], splits.y_train[:batch_size])
+        )
+    function.data = on_device(splits.x_train, splits.y_train)
+    try:
+        yield np.arange(n, dtype=np.int32), None
+    finally:
+        function.data = None
 
 
 def finite(value: Any) -> bool:
@@ -435,17 +521,18 @@ def train(
             checkpoint, trainable, stopper=stopper, log=log, guard=guard, writer=writer
         )
         started = time.perf_counter()
-        trainable.fit(
-            splits.x_train,
-            splits.y_train,
-            batch_size=config.train.batch_size,
-            epochs=config.train.epochs,
-            validation_data=(splits.x_valid, splits.y_valid),
-            validation_batch_size=VALIDATION_BATCH_SIZE,
-            callbacks=[guard, log, stopper, *callbacks, *saver],
-            verbose=verbose,
-            initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
-        )
+        with rows_on_device(trainable, splits, config.train.batch_size) as (x, y):
+            trainable.fit(
+                x,
+                y,
+                batch_size=config.train.batch_size,
+                epochs=config.train.epochs,
+                validation_data=(splits.x_valid, splits.y_valid),
+                validation_batch_size=VALIDATION_BATCH_SIZE,
+                callbacks=[guard, log, stopper, *callbacks, *saver],
+                verbose=verbose,
+                initial_epoch=saver[0].initial_epoch(config.train.epochs) if saver else 0,
+            )
         total = time.perf_counter() - started
         total += resumed.meta["rows"][-1]["elapsed"] if resumed else 0
         status = "diverged" if guard.diverged_epoch is not None else "finished"
