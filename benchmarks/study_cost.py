@@ -36,11 +36,11 @@ Part 2, **where an epoch's time goes**: in one process, one compiled
 baseline model trains one epoch per call, the arms interleaved
 (:func:`dnnlab.timing.interleave`): bare scanned steps (``fit`` without
 validation), the same with the batches gathered from the training set on the
-device (:func:`dnnlab.train.rows_on_device`), + validation, and then on top of validation one piece each: the
-NaN check per call or one call late, the checkpoint written in the training
-thread or by the writer thread (the write then goes on while the next arms
-run, as beside the next epoch in a run), the history and
-TensorBoard files. Each piece's cost is its arm's median minus that of the
+device (:func:`dnnlab.train.rows_on_device`), + validation, and then on top
+of validation one piece each: the NaN check per call or one call late, the
+checkpoint written in the training thread or by the writer thread (the write
+then goes on while the next arms run, as beside the next epoch in a run),
+the history and TensorBoard files. Each piece's cost is its arm's median minus that of the
 arm it builds on. Part 2 runs in this process as started: for a pinned
 worker's epoch, start it on one core with XLA single-threaded (``taskset -c 0``
 and ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``,

@@ -117,8 +117,9 @@ def scanned_train_function(model: keras.Model) -> Callable:
     many = jax.jit(scan, donate_argnums=0)
     one = jax.jit(model.train_step, donate_argnums=0)
     many_rows = jax.jit(scan_rows, donate_argnums=0)
-    one_rows = jax.jit(lambda state, x, y, index: model.train_step(state, (x[index], y[index])),
-                       donate_argnums=0)
+    one_rows = jax.jit(
+        lambda state, x, y, index: model.train_step(state, (x[index], y[index])), donate_argnums=0
+    )
 
     def train_function(state, iterator):
         batches = list(itertools.islice(iterator, steps))
