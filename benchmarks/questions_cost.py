@@ -19,6 +19,8 @@ on the slice into its own folder, with the levers set by environment variables:
 - ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
   seeds of one architecture as the members of one program, a search's
   candidates one by one: ``DNNLAB_FIT_MANY=seeds``);
+- ``default, host data``: the same with the training set left on the host
+  (``DNNLAB_DEVICE_DATA=0``);
 - ``all together``: the candidates as one program too (``DNNLAB_FIT_MANY=all``);
 - ``2 workers``: dnnlab's defaults in two worker processes, each pinned to one core
   with XLA single-threaded, each question measured by one of them
@@ -60,6 +62,7 @@ ARMS = {
     },
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},
+    "default, host data": {"DNNLAB_DEVICE_DATA": "0"},
     "all together": {"DNNLAB_FIT_MANY": "all"},
     "2 workers": {},
 }
