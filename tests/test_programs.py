@@ -132,7 +132,10 @@ def test_a_second_process_loads_the_programs_from_the_jax_cache(fake_root, tmp_p
 
 @pytest.mark.parametrize("reuse", [False, True])
 def test_the_training_set_on_the_device_gives_bit_identical_runs(splits, monkeypatch, reuse):
-    """Batches gathered in the compiled call from the device copy = batches fit slices."""
+    """Batches gathered in the compiled call from the device copy = batches fit slices.
+
+    The validation pass on the device copy of the validation set, too.
+    """
     import dnnlab.train
 
     partial = _config(7, SELU, learning_rate=1e-3, batch_size=20)
@@ -147,7 +150,9 @@ def test_the_training_set_on_the_device_gives_bit_identical_runs(splits, monkeyp
     programs.clear()
     for a, b in zip(results[False], results[True], strict=True):
         _same(a, b)
-    assert any(kept() is splits.x_train for kept, _, _ in dnnlab.train._on_device)  # path taken
+    kept = [x_ref() for x_ref, _, _ in dnnlab.train._on_device]
+    assert any(x is splits.x_train for x in kept)  # the paths taken: training
+    assert any(x is splits.x_valid for x in kept)  # and validation
     x, y = dnnlab.train.on_device(splits.x_train, splits.y_train)
     assert np.array_equal(np.asarray(x), splits.x_train)  # the copy kept for these arrays
     assert dnnlab.train.on_device(splits.x_train, splits.y_train)[0] is x

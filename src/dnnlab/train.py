@@ -147,9 +147,11 @@ def scanned_train_function(model: keras.Model) -> Callable:
 # The training set on the device (DNNLAB_DEVICE_DATA=0 turns it off): the training arrays
 # are copied to the device once per process and each compiled call gathers its batches
 # from them, instead of fit slicing, stacking and copying every group of batches from
-# host arrays. Bit-identical (tests/test_train.py); benchmarks/study_cost.py measures it.
+# host arrays; the validation arrays are kept there too, so each epoch's validation pass
+# does not copy them again. Bit-identical (tests/test_programs.py);
+# benchmarks/study_cost.py measures it.
 DEVICE_DATA = os.environ.get("DNNLAB_DEVICE_DATA", "1") != "0"
-_ON_DEVICE_KEPT = 2  # training sets kept on the device (the raw and the standardized one)
+_ON_DEVICE_KEPT = 4  # training and validation sets kept (of the raw and the standardized data)
 _on_device: list[tuple[Any, Any, tuple[jax.Array, jax.Array]]] = []
 
 
@@ -201,6 +203,13 @@ def rows_on_device(trainable: keras.Model, splits: Splits, batch_size: int) -> I
         yield np.arange(n, dtype=np.int32), None
     finally:
         function.data = None
+
+
+def validation_data(splits: Splits) -> tuple:
+    """What to pass ``fit`` as ``validation_data``: the :func:`on_device` copy, where that is on."""
+    if DEVICE_DATA:
+        return on_device(splits.x_valid, splits.y_valid)
+    return splits.x_valid, splits.y_valid
 
 
 def finite(value: Any) -> bool:
@@ -528,7 +537,7 @@ def train(
                 y,
                 batch_size=config.train.batch_size,
                 epochs=config.train.epochs,
-                validation_data=(splits.x_valid, splits.y_valid),
+                validation_data=validation_data(splits),
                 validation_batch_size=VALIDATION_BATCH_SIZE,
                 callbacks=[guard, log, stopper, *callbacks, *saver],
                 verbose=verbose,

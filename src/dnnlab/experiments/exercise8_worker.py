@@ -65,7 +65,8 @@ from dnnlab.experiments.exercise8_plan import (
 from dnnlab.runs import StoredRun, execute, execute_many, load_run
 from dnnlab.search import describe_storage
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 2.0  # the longest wait between looks while other workers hold all work left
+FIRST_POLL_SECONDS = 0.1  # the first such wait; it doubles after each idle look, up to the longest
 
 
 def _quiet(_: str) -> None:
@@ -226,9 +227,14 @@ def work(
     which rewrites ``out/study.json`` from it, so the file always says what the
     study has settled so far; ``on_step``, if given, is called then: a
     progress display can read it), then does the first piece of the work left
-    that nobody holds. ``callbacks`` (Keras callbacks) go to the study's runs.
+    that nobody holds. When others hold all that is left it looks again after
+    :data:`FIRST_POLL_SECONDS`, twice as long after each idle look, up to
+    ``poll_seconds``: a worker that finishes a search's candidate while another
+    trains its last one starts the first run soon after the rate is chosen.
+    ``callbacks`` (Keras callbacks) go to the study's runs.
     """
     url = search_storage(out, storage)
+    wait = min(FIRST_POLL_SECONDS, poll_seconds)
     while True:
         found = write_plan(out, study, storage)
         if on_step is not None:
@@ -237,8 +243,11 @@ def work(
         if not left:
             return found.runs()
         kw = {"verbose": verbose, "log": log, "callbacks": callbacks}
-        if not any(do(w, out, study, splits, url, **kw) for w in left):
-            time.sleep(poll_seconds)
+        if any(do(w, out, study, splits, url, **kw) for w in left):
+            wait = min(FIRST_POLL_SECONDS, poll_seconds)
+        else:  # others hold what is left: look again soon (a search may be about to end)
+            time.sleep(wait)
+            wait = min(2 * wait, poll_seconds)
 
 
 def complete(out: Path, study: Study, url: str) -> bool:
