@@ -36,8 +36,9 @@ Part 2, **where an epoch's time goes**: in one process, one compiled
 baseline model trains one epoch per call, the arms interleaved
 (:func:`dnnlab.timing.interleave`): bare scanned steps (``fit`` without
 validation), the same with the batches gathered from the training set on the
-device (:func:`dnnlab.train.rows_on_device`), + validation, and then on top
-of validation one piece each: the NaN check per call or one call late, the
+device (:func:`dnnlab.train.rows_on_device`), + validation (from host arrays, then
+from the validation set's copy on the device, :func:`dnnlab.train.on_device`),
+and then on top of validation one piece each: the NaN check per call or one call late, the
 checkpoint written in the training thread or by the writer thread (the write
 then goes on while the next arms run, as beside the next epoch in a run),
 the history and TensorBoard files. Each piece's cost is its arm's median minus that of the
@@ -211,6 +212,7 @@ def breakdown(args: argparse.Namespace) -> dict:
         StopOnNonFinite,
         StopOnNonFiniteEachCall,
         compile_for_training,
+        on_device,
         rows_on_device,
     )
     from dnnlab.writer import Writer
@@ -257,7 +259,13 @@ def breakdown(args: argparse.Namespace) -> dict:
                 splits.x_train,
                 splits.y_train,
                 batch_size=config.train.batch_size,
-                validation_data=(splits.x_valid, splits.y_valid) if validate else None,
+                validation_data=(
+                    on_device(splits.x_valid, splits.y_valid)
+                    if validate == "device"
+                    else (splits.x_valid, splits.y_valid)
+                    if validate
+                    else None
+                ),
                 validation_batch_size=VALIDATION_BATCH_SIZE,
                 callbacks=callbacks,
                 verbose=0,
@@ -276,6 +284,7 @@ def breakdown(args: argparse.Namespace) -> dict:
         "bare scanned steps": epoch(),
         "bare scanned steps, batches gathered on the device": rows_epoch,
         "+ validation": epoch(validate=True),
+        "+ validation from its copy on the device": epoch(validate="device"),
         "+ NaN check per call (off)": epoch(validate=True, nan="each"),
         "+ NaN check one call late (lean)": epoch(validate=True, nan="late"),
         "+ checkpoint in the training thread (off)": epoch(validate=True, checkpoint="here"),
