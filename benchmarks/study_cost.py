@@ -237,6 +237,9 @@ def breakdown(args: argparse.Namespace) -> dict:
             while writers:
                 writers.pop().close()  # long done: it wrote while other arms ran
             writer = Writer() if checkpoint == "writer" else None
+            valid = (splits.x_valid, splits.y_valid) if validate else None
+            if validate == "device":
+                valid = on_device(*valid)
             log = EpochLog(lambda rows: (folder / "history.csv").write_text(history_csv(rows)))
             if files:
                 callbacks += [log, TensorBoardLog(folder / "tb", flat_hparams(config))]
@@ -259,13 +262,7 @@ def breakdown(args: argparse.Namespace) -> dict:
                 splits.x_train,
                 splits.y_train,
                 batch_size=config.train.batch_size,
-                validation_data=(
-                    on_device(splits.x_valid, splits.y_valid)
-                    if validate == "device"
-                    else (splits.x_valid, splits.y_valid)
-                    if validate
-                    else None
-                ),
+                validation_data=valid,
                 validation_batch_size=VALIDATION_BATCH_SIZE,
                 callbacks=callbacks,
                 verbose=0,

@@ -256,6 +256,32 @@ def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_pa
     assert "drop --storage" in capsys.readouterr().err
 
 
+def test_an_idle_worker_looks_again_soon_then_less_and_less_often(tmp_path, monkeypatch):
+    """The waits while others hold all the work: 0.1 s doubling up to the cap, anew after work."""
+    import dnnlab.experiments.exercise8_worker as worker
+
+    # Each look finds work left; the worker can do it at looks 6 and 8, and after look 10
+    # nothing is left.
+    looks, sleeps = [], []
+
+    class Found:
+        def todo(self):
+            return [] if len(looks) > 10 else ["held by another worker"]
+
+        def runs(self):
+            return []
+
+    def write_plan(out, study, storage):
+        looks.append(len(sleeps))
+        return Found()
+
+    monkeypatch.setattr(worker, "write_plan", write_plan)
+    monkeypatch.setattr(worker, "do", lambda *a, **kw: len(looks) in (6, 8))
+    monkeypatch.setattr(worker.time, "sleep", sleeps.append)
+    assert worker.work(tmp_path, STUDY, SplitCache(None), poll_seconds=1.0) == []
+    assert sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 0.1, 0.1, 0.2]
+
+
 def _main(args: list[str]) -> int:
     """One worker of the tests above: log each training, slow each epoch, then run it."""
     import keras
@@ -286,29 +312,3 @@ def _main(args: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
-
-
-def test_an_idle_worker_looks_again_soon_then_less_and_less_often(tmp_path, monkeypatch):
-    """The waits while others hold all the work: 0.1 s doubling up to the cap, anew after work."""
-    import dnnlab.experiments.exercise8_worker as worker
-
-    # Each look finds work left; the worker can do it at looks 6 and 8, and after look 10
-    # nothing is left.
-    looks, sleeps = [], []
-
-    class Found:
-        def todo(self):
-            return [] if len(looks) > 10 else ["held by another worker"]
-
-        def runs(self):
-            return []
-
-    def write_plan(out, study, storage):
-        looks.append(len(sleeps))
-        return Found()
-
-    monkeypatch.setattr(worker, "write_plan", write_plan)
-    monkeypatch.setattr(worker, "do", lambda *a, **kw: len(looks) in (6, 8))
-    monkeypatch.setattr(worker.time, "sleep", sleeps.append)
-    assert worker.work(tmp_path, STUDY, SplitCache(None), poll_seconds=1.0) == []
-    assert sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 0.1, 0.1, 0.2]

@@ -234,7 +234,7 @@ def work(
     ``callbacks`` (Keras callbacks) go to the study's runs.
     """
     url = search_storage(out, storage)
-    wait = min(FIRST_POLL_SECONDS, poll_seconds)
+    first_wait = wait = min(FIRST_POLL_SECONDS, poll_seconds)
     while True:
         found = write_plan(out, study, storage)
         if on_step is not None:
@@ -244,7 +244,7 @@ def work(
             return found.runs()
         kw = {"verbose": verbose, "log": log, "callbacks": callbacks}
         if any(do(w, out, study, splits, url, **kw) for w in left):
-            wait = min(FIRST_POLL_SECONDS, poll_seconds)
+            wait = first_wait
         else:  # others hold what is left: look again soon (a search may be about to end)
             time.sleep(wait)
             wait = min(2 * wait, poll_seconds)
