@@ -10,8 +10,12 @@ again as the first seed's run, the batches sliced from host arrays
 DNNLAB_DEVICE_DATA=0``); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
-processes, each pinned to its own core with XLA single-threaded), and
-``2 workers together`` both; an arm ending in ``host data`` is that arm
+processes, each pinned to its own core with XLA single-threaded), started as
+the command line starts them, before the arm's process imports the library (so
+they import while it does), and ``2 workers together`` both; ``2 workers,
+started late`` has ``run_exercise8`` start them once the library is imported
+(as in a notebook, where it is imported already; they still import while it
+plans); an arm ending in ``host data`` is that arm
 with the training set left on the host (``DNNLAB_DEVICE_DATA=0``). The
 table gives each arm's CPU seconds (the arm's process and every process it
 started, from ``resource.RUSAGE_CHILDREN`` in this one), wall seconds, the
@@ -40,6 +44,7 @@ ARMS = (
     "together",
     "2 workers",
     "2 workers together",
+    "2 workers, started late",
     "one by one, host data",
     "2 workers, host data",
 )
@@ -53,13 +58,21 @@ HOST_DATA = {"DNNLAB_DEVICE_DATA": "0"}
 
 
 def child(out: str, data_dir: str | None, settings: dict) -> None:
+    settings = dict(settings)
+    workers, late = settings.pop("workers", 1), settings.pop("started_late", False)
+    if workers > 1 and not late:
+        # As `dnnlab exercise8 --workers N` does: the workers start before this process
+        # imports the library, and import while it does.
+        from dnnlab import data, pinned
+
+        options = data.worker_options(data_dir, True)
+        workers = pinned.start(pinned.study_worker_argv(Path(out), options, None), workers)
+
     from dnnlab.lab import run_exercise8
     from dnnlab.search import Budget
 
-    settings = dict(settings)
     if "trials" in settings:
         settings["budget"] = Budget(trials=settings.pop("trials"))
-    workers = settings.pop("workers", 1)
     runs = run_exercise8(Path(out), data_dir=data_dir, verbose=0, workers=workers, **settings)
     plan = json.loads((Path(out) / "study.json").read_text())
     searched = 0
@@ -86,6 +99,7 @@ def arm(name: str, folder: Path, args) -> dict:
         "overrides": {"train_size": args.train_size, "epochs": args.epochs},
         "together": name.endswith("together"),
         "workers": 2 if name.startswith("2 workers") else 1,
+        "started_late": name.endswith("started late"),
     }
     if args.trials:
         settings["trials"] = args.trials

@@ -258,3 +258,20 @@ def test_an_archive_in_a_read_only_place_is_unpacked_into_the_cache(tmp_path, mo
     folder = data.locate(tmp_path, check_md5=False)
     assert folder == data.cache_dir() / data.FOLDER
     assert archive.exists()
+
+
+def test_a_split_cache_reads_the_files_once_for_every_data_config(fake_root, monkeypatch):
+    reads = []
+    real = data.read_batch
+    monkeypatch.setattr(data, "read_batch", lambda path: reads.append(path) or real(path))
+    cache = data.SplitCache(fake_root, check_md5=False)
+    raw = cache(DataConfig(validation_size=24))
+    std = cache(DataConfig(validation_size=24, standardize=True))
+    assert len(reads) == len(data.TRAIN_BATCHES) + 1  # read once, for both
+    assert cache(DataConfig(validation_size=24)) is raw
+    fresh = data.load_splits(
+        DataConfig(validation_size=24, standardize=True), fake_root, check_md5=False
+    )
+    for name in ("x_train", "y_train", "x_valid", "x_test", "y_test"):
+        assert np.array_equal(getattr(std, name), getattr(fresh, name))
+    assert not raw.y_train.flags.writeable  # a view of the labels read: kept read-only

@@ -63,3 +63,47 @@ def test_a_failing_worker_is_one_line_with_its_own_message(tmp_path, capsys):
     assert message.startswith(f"the worker on cpu {cpu} stopped (exit status 2): no study in")
     assert "finished work is kept" in message and "\n" not in message
     assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}" in capsys.readouterr().out
+
+
+def test_started_workers_wait_for_go_and_leave_quietly_without_it(tmp_path, capsys):
+    # Without waiting, the worker would look for a study at once and fail: there is none.
+    started = pinned.start(["worker", "--out", str(tmp_path / "empty")], 1)
+    started.stop()
+    assert [p.returncode for p in started.procs] == [0]
+    shown = capsys.readouterr().out
+    assert f"dnnlab: pinned to cpu {pinned.cores()[0]}" in shown
+    assert "no study in" not in shown
+    started.wait()  # nothing failed
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
+def test_the_command_line_starts_a_studys_workers_before_it_plans(fake_root, tmp_path):
+    from dnnlab.cli import _early_workers, build_parser
+
+    def early(*extra: str):
+        argv = ["exercise8", "--out", str(tmp_path), "--data-dir", str(fake_root), "--no-md5"]
+        return _early_workers(build_parser().parse_args([*argv, *extra]))
+
+    assert early("--workers", "1") == 1
+    assert early("--workers", "2", "--quick") == 2  # started by run_exercise8, in its workplace
+    assert early("--workers", "2", "--rejudge") == 2  # nothing trains
+    started = early("--workers", "2", "--storage", "sqlite:///x.db")
+    try:
+        assert [p.args[3:] for p in started.procs] == [
+            [
+                "worker",
+                "--out",
+                str(tmp_path),
+                "--data-dir",
+                str(fake_root / "cifar-10-batches-py"),
+                "--no-md5",
+                "--storage",
+                "sqlite:///x.db",
+                "--cpu",
+                str(cpu),
+                pinned.WAIT_FOR_GO,
+            ]
+            for cpu in pinned.cores()[:2]
+        ]
+    finally:
+        started.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import NAMED_CONFIGS, positive_int
 from dnnlab.errors import EXIT_OK, ConfigError, DnnlabError, exit_status
-from dnnlab.pinned import default_workers
+from dnnlab.pinned import WAIT_FOR_GO, default_workers
 
 STUDY_VARIANTS = (*NAMED_CONFIGS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
 SEARCH_LR_GONE = (
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
         "starts its workers)",
     )
+    worker.add_argument(WAIT_FOR_GO, action="store_true", help=argparse.SUPPRESS)
     _data_arguments(worker)
     _out_argument(worker)
 
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     # How --workers starts its workers (lab.work_on_questions): not for users.
     questions.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     questions.add_argument("--claims", type=Path, help=argparse.SUPPRESS)
+    questions.add_argument(WAIT_FOR_GO, action="store_true", help=argparse.SUPPRESS)
     _data_arguments(questions)
     _out_argument(questions)
     _quick_argument(questions, "2 seeds, 2,000 training images, a few epochs each")
@@ -395,8 +397,26 @@ def _study_settings(args: argparse.Namespace) -> dict:
     }
 
 
+def _early_workers(args: argparse.Namespace):
+    """``--workers N`` of ``dnnlab exercise8``: the workers, started before this process
+    imports the library, so that they import while it does and plans (else the count)."""
+    from dnnlab import data, pinned
+
+    if args.rejudge or args.quick or pinned.check_count(args.workers) == 1:
+        return args.workers
+    options = data.worker_options(args.data_dir, not args.no_md5)
+    return pinned.start(pinned.study_worker_argv(args.out, options, args.storage), args.workers)
+
+
 def cmd_exercise8(args: argparse.Namespace) -> None:
-    from dnnlab.lab import rejudge_exercise8, run_exercise8, workplace
+    settings = _study_settings(args)
+    workers = _early_workers(args)
+    try:
+        from dnnlab.lab import rejudge_exercise8, run_exercise8, workplace
+    except BaseException:
+        if not isinstance(workers, int):
+            workers.stop()
+        raise
 
     if args.rejudge:
         result = rejudge_exercise8(args.out)
@@ -418,8 +438,8 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
         verbose=_verbosity(),
         log=_log,
         quick=args.quick,
-        workers=args.workers,
-        **_study_settings(args),
+        workers=workers,
+        **settings,
     )
     _print_report(workplace(args.out, quick=args.quick))
 
@@ -433,19 +453,36 @@ def _pin(cpu: int | None) -> None:
         _log(f"pinned to cpu {cpu}, XLA single-threaded")
 
 
+def _told_to_go(args: argparse.Namespace) -> bool:
+    """A worker started by ``--workers``, its imports done: whether its starter says go."""
+    from dnnlab.pinned import wait_for_go
+
+    return not args.wait_for_go or wait_for_go()
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     _pin(args.cpu)  # before the library below imports JAX
-    from dnnlab.lab import run_worker
+    from dnnlab.data import SplitCache
+    from dnnlab.experiments import exercise8_worker
 
     settings = _study_settings(args)
-    runs = run_worker(
+    splits = SplitCache(args.data_dir, not args.no_md5)
+    if args.wait_for_go and args.data_dir is not None:
+        splits.read()  # while the starter plans (it found the data folder, so none is fetched)
+    if not _told_to_go(args):
+        return
+    runs = exercise8_worker.join_and_work(
         args.out,
-        data_dir=args.data_dir,
-        check_md5=not args.no_md5,
+        {k: v for k, v in settings.items() if v is not None},
+        splits,
         storage=args.storage,
         verbose=_verbosity(),
         log=_log,
-        **{k: v for k, v in settings.items() if v is not None},
+        poll_seconds=(
+            exercise8_worker.PINNED_POLL_SECONDS
+            if args.wait_for_go
+            else exercise8_worker.POLL_SECONDS
+        ),
     )
     print(
         f"dnnlab: the study is complete ({len(runs)} runs); dnnlab report --out {args.out} "
@@ -509,6 +546,8 @@ def _questions_worker(args: argparse.Namespace) -> None:
     _pin(args.cpu)  # before the library below imports JAX
     from dnnlab.lab import work_on_questions
 
+    if not _told_to_go(args):
+        return
     work_on_questions(args.out, args.claims, data_dir=args.data_dir, check_md5=not args.no_md5)
 
 

@@ -377,17 +377,37 @@ def load_splits(
     return make_splits(train, test, config, names)
 
 
+def worker_options(data_dir: str | os.PathLike | None, check_md5: bool) -> list[str]:
+    """The data options for worker processes: the CIFAR-10 folder found (or fetched) once, here."""
+    folder = locate(data_dir, check_md5=check_md5)
+    if check_md5:
+        verify(folder)
+    return ["--data-dir", str(folder), *([] if check_md5 else ["--no-md5"])]
+
+
 class SplitCache:
-    """Load each DataConfig's splits once per process (raw and standardized differ)."""
+    """Read CIFAR-10 once per cache, and make each DataConfig's splits once (raw and
+    standardized differ)."""
 
     def __init__(self, data_dir: str | os.PathLike | None, check_md5: bool = True) -> None:
         self.data_dir, self.check_md5 = data_dir, check_md5
         self._cache: dict[DataConfig, Splits] = {}
+        self._read: tuple | None = None
 
     def __call__(self, config: DataConfig) -> Splits:
         if config not in self._cache:
-            self._cache[config] = load_splits(config, self.data_dir, check_md5=self.check_md5)
+            train, test, names = self.read()
+            self._cache[config] = make_splits(train, test, config, names)
         return self._cache[config]
+
+    def read(self) -> tuple:
+        """``load_cifar10``'s arrays and class names, read on the first call (read-only)."""
+        if self._read is None:
+            train, test, names = load_cifar10(self.data_dir, check_md5=self.check_md5)
+            for array in (*train, *test):
+                array.flags.writeable = False  # the splits' labels are views of them
+            self._read = (train, test, names)
+        return self._read
 
     def loader(self, config: DataConfig) -> Callable[[], Splits]:
         """A no-argument loader for ``config`` (what :func:`dnnlab.runs.execute` takes)."""

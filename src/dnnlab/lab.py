@@ -343,7 +343,7 @@ def run_exercise8(
     callbacks: Sequence = (),
     progress_bar: bool = False,
     quick: bool = False,
-    workers: int = 1,
+    workers: int | pinned.Workers = 1,
     **settings: Any,
 ) -> list:
     """The exercise 8 study defined by ``settings``, worked until complete, then the report.
@@ -355,19 +355,33 @@ def run_exercise8(
     ``quick``: the tour's small study (:data:`dnnlab.tour.STUDY` replaces the
     seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``. With
     ``workers`` above 1 the work is done by that many ``dnnlab worker``
-    processes, each pinned to its own core (:func:`dnnlab.pinned.run`),
-    and this process only waits for them; the results are the same
-    (every run and candidate is seeded by its config).
+    processes, each pinned to its own core (:class:`dnnlab.pinned.Workers`),
+    started first so that they import while this process plans, then let go;
+    this process only waits for them. The results are the same (every run and
+    candidate is seeded by its config). ``workers`` may also be workers already
+    started for this study (:func:`dnnlab.pinned.start` with
+    :func:`dnnlab.pinned.study_worker_argv`): the command line starts them before
+    it imports this module.
     """
-    pinned.check_count(workers)
     if quick:
         out = workplace(out, quick=True)
         settings = {**settings, **tour.STUDY}
-    study = exercise8_worker.study_with(settings)
-    exercise8_plan.write_plan(out, study, storage)
-    if workers > 1:
-        argv = ["worker", "--out", str(out), *_data_argv(data_dir, check_md5)]
-        pinned.run([*argv, *(["--storage", storage] if storage else [])], workers)
+    started = workers if isinstance(workers, pinned.Workers) else None
+    if started is None and pinned.check_count(workers) > 1:
+        started = pinned.start(
+            pinned.study_worker_argv(out, data.worker_options(data_dir, check_md5), storage),
+            workers,
+        )
+    try:
+        study = exercise8_worker.study_with(settings)
+        exercise8_plan.write_plan(out, study, storage)
+    except BaseException:
+        if started is not None:
+            started.stop()
+        raise
+    if started is not None:
+        started.go()
+        started.wait()
     with _study_bar(out, storage, progress_bar) as on_step:
         runs = exercise8_worker.work(
             out,
@@ -407,14 +421,6 @@ def _study_bar(out: Path, storage: str | None, shown: bool):
         bar.close()
 
 
-def _data_argv(data_dir: str | os.PathLike | None, check_md5: bool) -> list[str]:
-    """The data options for worker processes: the CIFAR-10 folder found (or fetched) once, here."""
-    folder = data.locate(data_dir, check_md5=check_md5)
-    if check_md5:
-        data.verify(folder)
-    return ["--data-dir", str(folder), *([] if check_md5 else ["--no-md5"])]
-
-
 def run_worker(
     out: Path,
     *,
@@ -430,9 +436,9 @@ def run_worker(
     ``settings`` may define the study if ``out`` holds none yet; otherwise they
     must agree with it (:func:`dnnlab.experiments.exercise8_worker.join_study`).
     """
-    study, storage = exercise8_worker.join_study(out, settings, storage)
-    return exercise8_worker.work(
-        out, study, SplitCache(data_dir, check_md5), storage=storage, verbose=verbose, log=_say(log)
+    splits = SplitCache(data_dir, check_md5)
+    return exercise8_worker.join_and_work(
+        out, settings, splits, storage=storage, verbose=verbose, log=log or (lambda _: None)
     )
 
 
@@ -638,7 +644,7 @@ def run_questions(
         try:
             (claims / "plan.pickle").write_bytes(pickle.dumps(options))
             argv = ["questions", "--out", str(out), "--claims", str(claims)]
-            pinned.run([*argv, *_data_argv(data_dir, check_md5)], workers)
+            pinned.run([*argv, *data.worker_options(data_dir, check_md5)], workers)
         finally:
             shutil.rmtree(claims, ignore_errors=True)
         qs.say_controlled(out, progress)

@@ -11,6 +11,7 @@ fresh process, first thing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,51 +88,134 @@ def _relay(proc: subprocess.Popen, prefix: str, last: list[str]) -> None:
         print(f"{prefix}{line}", flush=True)
 
 
+GO = "go"  # what a starter writes to its workers' input once their work is planned
+WAIT_FOR_GO = "--wait-for-go"  # the (hidden) option of a worker that waits for it
+
+
+def wait_for_go() -> bool:
+    """In a worker :func:`start` started: wait until the starter says go; False if it never will.
+
+    A worker calls this once its imports are done, so that it imports while
+    the starter plans the work. False: the starter stopped before planning (it
+    reports why itself); the worker should exit quietly.
+    """
+    return sys.stdin.readline().strip() == GO
+
+
+class Workers:
+    """``dnnlab ARGV --cpu C --wait-for-go`` running once per core, each waiting for :meth:`go`.
+
+    Started first so that each worker imports JAX, Keras and dnnlab (about 2 s on
+    one core) while the starting process imports and plans; :meth:`go` lets them
+    begin, :meth:`wait` waits for them all, :meth:`stop` sends them away unstarted.
+    Each worker's output is printed as it comes, each line led by its core
+    (``[cpu 0] ...``).
+    """
+
+    def __init__(self, argv: list[str], workers: int) -> None:
+        self.cpus = cores()[: check_count(workers)]
+        self.procs: list[subprocess.Popen] = []
+        self.relays: list[threading.Thread] = []
+        self.lasts: list[list[str]] = []
+        self._told = False
+        try:
+            for cpu in self.cpus:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "dnnlab", *argv, "--cpu", str(cpu), WAIT_FOR_GO],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                last: list[str] = []
+                # A daemon: should this process end without go(), its exit closes the
+                # workers' input, they leave, and nothing waits on its relays.
+                relay = threading.Thread(
+                    target=_relay, args=(proc, f"[cpu {cpu}] ", last), daemon=True
+                )
+                relay.start()
+                self.procs.append(proc)
+                self.relays.append(relay)
+                self.lasts.append(last)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _tell(self, word: str) -> None:
+        if self._told:
+            return
+        self._told = True
+        for proc in self.procs:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):  # a worker that died is reported by wait()
+                proc.stdin.write(f"{word}\n")
+                proc.stdin.close()
+
+    def go(self) -> None:
+        """Let the workers begin: the work they share is planned."""
+        self._tell(GO)
+
+    def stop(self) -> None:
+        """Send the workers away before they began (they exit quietly) and wait for them."""
+        self._tell("stop")
+        for proc in self.procs:
+            proc.wait()
+        for relay in self.relays:
+            relay.join()
+
+    def wait(self) -> None:
+        """Wait for every worker to end; if any failed, a one-line error once all have stopped.
+
+        The error is a :class:`~dnnlab.errors.DnnlabError` with the failed
+        worker's last line (finished work is stored by then; a run again resumes
+        the rest). Interrupted here (Ctrl-C), the workers are interrupted too and
+        waited for.
+        """
+        from dnnlab.errors import DnnlabError
+
+        try:
+            for proc in self.procs:
+                proc.wait()
+        except BaseException:
+            for proc in self.procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            for proc in self.procs:
+                proc.wait()
+            raise
+        finally:
+            for relay in self.relays:
+                relay.join()
+        failed = [
+            (cpu, p.returncode, last)
+            for cpu, p, last in zip(self.cpus, self.procs, self.lasts, strict=True)
+            if p.returncode != 0
+        ]
+        if failed:
+            cpu, code, last = failed[0]
+            said = last[0].removeprefix("dnnlab: error: ") if last else "no output"
+            raise DnnlabError(
+                f"the worker on cpu {cpu} stopped (exit status {code}): {said}; finished work "
+                "is kept: run again to resume (--workers 1 works in this process alone)"
+            )
+
+
+def study_worker_argv(out: os.PathLike, data_options: list[str], storage: str | None) -> list[str]:
+    """What :class:`Workers` of the exercise 8 study in ``out`` run: ``dnnlab worker ...``."""
+    where = ["--storage", storage] if storage else []
+    return ["worker", "--out", str(out), *data_options, *where]
+
+
+def start(argv: list[str], workers: int) -> Workers:
+    """Start ``dnnlab ARGV`` once per core (``workers`` cores), each waiting for ``go()``."""
+    return Workers(argv, workers)
+
+
 def run(argv: list[str], workers: int) -> None:
     """Run ``dnnlab ARGV --cpu C`` once per core C (``workers`` cores) and wait for them all.
 
-    Each worker's output is printed as it comes, each line led by its core
-    (``[cpu 0] ...``). If any worker fails, raises a one-line
-    :class:`~dnnlab.errors.DnnlabError` with its last line once all have
-    stopped (finished work is stored by then; a run again resumes the rest).
-    Interrupted here (Ctrl-C), the workers are interrupted too and waited for.
+    :class:`Workers` started and let go at once; raises as :meth:`Workers.wait`.
     """
-    from dnnlab.errors import DnnlabError
-
-    chosen = cores()[:workers]
-    procs, relays, lasts = [], [], []
-    try:
-        for cpu in chosen:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "dnnlab", *argv, "--cpu", str(cpu)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            last: list[str] = []
-            relay = threading.Thread(target=_relay, args=(proc, f"[cpu {cpu}] ", last))
-            relay.start()
-            procs.append(proc)
-            relays.append(relay)
-            lasts.append(last)
-        for proc in procs:
-            proc.wait()
-    except BaseException:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            proc.wait()
-        raise
-    finally:
-        for relay in relays:
-            relay.join()
-    failed = [(cpu, p.returncode, last) for cpu, p, last in zip(chosen, procs, lasts, strict=True)]
-    failed = [f for f in failed if f[1] != 0]
-    if failed:
-        cpu, code, last = failed[0]
-        said = last[0].removeprefix("dnnlab: error: ") if last else "no output"
-        raise DnnlabError(
-            f"the worker on cpu {cpu} stopped (exit status {code}): {said}; finished work is "
-            "kept: run again to resume (--workers 1 works in this process alone)"
-        )
+    started = start(argv, workers)
+    started.go()
+    started.wait()

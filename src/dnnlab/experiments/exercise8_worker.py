@@ -67,6 +67,9 @@ from dnnlab.search import describe_storage
 
 POLL_SECONDS = 2.0  # the longest wait between looks while other workers hold all work left
 FIRST_POLL_SECONDS = 0.1  # the first such wait; it doubles after each idle look, up to the longest
+# The longest wait of a worker that `--workers` started: only its siblings share the machine,
+# each on its own core, so a look costs the others nothing, and it ends sooner after theirs.
+PINNED_POLL_SECONDS = 0.5
 
 
 def _quiet(_: str) -> None:
@@ -248,6 +251,26 @@ def work(
         else:  # others hold what is left: look again soon (a search may be about to end)
             time.sleep(wait)
             wait = min(2 * wait, poll_seconds)
+
+
+def join_and_work(
+    out: Path,
+    settings: dict[str, Any],
+    splits: SplitCache,
+    *,
+    storage: str | None = None,
+    verbose: int | str = 2,
+    log: Callable[[str], None] = _quiet,
+    poll_seconds: float = POLL_SECONDS,
+) -> list[StoredRun]:
+    """:func:`join_study`, then :func:`work` on it, Optuna's line per trial silenced."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, storage = join_study(out, settings, storage)
+    return work(
+        out, study, splits, storage=storage, verbose=verbose, log=log, poll_seconds=poll_seconds
+    )
 
 
 def complete(out: Path, study: Study, url: str) -> bool:
