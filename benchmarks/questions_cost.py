@@ -11,9 +11,10 @@ Each **arm** is a fresh process running :func:`dnnlab.experiments.questions.run_
 on the slice into its own folder, with the levers set by environment variables:
 
 - ``today``: the path before issue 15 (``DNNLAB_JAX_CACHE=0
-  DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0 DNNLAB_DEVICE_DATA=0``): every fit
-  compiles its own programs, a search's candidates and an arm's seeds train one
-  by one, and fit slices each batch from host arrays;
+  DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0 DNNLAB_DEVICE_DATA=0
+  DNNLAB_DECODED_DATA=0``): every fit compiles its own programs, a search's
+  candidates and an arm's seeds train one by one, fit slices each batch from
+  host arrays, and CIFAR-10 is decoded from its batch files;
 - ``one by one``: the compile cache and program reuse on, many models off
   (``DNNLAB_FIT_MANY=0``);
 - ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
@@ -59,6 +60,7 @@ ARMS = {
         "DNNLAB_REUSE_PROGRAMS": "0",
         "DNNLAB_FIT_MANY": "0",
         "DNNLAB_DEVICE_DATA": "0",
+        "DNNLAB_DECODED_DATA": "0",
     },
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},

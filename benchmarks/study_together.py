@@ -7,7 +7,8 @@ alternate over ``--rounds``. ``today`` is the path before issue 15's levers:
 no persistent compilation cache, no program reuse, the chosen candidate trained
 again as the first seed's run, the batches sliced from host arrays
 (``DNNLAB_JAX_CACHE=0 DNNLAB_REUSE_PROGRAMS=0 DNNLAB_REUSE_CANDIDATE=0
-DNNLAB_DEVICE_DATA=0``); ``one by one`` is dnnlab's default (every lever
+DNNLAB_DEVICE_DATA=0 DNNLAB_DECODED_DATA=0``: CIFAR-10 decoded from its batch files
+in every process); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
 processes, each pinned to its own core with XLA single-threaded), started as
@@ -53,6 +54,7 @@ TODAY = {
     "DNNLAB_REUSE_PROGRAMS": "0",
     "DNNLAB_REUSE_CANDIDATE": "0",
     "DNNLAB_DEVICE_DATA": "0",
+    "DNNLAB_DECODED_DATA": "0",
 }
 HOST_DATA = {"DNNLAB_DEVICE_DATA": "0"}
 
@@ -61,12 +63,13 @@ def child(out: str, data_dir: str | None, settings: dict) -> None:
     settings = dict(settings)
     workers, late = settings.pop("workers", 1), settings.pop("started_late", False)
     if workers > 1 and not late:
-        # As `dnnlab exercise8 --workers N` does: the workers start before this process
-        # imports the library, and import while it does.
+        # As `dnnlab exercise8 --workers N` does: N - 1 workers start before this process
+        # imports the library, and import while it does; this process, pinned to a core
+        # of its own, works as the Nth.
         from dnnlab import data, pinned
 
         options = data.worker_options(data_dir, True)
-        workers = pinned.start(pinned.study_worker_argv(Path(out), options, None), workers)
+        workers = pinned.beside(pinned.study_worker_argv(Path(out), options, None), workers)
 
     from dnnlab.lab import run_exercise8
     from dnnlab.search import Budget

@@ -275,3 +275,28 @@ def test_a_split_cache_reads_the_files_once_for_every_data_config(fake_root, mon
     for name in ("x_train", "y_train", "x_valid", "x_test", "y_test"):
         assert np.array_equal(getattr(std, name), getattr(fresh, name))
     assert not raw.y_train.flags.writeable  # a view of the labels read: kept read-only
+
+
+def test_batches_decoded_once_are_mapped_by_later_loads_until_a_file_changes(
+    fake_root, monkeypatch
+):
+    reads = []
+    real = data.read_batch
+    monkeypatch.setattr(data, "read_batch", lambda path: reads.append(path) or real(path))
+    first = data.load_cifar10(fake_root, check_md5=False, download=False)
+    assert len(reads) == len(data.TRAIN_BATCHES) + 1
+    again = data.load_cifar10(fake_root, check_md5=False, download=False)
+    assert len(reads) == len(data.TRAIN_BATCHES) + 1  # mapped from the cache, not decoded
+    for a, b in zip((*first[0], *first[1]), (*again[0], *again[1]), strict=True):
+        assert np.array_equal(a, b) and a.dtype == b.dtype and not b.flags.writeable
+    assert again[2] == first[2]
+    batch = fake_root / "cifar-10-batches-py" / "data_batch_3"
+    rewritten = pickle.loads(batch.read_bytes())
+    rewritten[b"labels"] = [(label + 1) % 10 for label in rewritten[b"labels"]]
+    batch.write_bytes(pickle.dumps(rewritten, protocol=2))
+    changed = data.load_cifar10(fake_root, check_md5=False, download=False)
+    assert len(reads) == 2 * (len(data.TRAIN_BATCHES) + 1)  # decoded again
+    assert not np.array_equal(changed[0][1], first[0][1])
+    monkeypatch.setattr(data, "DECODED", False)
+    data.load_cifar10(fake_root, check_md5=False, download=False)
+    assert len(reads) == 3 * (len(data.TRAIN_BATCHES) + 1)

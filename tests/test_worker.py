@@ -246,6 +246,42 @@ def test_exercise8_with_two_pinned_workers_matches_one_process(
     assert (out / "report.html").is_file() and not partials(out)
 
 
+BESIDE = """
+import os, sys
+from pathlib import Path
+from dnnlab import pinned
+out, data_root = Path(sys.argv[1]), sys.argv[2]
+argv = pinned.study_worker_argv(out, ["--data-dir", data_root, "--no-md5"], None)
+started = pinned.beside(argv, 2)  # as `dnnlab exercise8 --workers 2` does, before JAX
+print("starter on", sorted(os.sched_getaffinity(0)), "works:", started.starter_works, flush=True)
+from dnnlab.lab import run_exercise8
+from dnnlab.search import Budget
+run_exercise8(out, data_dir=data_root, check_md5=False, verbose=0, workers=started,
+              log=lambda line: print("starter:", line, flush=True), variants=("baseline",),
+              seeds=2, budget=Budget(trials=3, first_rung=1), overrides={overrides!r})
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
+def test_the_starting_process_pinned_beside_one_worker_matches_one_process(
+    sequential, data_root, tmp_path
+):
+    out = tmp_path / "beside"
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    shown = subprocess.run(
+        [sys.executable, "-c", BESIDE.format(overrides=OVERRIDES), str(out), str(data_root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    ).stdout
+    assert f"starter on [{first}] works: True" in shown
+    assert f"[cpu {second}] dnnlab: pinned to cpu {second}" in shown
+    assert f"[cpu {second}] dnnlab: the study is complete (2 runs)" in shown
+    assert outcome(out) == outcome(sequential)
+    assert (out / "report.html").is_file() and not partials(out)
+
+
 def test_a_worker_with_other_settings_or_no_study_is_one_line(sequential, tmp_path, capsys):
     assert main(["worker", "--out", str(tmp_path / "empty")]) == 2
     assert "no study in" in capsys.readouterr().err

@@ -398,14 +398,18 @@ def _study_settings(args: argparse.Namespace) -> dict:
 
 
 def _early_workers(args: argparse.Namespace):
-    """``--workers N`` of ``dnnlab exercise8``: the workers, started before this process
-    imports the library, so that they import while it does and plans (else the count)."""
+    """``--workers N`` of ``dnnlab exercise8``: N - 1 workers, started before this process
+    imports the library (they import while it does and plans), and this process pinned
+    to a core of its own, to work as the Nth (else the count, for the library to use)."""
     from dnnlab import data, pinned
 
     if args.rejudge or args.quick or pinned.check_count(args.workers) == 1:
         return args.workers
     options = data.worker_options(args.data_dir, not args.no_md5)
-    return pinned.start(pinned.study_worker_argv(args.out, options, args.storage), args.workers)
+    started = pinned.beside(pinned.study_worker_argv(args.out, options, args.storage), args.workers)
+    if started.starter_works:
+        _log(f"pinned to cpu {pinned.cores()[0]}, XLA single-threaded")
+    return started
 
 
 def cmd_exercise8(args: argparse.Namespace) -> None:

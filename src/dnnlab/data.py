@@ -296,17 +296,71 @@ def read_class_names(folder: Path) -> tuple[str, ...]:
     return tuple(name.decode() for name in meta[b"label_names"])
 
 
+# The batches decoded once into dnnlab's cache (DNNLAB_DECODED_DATA=0 turns it off): every
+# later process maps the arrays from there (about 0.002 s) instead of unpickling and
+# transposing the six batch files again (about 0.8 s). Costs 184 MB of disk for CIFAR-10.
+DECODED = os.environ.get("DNNLAB_DECODED_DATA", "1") != "0"
+_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _decoded_dir(folder: Path) -> Path:
+    """Where ``folder``'s batches are kept decoded: one place per folder."""
+    return cache_dir() / "decoded" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+
+
+def _read_decoded(folder: Path, stamps: dict) -> tuple | None:
+    """The decoded arrays of ``folder`` (read-only maps), if decoded from files with ``stamps``."""
+    place = _decoded_dir(folder)
+    try:
+        if json.loads((place / "stamps.json").read_text()) != stamps:
+            return None
+        return tuple(np.load(place / f"{name}.npy", mmap_mode="r") for name in _ARRAYS)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_decoded(folder: Path, stamps: dict, arrays: tuple) -> None:
+    """Keep ``arrays`` decoded for the next process (stamps last: they mark them complete)."""
+    place = _decoded_dir(folder)
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+        (place / "stamps.json").unlink(missing_ok=True)
+        for name, array in zip(_ARRAYS, arrays, strict=True):
+            tmp = place / f".{name}.{os.getpid()}.tmp.npy"
+            np.save(tmp, array)
+            os.replace(tmp, place / f"{name}.npy")
+        tmp = place / f".stamps.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(stamps))
+        os.replace(tmp, place / "stamps.json")
+    except OSError:
+        pass  # an unwritable cache only costs decoding again next time
+
+
 def load_cifar10(
     data_dir: str | os.PathLike | None = None, *, check_md5: bool = True, download: bool = True
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[str, ...]]:
-    """``(x_train, y_train), (x_test, y_test), class_names`` as uint8 / int32 arrays."""
-    folder = locate(data_dir, download=download, check_md5=check_md5)
+    """``(x_train, y_train), (x_test, y_test), class_names`` as uint8 / int32 arrays.
+
+    With :data:`DECODED` the arrays are read-only maps of the batches as decoded
+    earlier (by any process) from files of the same sizes and modification times.
+    """
+    folder = locate(data_dir, download=download, check_md5=check_md5).resolve()
     if check_md5:
         verify(folder)
-    parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
-    x_train = np.concatenate([p[0] for p in parts])
-    y_train = np.concatenate([p[1] for p in parts])
-    x_test, y_test = read_batch(folder / TEST_BATCH)
+    stamps = {name: _stamp(folder / name) for name in (*TRAIN_BATCHES, TEST_BATCH)}
+    arrays = _read_decoded(folder, stamps) if DECODED else None
+    if arrays is None:
+        parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
+        x_test, y_test = read_batch(folder / TEST_BATCH)
+        arrays = (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            x_test,
+            y_test,
+        )
+        if DECODED:
+            _write_decoded(folder, stamps, arrays)
+    x_train, y_train, x_test, y_test = arrays
     return (x_train, y_train), (x_test, y_test), read_class_names(folder)
 
 

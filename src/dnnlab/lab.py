@@ -359,9 +359,11 @@ def run_exercise8(
     started first so that they import while this process plans, then let go;
     this process only waits for them. The results are the same (every run and
     candidate is seeded by its config). ``workers`` may also be workers already
-    started for this study (:func:`dnnlab.pinned.start` with
-    :func:`dnnlab.pinned.study_worker_argv`): the command line starts them before
-    it imports this module.
+    started for this study (:func:`dnnlab.pinned.start` or
+    :func:`dnnlab.pinned.beside` with :func:`dnnlab.pinned.study_worker_argv`):
+    the command line starts them before it imports this module, and pins
+    itself to a core to work as one of them (``beside``), where this process
+    then works alongside them rather than waiting.
     """
     if quick:
         out = workplace(out, quick=True)
@@ -381,18 +383,31 @@ def run_exercise8(
         raise
     if started is not None:
         started.go()
+        if not started.starter_works:
+            started.wait()
+    try:
+        with _study_bar(out, storage, progress_bar) as on_step:
+            runs = exercise8_worker.work(
+                out,
+                study,
+                SplitCache(data_dir, check_md5),
+                storage=storage,
+                verbose=verbose,
+                log=_say(log),
+                callbacks=callbacks,
+                on_step=on_step,
+                poll_seconds=(
+                    exercise8_worker.PINNED_POLL_SECONDS
+                    if started is not None
+                    else exercise8_worker.POLL_SECONDS
+                ),
+            )
+    except BaseException:
+        if started is not None:
+            started.interrupt()
+        raise
+    if started is not None and started.starter_works:
         started.wait()
-    with _study_bar(out, storage, progress_bar) as on_step:
-        runs = exercise8_worker.work(
-            out,
-            study,
-            SplitCache(data_dir, check_md5),
-            storage=storage,
-            verbose=verbose,
-            log=_say(log),
-            callbacks=callbacks,
-            on_step=on_step,
-        )
     build_report(out)
     return runs
 

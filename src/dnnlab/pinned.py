@@ -103,17 +103,19 @@ def wait_for_go() -> bool:
 
 
 class Workers:
-    """``dnnlab ARGV --cpu C --wait-for-go`` running once per core, each waiting for :meth:`go`.
+    """``dnnlab ARGV --cpu C --wait-for-go`` running on each of ``cpus``, waiting for :meth:`go`.
 
     Started first so that each worker imports JAX, Keras and dnnlab (about 2 s on
     one core) while the starting process imports and plans; :meth:`go` lets them
     begin, :meth:`wait` waits for them all, :meth:`stop` sends them away unstarted.
     Each worker's output is printed as it comes, each line led by its core
-    (``[cpu 0] ...``).
+    (``[cpu 0] ...``). ``starter_works``: the starting process is pinned to a
+    core of its own and works as one of them (:func:`beside`), rather than
+    waiting.
     """
 
-    def __init__(self, argv: list[str], workers: int) -> None:
-        self.cpus = cores()[: check_count(workers)]
+    def __init__(self, argv: list[str], cpus: list[int], *, starter_works: bool = False) -> None:
+        self.cpus, self.starter_works = list(cpus), starter_works
         self.procs: list[subprocess.Popen] = []
         self.relays: list[threading.Thread] = []
         self.lasts: list[list[str]] = []
@@ -163,6 +165,15 @@ class Workers:
         for relay in self.relays:
             relay.join()
 
+    def interrupt(self) -> None:
+        """Interrupt the workers still at work (as Ctrl-C would) and wait for them to stop."""
+        self._tell("stop")
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            proc.wait()
+
     def wait(self) -> None:
         """Wait for every worker to end; if any failed, a one-line error once all have stopped.
 
@@ -177,11 +188,7 @@ class Workers:
             for proc in self.procs:
                 proc.wait()
         except BaseException:
-            for proc in self.procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-            for proc in self.procs:
-                proc.wait()
+            self.interrupt()
             raise
         finally:
             for relay in self.relays:
@@ -208,7 +215,29 @@ def study_worker_argv(out: os.PathLike, data_options: list[str], storage: str | 
 
 def start(argv: list[str], workers: int) -> Workers:
     """Start ``dnnlab ARGV`` once per core (``workers`` cores), each waiting for ``go()``."""
-    return Workers(argv, workers)
+    return Workers(argv, cores()[: check_count(workers)])
+
+
+def beside(argv: list[str], workers: int) -> Workers:
+    """``workers`` in all, this process one of them: the others started on the next cores,
+    then this process pinned to the first (:func:`pin`: before JAX is imported).
+
+    One process fewer to import, read the data and trace its programs than
+    :func:`start`'s, where this process only waits. The workers are started
+    before the pinning, which they would inherit. Where JAX is imported here
+    already (too late to pin), this is :func:`start`: ``workers`` workers, and
+    this process waits.
+    """
+    if "jax" in sys.modules:
+        return start(argv, workers)
+    first, *others = cores()[: check_count(workers)]
+    started = Workers(argv, others, starter_works=True)
+    try:
+        pin(first)
+    except BaseException:
+        started.stop()
+        raise
+    return started
 
 
 def run(argv: list[str], workers: int) -> None:
