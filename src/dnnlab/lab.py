@@ -406,9 +406,9 @@ def run_exercise8(
         if started is not None:
             started.interrupt()
         raise
+    build_report(out)  # the study is complete: no need to wait for the workers' exits first
     if started is not None and started.starter_works:
         started.wait()
-    build_report(out)
     return runs
 
 

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# stats at the top, not in seed_plan: a worker imports SciPy with the rest, before its work
+from dnnlab import stats
 from dnnlab.config import RunConfig, positive_int, variant_config
 from dnnlab.data import SplitCache, Splits
 from dnnlab.errors import ConfigError, DnnlabError
@@ -625,7 +627,6 @@ def seed_plan(
     ``comparisons`` (each plan) and ``rule``. The test accuracies are read
     from stored runs; the verdicts are still taken later, on every seed.
     """
-    from dnnlab import stats
 
     pilot = study.seed_list
     budget = study.seed_budget or study.seeds
