@@ -12,9 +12,10 @@ on the slice into its own folder, with the levers set by environment variables:
 
 - ``today``: the path before issue 15 (``DNNLAB_JAX_CACHE=0
   DNNLAB_REUSE_PROGRAMS=0 DNNLAB_FIT_MANY=0 DNNLAB_DEVICE_DATA=0
-  DNNLAB_DECODED_DATA=0``): every fit compiles its own programs, a search's
-  candidates and an arm's seeds train one by one, fit slices each batch from
-  host arrays, and CIFAR-10 is decoded from its batch files;
+  DNNLAB_DECODED_DATA=0 DNNLAB_REUSE_CANDIDATE=0``): every fit compiles its own
+  programs, a search's candidates and an arm's seeds train one by one, the
+  chosen candidate trains again as the first seed's run, fit slices each batch
+  from host arrays, and CIFAR-10 is decoded from its batch files;
 - ``one by one``: the compile cache and program reuse on, many models off
   (``DNNLAB_FIT_MANY=0``);
 - ``default``: dnnlab's defaults (the cache as earlier runs left it; an arm's
@@ -22,6 +23,9 @@ on the slice into its own folder, with the levers set by environment variables:
   candidates one by one: ``DNNLAB_FIT_MANY=seeds``);
 - ``default, host data``: the same with the training set left on the host
   (``DNNLAB_DEVICE_DATA=0``);
+- ``default, candidate trained again``: the defaults but the chosen candidate
+  not kept (``DNNLAB_REUSE_CANDIDATE=0``): the first seed trains again, among
+  the other seeds;
 - ``all together``: the candidates as one program too (``DNNLAB_FIT_MANY=all``);
 - ``2 workers``: dnnlab's defaults in two worker processes, each pinned to one core
   with XLA single-threaded, each question measured by one of them
@@ -33,9 +37,10 @@ the questions, the control of false discoveries, the report).
 The arms alternate over ``--rounds`` (the order reversed every other round).
 The table gives each arm's CPU seconds (user + system of the arm's process and
 its children, from ``resource.RUSAGE_CHILDREN`` here) and wall seconds, then
-today's over each arm's; and how each arm's stored numbers compare with
-today's: the verdicts that differ, and the largest difference between their
-stored measurements (every number in ``measurements.json`` but the timings).
+today's over each arm's (without a ``today`` arm: the first arm's over each);
+and how each arm's stored numbers compare with that reference's: the verdicts
+that differ, and the largest difference between their stored measurements
+(every number in ``measurements.json`` but the timings).
 
     python benchmarks/questions_cost.py --data-dir ../shared/datasets
 
@@ -61,10 +66,12 @@ ARMS = {
         "DNNLAB_FIT_MANY": "0",
         "DNNLAB_DEVICE_DATA": "0",
         "DNNLAB_DECODED_DATA": "0",
+        "DNNLAB_REUSE_CANDIDATE": "0",
     },
     "one by one": {"DNNLAB_FIT_MANY": "0"},
     "default": {},
     "default, host data": {"DNNLAB_DEVICE_DATA": "0"},
+    "default, candidate trained again": {"DNNLAB_REUSE_CANDIDATE": "0"},
     "all together": {"DNNLAB_FIT_MANY": "all"},
     "2 workers": {},
 }
@@ -174,20 +181,19 @@ def table(rows: list[dict]) -> str:
         for a in arms
         for col in ("cpu", "wall")
     }
-    if "today" in arms:
-        for col, what in (("cpu", "CPU"), ("wall", "wall")):
-            lines += [
-                "",
-                f"{what} seconds, today / arm (means over rounds): "
-                + ", ".join(f"{a} {mean['today', col] / mean[a, col]:.2f}x" for a in arms),
-            ]
-        reference = next(r for r in rows if r["arm"] == "today")
-        lines += [""] + [
-            f"- round {r['round'] + 1}, {r['arm']} against today's round 1: "
-            + compare(r, reference)
-            for r in rows
-            if r is not reference
+    ref = "today" if "today" in arms else arms[0]
+    for col, what in (("cpu", "CPU"), ("wall", "wall")):
+        lines += [
+            "",
+            f"{what} seconds, {ref} / arm (means over rounds): "
+            + ", ".join(f"{a} {mean[ref, col] / mean[a, col]:.2f}x" for a in arms),
         ]
+    reference = next(r for r in rows if r["arm"] == ref)
+    lines += [""] + [
+        f"- round {r['round'] + 1}, {r['arm']} against {ref}'s round 1: " + compare(r, reference)
+        for r in rows
+        if r is not reference
+    ]
     return "\n".join(lines)
 
 

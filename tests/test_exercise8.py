@@ -165,8 +165,8 @@ def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
     fake_root, tmp_path, monkeypatch
 ):
     """DNNLAB_REUSE_CANDIDATE=0 (the benchmark's "today") trains the run the lever keeps."""
-    import dnnlab.experiments.exercise8 as e8
     from dnnlab.runs import TIMING_FIELDS
+    from dnnlab.search import design
 
     def study(out):
         return run_exercise8(
@@ -181,7 +181,7 @@ def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
         )
 
     [kept] = study(tmp_path / "kept")
-    monkeypatch.setattr(e8, "REUSE_CANDIDATE", False)
+    monkeypatch.setattr(design, "REUSE_CANDIDATE", False)
     [again] = study(tmp_path / "again")
     assert "trained_as" in kept.summary and "trained_as" not in again.summary
     assert kept.config == again.config

@@ -473,6 +473,49 @@ def test_fit_many_all_trains_a_searchs_candidates_as_one_program(tmp_path, fake_
         common.tuned_fits(ctx, "relu", seed_list=[common.FIRST_SEED], **arm)
 
 
+def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
+    tmp_path, fake_root, monkeypatch
+):
+    """The first seed's run kept from the search equals that run trained again, one by one
+    (``DNNLAB_REUSE_CANDIDATE=0 DNNLAB_FIT_MANY=0``), and equals it trained alone when the
+    search is read back from the folder (a resumed question); the other seeds are unchanged."""
+    from dnnlab import ModelConfig
+    from dnnlab.experiments.questions import common
+    from dnnlab.runs import TIMING_FIELDS
+    from dnnlab.search import Budget, design
+
+    arm = {
+        "model": ModelConfig(depth=2, width=8),
+        "train_config": TrainConfig(learning_rate=1e-3, epochs=3, patience=2, batch_size=16),
+        "data": DataConfig(validation_size=24),
+        "budget": Budget(trials=3, first_rung=2, low=1e-4, high=1e-1),
+        "seed_list": [common.FIRST_SEED, common.FIRST_SEED + 1],
+    }
+
+    def tuned(folder):
+        ctx = Context(
+            folder=folder,
+            load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
+        )
+        return common.tuned_fits(ctx, "relu", **arm)
+
+    def numbers(outcome):
+        rows = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in outcome.history]
+        return rows, outcome.summary["test_loss"], outcome.summary["test_accuracy"]
+
+    monkeypatch.setattr(common, "FIT_MANY", "0")
+    kept, record = tuned(tmp_path / "kept")
+    resumed, again = tuned(tmp_path / "kept")  # the search read back: nothing kept in memory
+    monkeypatch.setattr(design, "REUSE_CANDIDATE", False)
+    trained, other = tuned(tmp_path / "trained")
+    assert record["chosen"] == again["chosen"] == other["chosen"]
+    assert "trained_as" in kept[0].summary
+    assert "trained_as" not in resumed[0].summary and "trained_as" not in trained[0].summary
+    assert kept[0].summary["test_accuracy"] is not None
+    for a, b, c in zip(kept, resumed, trained, strict=True):
+        assert numbers(a) == numbers(b) == numbers(c)
+
+
 def test_data_sizes_replace_every_questions_own_and_are_stored(tmp_path):
     seen = []
     ctx = Context(tmp_path, lambda config: seen.append(config), data_sizes={"train_size": 50})
@@ -490,6 +533,7 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
     import dnnlab.many
     import dnnlab.train
     from dnnlab import ModelConfig
+    from dnnlab.experiments.questions import common
     from dnnlab.experiments.questions.common import FIRST_SEED, tuned_fits
     from dnnlab.search import Budget
     from dnnlab.selection import SEARCH_RULE, choose
@@ -507,6 +551,7 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
         return real_many(configs, splits, **kw)
 
     monkeypatch.setattr(dnnlab.train, "train", spy_train)
+    monkeypatch.setattr(common, "train", spy_train)
     monkeypatch.setattr(dnnlab.many, "train_many", spy_many)
     ctx = Context(
         folder=tmp_path,
@@ -529,8 +574,14 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
     search = [c for c in calls if not c[3]]
     assert {c[1] for c in search} == {FIRST_SEED} and {c[2] for c in search} == set(rates)
     assert {c[0] for c in search} == {"one"}  # candidates one by one: DNNLAB_FIT_MANY=seeds
-    tested = [c for c in calls if c[3]]  # only the seeds, at the chosen rate, see the test set
-    assert tested == [("many", s, record["chosen"], True) for s in (FIRST_SEED, FIRST_SEED + 1)]
+    # only the seeds, at the chosen rate, see the test set; the first seed's run is the chosen
+    # candidate kept (scored after the choice), so only the second trains
+    tested = [c for c in calls if c[3]]
+    assert tested == [("many", FIRST_SEED + 1, record["chosen"], True)]
+    assert outcomes[0].summary["trained_as"] == {
+        "search": record["study"],
+        "candidate": record["chosen_candidate"],
+    }
     assert [(o.summary["seed"], o.summary["learning_rate"]) for o in outcomes] == [
         (FIRST_SEED, record["chosen"]),
         (FIRST_SEED + 1, record["chosen"]),

@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +69,7 @@ from dnnlab.search import (
     train_in_process,
     train_many_in_process,
 )
+from dnnlab.search import design as search_design
 from dnnlab.selection import SEARCH_RULE, choose
 
 FIRST_SEED = 42
@@ -88,10 +88,6 @@ PEAK_BELOW, PEAK_ABOVE = 10.0, 3.0
 # (ageron/handson-ml2, 11_training_deep_neural_networks.ipynb, exercise 8 e). Each gets its own
 # learning-rate search; the dropout rate is chosen among the searches' winners by SEARCH_RULE.
 DROPOUT_RATES = (0.1, 0.05, 0.2, 0.4)
-# The chosen candidate kept as the first seed's run (:func:`reuse_candidate`); environment
-# DNNLAB_REUSE_CANDIDATE=0 trains that run again instead, for benchmarks/study_together.py's
-# "today" arm (the path before the levers). Results are the same to the bit either way.
-REUSE_CANDIDATE = os.environ.get("DNNLAB_REUSE_CANDIDATE", "1") != "0"
 # Seeds where they matter: the study's --seeds are an internal pilot; each step's accuracy
 # comparison then gets the seeds 80% power at its 1-point margin needs, from the pilot's spread
 # of paired differences alone (dnnlab.stats.plan_seeds), at most this many in all.
@@ -746,7 +742,7 @@ def reuse_candidate(
     candidates were stored). Raises :class:`~dnnlab.errors.RunClaimed` if
     another process holds the run.
     """
-    if not REUSE_CANDIDATE or "search" not in entry or entry["chosen"] is None:
+    if not search_design.REUSE_CANDIDATE or "search" not in entry or entry["chosen"] is None:
         return None
     record = json.loads((out / entry["search"]["record"]).read_text())
     chosen = next(t for t in record["trials"] if t["candidate"] == record["chosen_candidate"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,12 @@ PENDING = (TrialState.WAITING, TrialState.RUNNING)
 # A callback's outcome when the trial is no longer this worker's: it was failed
 # as stale under it ("lost"), or it gave it back to run an earlier candidate ("released").
 LOST, RELEASED = "lost", "released"
+# The chosen candidate kept as its seed's run, its test set evaluated once, after the choice
+# (exercise 8's :func:`~dnnlab.experiments.exercise8.reuse_candidate`, the questions'
+# :func:`~dnnlab.experiments.questions.common.tuned_fits`): the same training, so the same
+# numbers to the bit. Environment ``DNNLAB_REUSE_CANDIDATE=0`` trains that run again
+# instead, for the benchmarks' "today" arms (the path before issue 15's levers).
+REUSE_CANDIDATE = os.environ.get("DNNLAB_REUSE_CANDIDATE", "1") != "0"
 
 FitTrial = Callable[[RunConfig, list[keras.callbacks.Callback]], Sequence[Mapping[str, Any]]]
 # Several candidates as one program: (configs, per-candidate epoch hooks) -> their histories.

@@ -208,14 +208,26 @@ def tuned_fits(
     seed's fresh model (never a candidate's). Returns the outcomes, in seed order, and the
     search's record (candidates, their best validation losses, the chosen
     rate), to store with the measurements.
+
+    The first seed's run at the chosen rate is the chosen candidate's training
+    (the same config, seed and fit): with ``prepare`` unset and the candidates
+    one by one, that candidate is kept and becomes the run, its test set
+    evaluated now, once (:func:`dnnlab.train.test_scores`); its summary notes
+    ``trained_as``. Where it is not in memory (the search was read from the
+    folder: a resumed question) the run trains alone, as the candidate did, so
+    its numbers do not depend on which happened. ``DNNLAB_REUSE_CANDIDATE=0``
+    (:data:`dnnlab.search.design.REUSE_CANDIDATE`) trains it again among the
+    other seeds instead.
     """
     from dnnlab.search import (
         default_storage,
+        design,
         design_of,
         search_learning_rate,
         train_in_process,
         train_many_in_process,
     )
+    from dnnlab.train import test_scores
 
     splits = ctx.load_splits(data)
     base = RunConfig(
@@ -225,14 +237,26 @@ def tuned_fits(
     # The arm's study, named by its design too: other settings in the same folder (a tour, a
     # smaller --train-size) are another search, not a clash.
     blob = json.dumps(design_of(base, budget, FIRST_SEED, start), sort_keys=True).encode()
+    together = _together("candidates")
+    keep = design.REUSE_CANDIDATE and prepare is None and not together
+    kept: dict[RunConfig, TrainOutcome] = {}
+
+    def fit_trial(config: RunConfig, callbacks: list) -> list[dict]:
+        outcome = train(
+            config, splits, verbose=ctx.verbose, callbacks=callbacks, evaluate_test=False
+        )
+        if keep and config.seed == FIRST_SEED:
+            kept[config] = outcome
+        return outcome.history
+
     record = search_learning_rate(
         base,
-        train_in_process(splits, verbose=ctx.verbose),
+        fit_trial if keep else train_in_process(splits, verbose=ctx.verbose),
         default_storage(ctx.folder),
         f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
         budget,
         start=start,
-        fit_trials=train_many_in_process(splits) if _together("candidates") else None,
+        fit_trials=train_many_in_process(splits) if together else None,
     )
     # Every candidate diverged (the prior too): its seeds train at the prior, and diverge.
     rate = train_config.learning_rate if record["chosen"] is None else record["chosen"]
@@ -247,7 +271,24 @@ def tuned_fits(
         }
         for s in seed_list
     ]
-    return fit_many(ctx, runs), record
+    if not (keep and record["chosen"] is not None and FIRST_SEED in seed_list):
+        return fit_many(ctx, runs), record
+    first = seed_list.index(FIRST_SEED)
+    config = RunConfig(variant="question", seed=FIRST_SEED, model=model, train=tuned, data=data)
+    chosen = record["trials"][record["chosen_candidate"]]
+    outcome = kept.get(config)
+    if outcome is None or outcome.summary["epochs_run"] != chosen["epochs"]:
+        outcome = fit(ctx, **runs[first])  # alone, as the candidate trained
+    else:
+        # The test set is touched here, once, with the chosen candidate's evaluated weights.
+        loss, accuracy = test_scores(outcome.model, config, splits)
+        outcome.summary.update(
+            test_loss=loss,
+            test_accuracy=accuracy,
+            trained_as={"search": record["study"], "candidate": chosen["candidate"]},
+        )
+    others = fit_many(ctx, runs[:first] + runs[first + 1 :])
+    return others[:first] + [outcome] + others[first:], record
 
 
 def tuning_summary(record: dict[str, Any]) -> dict[str, Any]:
