@@ -482,11 +482,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         storage=args.storage,
         verbose=_verbosity(),
         log=_log,
-        poll_seconds=(
-            exercise8_worker.PINNED_POLL_SECONDS
-            if args.wait_for_go
-            else exercise8_worker.POLL_SECONDS
-        ),
+        poll_seconds=exercise8_worker.longest_poll(args.wait_for_go),
     )
     print(
         f"dnnlab: the study is complete ({len(runs)} runs); dnnlab report --out {args.out} "

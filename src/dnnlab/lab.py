@@ -396,11 +396,7 @@ def run_exercise8(
                 log=_say(log),
                 callbacks=callbacks,
                 on_step=on_step,
-                poll_seconds=(
-                    exercise8_worker.PINNED_POLL_SECONDS
-                    if started is not None
-                    else exercise8_worker.POLL_SECONDS
-                ),
+                poll_seconds=exercise8_worker.longest_poll(started is not None),
             )
     except BaseException:
         if started is not None:
@@ -453,7 +449,7 @@ def run_worker(
     """
     splits = SplitCache(data_dir, check_md5)
     return exercise8_worker.join_and_work(
-        out, settings, splits, storage=storage, verbose=verbose, log=log or (lambda _: None)
+        out, settings, splits, storage=storage, verbose=verbose, log=_say(log)
     )
 
 

@@ -72,6 +72,11 @@ FIRST_POLL_SECONDS = 0.1  # the first such wait; it doubles after each idle look
 PINNED_POLL_SECONDS = 0.5
 
 
+def longest_poll(pinned: bool) -> float:
+    """The longest wait between looks: :data:`PINNED_POLL_SECONDS` for `--workers`' own."""
+    return PINNED_POLL_SECONDS if pinned else POLL_SECONDS
+
+
 def _quiet(_: str) -> None:
     pass
 
