@@ -67,6 +67,53 @@ def test_reused_programs_give_bit_identical_runs(splits):
     assert anew[0][0] != anew[1][0]  # the seeds and rates differ, so do their runs
 
 
+def _random_biases(seed):
+    def prepare(model):
+        rng = np.random.default_rng(seed)
+        for layer in model.layers:
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(rng.normal(0.0, 0.1, layer.bias.shape).astype("float32"))
+
+    return prepare
+
+
+def test_a_values_only_hook_reuses_the_program_bit_identically(splits):
+    """A hook that sets initial values shares the kept program; unmarked hooks never do."""
+
+    def fits(hook):
+        return [_result(train(c, splits, verbose=0, prepare=hook(1))) for c in RUNS[:2]]
+
+    programs.clear()
+    with programs.reusing(False):
+        anew = fits(_random_biases)
+    with programs.reusing(True):
+        unmarked = fits(_random_biases)
+        assert len(programs._programs) == 0
+        reused = fits(lambda seed: programs.values_only(_random_biases(seed)))
+        assert len(programs._programs) == 1
+    programs.clear()
+    for a, b, c in zip(anew, unmarked, reused, strict=True):
+        _same(a, b)
+        _same(a, c)
+    with programs.reusing(False):
+        plain = _result(train(RUNS[0], splits, verbose=0))
+    assert plain[0] != anew[0][0]  # the hook made a difference
+
+
+def test_a_values_only_hook_that_adds_a_regularizer_is_one_line_error(splits):
+    import keras
+
+    from dnnlab.errors import ConfigError
+    from dnnlab.models import hidden_dense_layers
+
+    @programs.values_only
+    def l1(model):
+        hidden_dense_layers(model)[0].kernel.regularizer = keras.regularizers.L1(0.01)
+
+    with pytest.raises(ConfigError, match="changed more than values .*kernel.*leave it unmarked"):
+        train(RUNS[0], splits, verbose=0, prepare=l1)
+
+
 def test_a_returned_model_is_not_touched_by_the_next_fit(splits):
     programs.clear()
     with programs.reusing(True):

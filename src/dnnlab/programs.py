@@ -28,8 +28,11 @@ After the fit the trained variables are copied back into the run's model,
 which is what the caller gets: a model the next fit does not touch. The
 result is bit-identical to compiling anew (``tests/test_train.py``), on the
 same machine and library versions. A fit that raises drops its program (its
-state may be half-updated). Fits with a ``prepare`` hook do not reuse: a hook
-may change what the program computes (a regularizer, say).
+state may be half-updated). Fits with a ``prepare`` hook do not reuse (a hook
+may change what the program computes: a regularizer, say) unless the hook is
+marked :func:`values_only`: it sets variables' values (initial weights, biases)
+or only reads the model, and :func:`prepare_model` checks that it left every
+variable's shape, dtype, trainability, regularizer and constraint as built.
 
 ``REUSE`` (environment ``DNNLAB_REUSE_PROGRAMS=0`` turns it off) and
 :func:`reusing` switch it; :data:`CACHE_SIZE` programs are kept, least
@@ -43,7 +46,7 @@ import dataclasses
 import os
 import random
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
 import keras
@@ -51,6 +54,7 @@ import numpy as np
 
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
+from dnnlab.errors import ConfigError
 
 REUSE = os.environ.get("DNNLAB_REUSE_PROGRAMS", "1") != "0"
 CACHE_SIZE = 16
@@ -84,6 +88,57 @@ def program_key(config: RunConfig, splits: Splits) -> Hashable:
         for a in (splits.x_train, splits.y_train, splits.x_valid, splits.y_valid)
     )
     return (config.model, train, shapes, tuple(splits.x_test.shape), str(splits.x_test.dtype))
+
+
+_VALUES_ONLY = "dnnlab_values_only"
+
+
+def values_only(hook: Callable[[keras.Model], None]) -> Callable[[keras.Model], None]:
+    """Mark ``hook`` (a ``prepare`` hook) as setting variables' values or only reading the model.
+
+    Fits with such a hook may reuse the kept program of their key: the program
+    starts from the variables the hook left. Returns ``hook``.
+    """
+    setattr(hook, _VALUES_ONLY, True)
+    return hook
+
+
+def _structure(model: keras.Model) -> list[tuple]:
+    """What a compiled program depends on beyond the config: each variable's kind, not value."""
+    serialize = keras.saving.serialize_keras_object
+    return [
+        (
+            v.path,
+            tuple(v.shape),
+            str(v.dtype),
+            v.trainable,
+            repr(serialize(getattr(v, "regularizer", None))),
+            repr(serialize(getattr(v, "constraint", None))),
+        )
+        for v in model.variables
+    ]
+
+
+def prepare_model(model: keras.Model, prepare: Callable[[keras.Model], None] | None) -> bool:
+    """Run ``prepare`` on the freshly built ``model``; whether its fit may reuse a kept program.
+
+    Raises :class:`~dnnlab.errors.ConfigError` if a hook marked :func:`values_only`
+    changed more than values.
+    """
+    if prepare is None:
+        return True
+    if not getattr(prepare, _VALUES_ONLY, False):
+        prepare(model)
+        return False
+    built = _structure(model)
+    prepare(model)
+    changed = [a[0] for a, b in zip(built, _structure(model), strict=True) if a != b]
+    if changed:
+        raise ConfigError(
+            f"a prepare hook marked values_only changed more than values ({', '.join(changed)}): "
+            "leave it unmarked"
+        )
+    return True
 
 
 def clear() -> None:

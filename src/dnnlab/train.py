@@ -502,7 +502,8 @@ def train(
 
     The seed fixes weights, shuffling and dropout: the same seed gives the same
     history on the same machine and library versions. ``prepare`` may change
-    the freshly built model (its initial weights, say) before training;
+    the freshly built model (its initial weights, say) before training (marked
+    :func:`dnnlab.programs.values_only`, the fit reuses the kept program);
     ``evaluate_test=False`` leaves the test set untouched (experiments that
     answer a question from validation data). With ``checkpoint`` (a file path)
     the full training state is saved there after every epoch and, if a
@@ -511,8 +512,7 @@ def train(
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, splits.input_shape)
-    if prepare is not None:
-        prepare(model)
+    reuse = programs.prepare_model(model, prepare)
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}
     steps_per_epoch = math.ceil(len(splits.x_train) / config.train.batch_size)
@@ -525,7 +525,7 @@ def train(
         restore_best_weights=config.train.restore_best,
     )
     test: tuple[float, float] | None = None
-    lent = programs.compiled(config, splits, model, steps_per_epoch, reuse=prepare is None)
+    lent = programs.compiled(config, splits, model, steps_per_epoch, reuse=reuse)
     with lent as trainable, writer or contextlib.nullcontext():
         saver, resumed = _checkpointing(
             checkpoint, trainable, stopper=stopper, log=log, guard=guard, writer=writer

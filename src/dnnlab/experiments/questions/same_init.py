@@ -22,6 +22,7 @@ from dnnlab.config import DataConfig, ModelConfig, TrainConfig
 from dnnlab.experiments.questions import Claim, Context, Fact, Question, deciding_p
 from dnnlab.experiments.questions.common import fit, neuron_counts, seeds, subset
 from dnnlab.plots import save_figure, subplots
+from dnnlab.programs import values_only
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
@@ -37,6 +38,7 @@ class Settings:
 def same_value_init(seed: int):
     """A ``prepare`` hook: every Dense kernel = one value drawn from He normal; biases 0."""
 
+    @values_only  # initial values only: the fits reuse one program
     def prepare(model: keras.Model) -> None:
         rng = np.random.default_rng(seed)
         for layer in model.layers:

@@ -55,6 +55,7 @@ from dnnlab.experiments.questions.common import (
 )
 from dnnlab.models import LOGITS, hidden_dense_layers
 from dnnlab.plots import save_figure, subplots
+from dnnlab.programs import values_only
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, REFUTED, SUPPORTED
 
 
@@ -122,6 +123,7 @@ def measure(ctx: Context, settings: Settings) -> dict:
     def run(seed: int, prepare) -> dict:
         at_init: dict[str, list[int]] = {}
 
+        @values_only  # every hook here sets initial values: the fits reuse one program
         def record(model: keras.Model) -> None:
             prepare(model)
             at_init["counts"] = neuron_counts(model)
