@@ -516,6 +516,60 @@ def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
         assert numbers(a) == numbers(b) == numbers(c)
 
 
+def test_a_reads_only_hook_keeps_the_candidate_and_sees_each_fresh_model(
+    tmp_path, fake_root, monkeypatch
+):
+    """With a hook that only reads (elu-vs-relu's probe) the candidate is kept too, and the
+    hook sees seed 42's fresh model as when the run trains again; a marked hook that writes
+    is a one-line error."""
+    from dnnlab import ModelConfig, programs
+    from dnnlab.experiments.questions import common
+    from dnnlab.models import LOGITS
+    from dnnlab.search import Budget, design
+
+    arm = {
+        "model": ModelConfig(depth=2, width=8),
+        "train_config": TrainConfig(learning_rate=1e-3, epochs=2, patience=2, batch_size=16),
+        "data": DataConfig(validation_size=24),
+        "budget": Budget(trials=2, first_rung=1, low=1e-4, high=1e-1),
+        "seed_list": [common.FIRST_SEED, common.FIRST_SEED + 1],
+    }
+
+    def tuned(folder, hook):
+        ctx = Context(
+            folder=folder,
+            load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
+        )
+        return common.tuned_fits(ctx, "relu", prepare=hook, **arm)[0]
+
+    def probe(seen):
+        @programs.reads_only
+        def look(seed, model):
+            seen[seed] = [np.array(w) for w in model.get_weights()]
+
+        return look
+
+    seen_kept, seen_again = {}, {}
+    kept = tuned(tmp_path / "kept", probe(seen_kept))
+    monkeypatch.setattr(design, "REUSE_CANDIDATE", False)
+    again = tuned(tmp_path / "again", probe(seen_again))
+    assert "trained_as" in kept[0].summary and "trained_as" not in again[0].summary
+    assert sorted(seen_kept) == sorted(seen_again) == arm["seed_list"]
+    for seed in arm["seed_list"]:
+        assert all(
+            np.array_equal(a, b) for a, b in zip(seen_kept[seed], seen_again[seed], strict=True)
+        )
+    monkeypatch.setattr(design, "REUSE_CANDIDATE", True)
+
+    @programs.reads_only
+    def writes(seed, model):
+        bias = model.get_layer(LOGITS).bias
+        bias.assign(np.ones(bias.shape, "float32"))
+
+    with pytest.raises(ConfigError, match="marked reads_only changed the model's weights"):
+        tuned(tmp_path / "writes", writes)
+
+
 def test_data_sizes_replace_every_questions_own_and_are_stored(tmp_path):
     seen = []
     ctx = Context(tmp_path, lambda config: seen.append(config), data_sizes={"train_size": 50})

@@ -103,6 +103,23 @@ def values_only(hook: Callable[[keras.Model], None]) -> Callable[[keras.Model], 
     return hook
 
 
+_READS_ONLY = "dnnlab_reads_only"
+
+
+def reads_only(hook: Callable[..., None]) -> Callable[..., None]:
+    """Mark ``hook`` as only reading the model it is given (a probe); implies :func:`values_only`.
+
+    A tuned arm whose hook only reads may keep its chosen search candidate as its
+    first seed's run (:func:`dnnlab.experiments.questions.common.tuned_fits`).
+    """
+    setattr(hook, _READS_ONLY, True)
+    return values_only(hook)
+
+
+def is_reads_only(hook: Callable[..., None] | None) -> bool:
+    return hook is not None and getattr(hook, _READS_ONLY, False)
+
+
 def _structure(model: keras.Model) -> list[tuple]:
     """What a compiled program depends on beyond the config: each variable's kind, not value."""
     serialize = keras.saving.serialize_keras_object

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import keras
 import numpy as np
 
-from dnnlab import discoveries, stats
+from dnnlab import discoveries, programs, stats
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.errors import ConfigError
 from dnnlab.experiments.questions import Context
@@ -210,10 +210,12 @@ def tuned_fits(
     rate), to store with the measurements.
 
     The first seed's run at the chosen rate is the chosen candidate's training
-    (the same config, seed and fit): with ``prepare`` unset and the candidates
-    one by one, that candidate is kept and becomes the run, its test set
-    evaluated now, once (:func:`dnnlab.train.test_scores`); its summary notes
-    ``trained_as``. Where it is not in memory (the search was read from the
+    (the same config, seed and fit): with ``prepare`` unset or only reading
+    (:func:`dnnlab.programs.reads_only`: it then sees seed 42's fresh model, built
+    as :func:`dnnlab.train.train` builds it, and must leave its weights as they
+    were) and the candidates one by one, that candidate is kept and becomes the
+    run, its test set evaluated now, once (:func:`dnnlab.train.test_scores`); its
+    summary notes ``trained_as``. Where it is not in memory (the search was read from the
     folder: a resumed question) the run trains alone, as the candidate did, so
     its numbers do not depend on which happened. ``DNNLAB_REUSE_CANDIDATE=0``
     (:data:`dnnlab.search.design.REUSE_CANDIDATE`) trains it again among the
@@ -238,7 +240,8 @@ def tuned_fits(
     # smaller --train-size) are another search, not a clash.
     blob = json.dumps(design_of(base, budget, FIRST_SEED, start), sort_keys=True).encode()
     together = _together("candidates")
-    keep = design.REUSE_CANDIDATE and prepare is None and not together
+    probe = programs.is_reads_only(prepare)
+    keep = design.REUSE_CANDIDATE and (prepare is None or probe) and not together
     kept: dict[RunConfig, TrainOutcome] = {}
 
     def fit_trial(config: RunConfig, callbacks: list) -> list[dict]:
@@ -267,7 +270,7 @@ def tuned_fits(
             "train_config": tuned,
             "data": data,
             "seed": s,
-            "prepare": None if prepare is None else functools.partial(prepare, s),
+            "prepare": None if prepare is None else _bound(prepare, s),
         }
         for s in seed_list
     ]
@@ -280,6 +283,8 @@ def tuned_fits(
     if outcome is None or outcome.summary["epochs_run"] != chosen["epochs"]:
         outcome = fit(ctx, **runs[first])  # alone, as the candidate trained
     else:
+        if prepare is not None:  # the hook sees seed 42's fresh model, as train() builds it
+            _probe_fresh(prepare, config, splits)
         # The test set is touched here, once, with the chosen candidate's evaluated weights.
         loss, accuracy = test_scores(outcome.model, config, splits)
         outcome.summary.update(
@@ -289,6 +294,26 @@ def tuned_fits(
         )
     others = fit_many(ctx, runs[:first] + runs[first + 1 :])
     return others[:first] + [outcome] + others[first:], record
+
+
+def _bound(prepare: Callable[[int, keras.Model], None], seed: int) -> Callable:
+    """``prepare`` for ``seed``, marked as ``prepare`` is (:mod:`dnnlab.programs`)."""
+    bound = functools.partial(prepare, seed)
+    return programs.reads_only(bound) if programs.is_reads_only(prepare) else bound
+
+
+def _probe_fresh(prepare: Callable[[int, keras.Model], None], config: RunConfig, splits) -> None:
+    """Show a reads-only ``prepare`` the fresh model of ``config``; check it changed nothing."""
+    from dnnlab.models import build_model
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model, splits.input_shape)
+    before = [np.array(v) for v in model.get_weights()]
+    prepare(config.seed, model)
+    if not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)):
+        raise ConfigError(
+            "a prepare hook marked reads_only changed the model's weights: leave it unmarked"
+        )
 
 
 def tuning_summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -106,6 +106,7 @@ from dnnlab.probes import (
     pre_activations,
 )
 from dnnlab.probes import one_sided_derivatives as _one_sided
+from dnnlab.programs import reads_only
 from dnnlab.search import Budget
 from dnnlab.stats import ACCURACY_MARGIN, INCONCLUSIVE, SUPPORTED
 
@@ -257,6 +258,7 @@ def _arm_runs(
     """``act``'s runs for ``seed_list``: at its tuned rate (and the search's record), or high."""
     at_start: dict[int, float] = {}
 
+    @reads_only  # a probe: a tuned arm keeps its chosen candidate as seed 42's run
     def prepare(seed: int, model: keras.Model) -> None:
         at_start[seed] = dead_fraction(model, probe, act)
 
