@@ -47,7 +47,7 @@ import numpy as np
 
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
-from dnnlab.models import activation_stats, build_model
+from dnnlab.models import activation_stats
 from dnnlab.train import (
     LAYER_STATS_SAMPLES,
     TEST_BATCH_SIZE,
@@ -55,6 +55,7 @@ from dnnlab.train import (
     TrainOutcome,
     compile_for_training,
     finite,
+    fresh_model,
     run_summary,
 )
 
@@ -122,8 +123,7 @@ def _prepare(
     prepare: Callable[[keras.Model], None] | None,
 ) -> _Member:
     """Build member ``config`` exactly as :func:`dnnlab.train.train` builds its run."""
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, splits.input_shape)
+    model = fresh_model(config, splits)
     if prepare is not None:
         prepare(model)
     start = activation_stats(model, splits.x_valid[:LAYER_STATS_SAMPLES])

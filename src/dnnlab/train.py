@@ -487,6 +487,12 @@ def test_scores(model: keras.Model, config: RunConfig, splits: Splits) -> tuple[
     return _evaluate(compile_for_training(model, config.train, steps_per_epoch), splits)
 
 
+def fresh_model(config: RunConfig, splits: Splits) -> keras.Model:
+    """``config``'s model as :func:`train` builds it: the seed set, then built, untrained."""
+    keras.utils.set_random_seed(config.seed)
+    return build_model(config.model, splits.input_shape)
+
+
 def train(
     config: RunConfig,
     splits: Splits,
@@ -510,8 +516,7 @@ def train(
     checkpoint of this model is already there, training resumes after its epoch
     with the same results as an uninterrupted fit (:mod:`dnnlab.resume`).
     """
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, splits.input_shape)
+    model = fresh_model(config, splits)
     reuse = programs.prepare_model(model, prepare)
     probe = splits.x_valid[:LAYER_STATS_SAMPLES]
     layer_stats = {"start": activation_stats(model, probe)}

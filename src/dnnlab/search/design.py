@@ -105,16 +105,25 @@ def trial_config(base: RunConfig, rate: float, max_epochs: int) -> RunConfig:
     return dataclasses.replace(base, train=train)
 
 
-def train_in_process(load: Callable[[], Splits] | Splits, *, verbose: int | str = 0) -> FitTrial:
+def train_in_process(
+    load: Callable[[], Splits] | Splits,
+    *,
+    verbose: int | str = 0,
+    on_outcome: Callable[[RunConfig, Any], None] | None = None,
+) -> FitTrial:
     """A ``fit_trial`` that trains with :func:`dnnlab.train.train` here, storing nothing.
 
-    The test set is never evaluated (``evaluate_test=False``).
+    The test set is never evaluated (``evaluate_test=False``). ``on_outcome(config,
+    outcome)``, if given, gets each candidate's :class:`~dnnlab.train.TrainOutcome`
+    (its model holding the evaluated weights): to keep the chosen one.
     """
     from dnnlab.train import train
 
     def fit(config: RunConfig, callbacks: list[keras.callbacks.Callback]) -> list[dict]:
         splits = load if isinstance(load, Splits) else load()
         outcome = train(config, splits, verbose=verbose, callbacks=callbacks, evaluate_test=False)
+        if on_outcome is not None:
+            on_outcome(config, outcome)
         return outcome.history
 
     return fit

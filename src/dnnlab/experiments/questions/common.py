@@ -40,7 +40,7 @@ from dnnlab.probes import (  # noqa: F401  (the shared probes, re-exported for t
 )
 from dnnlab.search import Budget
 from dnnlab.stats import INCONCLUSIVE, REFUTED, SUPPORTED
-from dnnlab.train import TrainOutcome, epoch_timing, train
+from dnnlab.train import TrainOutcome, epoch_timing, fresh_model, test_scores, train
 
 FIRST_SEED = 42
 T = TypeVar("T")
@@ -229,7 +229,6 @@ def tuned_fits(
         train_in_process,
         train_many_in_process,
     )
-    from dnnlab.train import test_scores
 
     splits = ctx.load_splits(data)
     base = RunConfig(
@@ -240,21 +239,17 @@ def tuned_fits(
     # smaller --train-size) are another search, not a clash.
     blob = json.dumps(design_of(base, budget, FIRST_SEED, start), sort_keys=True).encode()
     together = _together("candidates")
-    probe = programs.is_reads_only(prepare)
-    keep = design.REUSE_CANDIDATE and (prepare is None or probe) and not together
-    kept: dict[RunConfig, TrainOutcome] = {}
-
-    def fit_trial(config: RunConfig, callbacks: list) -> list[dict]:
-        outcome = train(
-            config, splits, verbose=ctx.verbose, callbacks=callbacks, evaluate_test=False
-        )
-        if keep and config.seed == FIRST_SEED:
-            kept[config] = outcome
-        return outcome.history
-
+    keep = (
+        design.REUSE_CANDIDATE
+        and (prepare is None or programs.is_reads_only(prepare))
+        and not together
+    )
+    kept: dict[RunConfig, TrainOutcome] = {}  # the candidates trained here, by config
     record = search_learning_rate(
         base,
-        fit_trial if keep else train_in_process(splits, verbose=ctx.verbose),
+        train_in_process(
+            splits, verbose=ctx.verbose, on_outcome=kept.__setitem__ if keep else None
+        ),
         default_storage(ctx.folder),
         f"{arm}-{hashlib.sha256(blob).hexdigest()[:8]}",
         budget,
@@ -304,10 +299,7 @@ def _bound(prepare: Callable[[int, keras.Model], None], seed: int) -> Callable:
 
 def _probe_fresh(prepare: Callable[[int, keras.Model], None], config: RunConfig, splits) -> None:
     """Show a reads-only ``prepare`` the fresh model of ``config``; check it changed nothing."""
-    from dnnlab.models import build_model
-
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, splits.input_shape)
+    model = fresh_model(config, splits)
     before = [np.array(v) for v in model.get_weights()]
     prepare(config.seed, model)
     if not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)):
