@@ -441,6 +441,14 @@ def test_false_discoveries_are_controlled_over_every_stored_result(tmp_path):
     assert questions.stored(tmp_path, "same-init")["claims"] == first
 
 
+def _fake_context(folder, fake_root):
+    """A question context in ``folder`` on the tests' fake CIFAR-10."""
+    return Context(
+        folder=folder,
+        load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
+    )
+
+
 def test_fit_many_all_trains_a_searchs_candidates_as_one_program(tmp_path, fake_root, monkeypatch):
     import dnnlab.many
     from dnnlab import ModelConfig
@@ -456,10 +464,7 @@ def test_fit_many_all_trains_a_searchs_candidates_as_one_program(tmp_path, fake_
 
     monkeypatch.setattr(dnnlab.many, "train_many", spy_many)
     monkeypatch.setattr(common, "FIT_MANY", "all")
-    ctx = Context(
-        folder=tmp_path,
-        load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
-    )
+    ctx = _fake_context(tmp_path, fake_root)
     arm = {
         "model": ModelConfig(depth=2, width=8),
         "train_config": TrainConfig(learning_rate=1e-3, epochs=2, batch_size=16),
@@ -493,11 +498,7 @@ def test_the_kept_candidate_is_the_first_seeds_run_trained_again_to_the_bit(
     }
 
     def tuned(folder):
-        ctx = Context(
-            folder=folder,
-            load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
-        )
-        return common.tuned_fits(ctx, "relu", **arm)
+        return common.tuned_fits(_fake_context(folder, fake_root), "relu", **arm)
 
     def numbers(outcome):
         rows = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in outcome.history]
@@ -536,11 +537,7 @@ def test_a_reads_only_hook_keeps_the_candidate_and_sees_each_fresh_model(
     }
 
     def tuned(folder, hook):
-        ctx = Context(
-            folder=folder,
-            load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
-        )
-        return common.tuned_fits(ctx, "relu", prepare=hook, **arm)[0]
+        return common.tuned_fits(_fake_context(folder, fake_root), "relu", prepare=hook, **arm)[0]
 
     def probe(seen):
         @programs.reads_only
@@ -607,10 +604,7 @@ def test_tuned_fits_picks_a_rate_by_validation_loss_and_never_evaluates_the_test
     monkeypatch.setattr(dnnlab.train, "train", spy_train)
     monkeypatch.setattr(common, "train", spy_train)
     monkeypatch.setattr(dnnlab.many, "train_many", spy_many)
-    ctx = Context(
-        folder=tmp_path,
-        load_splits=lambda c: data.load_splits(c, fake_root, check_md5=False, download=False),
-    )
+    ctx = _fake_context(tmp_path, fake_root)
     budget = Budget(trials=3, first_rung=2, low=1e-4, high=1e-1)
     arm = {
         "model": ModelConfig(depth=2, width=8),
