@@ -50,6 +50,14 @@ CONDITIONS = {
         1,
         "eigen single-thread",
     ),
+    # what an unpinned worker runs with (dnnlab.pinned.SINGLE_THREAD_FLAGS), free on every core
+    "one thread, every core": (
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+        None,
+        0,
+        1,
+        "default",
+    ),
     "max ISA AVX2": ("--xla_cpu_max_isa=AVX2", None, 0, 1, "default"),
     "no XNNPACK": ("--xla_cpu_use_xnnpack=false", None, 0, 1, "default"),
     "no YNNPACK dots": ("--xla_cpu_experimental_ynn_fusion_type=", None, 0, 1, "default"),

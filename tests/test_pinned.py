@@ -1,4 +1,4 @@
-"""Pinned workers: one process per core, XLA single-threaded, set up before JAX starts."""
+"""Workers: one process per core, XLA single-threaded (pinned only if asked), set up before JAX."""
 
 from __future__ import annotations
 
@@ -33,11 +33,26 @@ def test_pin_sets_the_core_and_xla_flags_before_jax_starts():
     assert shown[-1] == "1"
 
 
+def test_one_thread_sets_the_xla_flags_and_leaves_every_core():
+    code = (
+        "import os; from dnnlab.pinned import one_thread; "
+        "one_thread(); import jax; jax.numpy.ones(2).block_until_ready(); "
+        "print(len(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'])"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert shown[0] == str(len(pinned.cores()))
+    assert pinned.SINGLE_THREAD_FLAGS in " ".join(shown)
+
+
 def test_pin_refuses_after_jax_started_and_names_the_cpus():
     import jax  # noqa: F401  (the test process has it)
 
     with pytest.raises(RuntimeError, match="before JAX is imported"):
         pinned.pin(pinned.cores()[0])
+    with pytest.raises(RuntimeError, match="before JAX is imported"):
+        pinned.one_thread()
 
 
 def test_single_thread_env_adds_the_flags_once():
@@ -59,9 +74,17 @@ def test_a_failing_worker_is_one_line_with_its_own_message(tmp_path, capsys):
     with pytest.raises(DnnlabError) as info:
         pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
     message = str(info.value)
-    cpu = pinned.cores()[0]
-    assert message.startswith(f"the worker on cpu {cpu} stopped (exit status 2): no study in")
+    assert message.startswith("worker 1 stopped (exit status 2): no study in")
     assert "finished work is kept" in message and "\n" not in message
+    assert "[worker 1] dnnlab: XLA single-threaded, on every core" in capsys.readouterr().out
+
+
+def test_workers_pinned_when_asked_name_their_cores(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pinned, "PIN", True)
+    with pytest.raises(DnnlabError) as info:
+        pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
+    cpu = pinned.cores()[0]
+    assert str(info.value).startswith(f"the worker on cpu {cpu} stopped (exit status 2)")
     assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}" in capsys.readouterr().out
 
 
@@ -71,7 +94,7 @@ def test_started_workers_wait_for_go_and_leave_quietly_without_it(tmp_path, caps
     started.stop()
     assert [p.returncode for p in started.procs] == [0]
     shown = capsys.readouterr().out
-    assert f"dnnlab: pinned to cpu {pinned.cores()[0]}" in shown
+    assert "[worker 1] dnnlab: XLA single-threaded, on every core" in shown
     assert "no study in" not in shown
     started.wait()  # nothing failed
 
@@ -99,11 +122,9 @@ def test_the_command_line_starts_a_studys_workers_before_it_plans(fake_root, tmp
                 "--no-md5",
                 "--storage",
                 "sqlite:///x.db",
-                "--cpu",
-                str(cpu),
+                "--one-thread",
                 pinned.WAIT_FOR_GO,
             ]
-            for cpu in pinned.cores()[:2]
-        ]
+        ] * 2
     finally:
         started.stop()

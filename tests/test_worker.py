@@ -223,7 +223,7 @@ def test_the_seed_42_run_is_the_chosen_candidates_training_bit_for_bit(
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
-def test_exercise8_with_two_pinned_workers_matches_one_process(
+def test_exercise8_with_two_single_threaded_workers_matches_one_process(
     sequential, data_root, tmp_path, capsys
 ):
     out = tmp_path / "pinned"
@@ -239,9 +239,9 @@ def test_exercise8_with_two_pinned_workers_matches_one_process(
         overrides=OVERRIDES,
     )
     shown = capsys.readouterr().out
-    for cpu in sorted(os.sched_getaffinity(0))[:2]:
-        assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}, XLA single-threaded" in shown
-        assert f"[cpu {cpu}] dnnlab: the study is complete (2 runs)" in shown
+    for name in ("worker 1", "worker 2"):
+        assert f"[{name}] dnnlab: XLA single-threaded, on every core" in shown
+        assert f"[{name}] dnnlab: the study is complete (2 runs)" in shown
     assert outcome(out) == outcome(sequential)
     assert (out / "report.html").is_file() and not partials(out)
 
@@ -253,7 +253,8 @@ from dnnlab import pinned
 out, data_root = Path(sys.argv[1]), sys.argv[2]
 argv = pinned.study_worker_argv(out, ["--data-dir", data_root, "--no-md5"], None)
 started = pinned.beside(argv, 2)  # as `dnnlab exercise8 --workers 2` does, before JAX
-print("starter on", sorted(os.sched_getaffinity(0)), "works:", started.starter_works, flush=True)
+print("starter on", sorted(os.sched_getaffinity(0)), "works:", started.starter_works,
+      "one thread:", pinned.SINGLE_THREAD_FLAGS in os.environ["XLA_FLAGS"], flush=True)
 from dnnlab.lab import run_exercise8
 from dnnlab.search import Budget
 run_exercise8(out, data_dir=data_root, check_md5=False, verbose=0, workers=started,
@@ -263,11 +264,10 @@ run_exercise8(out, data_dir=data_root, check_md5=False, verbose=0, workers=start
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
-def test_the_starting_process_pinned_beside_one_worker_matches_one_process(
+def test_the_starting_process_beside_one_worker_matches_one_process(
     sequential, data_root, tmp_path
 ):
     out = tmp_path / "beside"
-    first, second = sorted(os.sched_getaffinity(0))[:2]
     shown = subprocess.run(
         [sys.executable, "-c", BESIDE.format(overrides=OVERRIDES), str(out), str(data_root)],
         capture_output=True,
@@ -275,9 +275,9 @@ def test_the_starting_process_pinned_beside_one_worker_matches_one_process(
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     ).stdout
-    assert f"starter on [{first}] works: True" in shown
-    assert f"[cpu {second}] dnnlab: pinned to cpu {second}" in shown
-    assert f"[cpu {second}] dnnlab: the study is complete (2 runs)" in shown
+    assert f"starter on {sorted(os.sched_getaffinity(0))} works: True one thread: True" in shown
+    assert "[worker 2] dnnlab: XLA single-threaded, on every core" in shown
+    assert "[worker 2] dnnlab: the study is complete (2 runs)" in shown
     assert outcome(out) == outcome(sequential)
     assert (out / "report.html").is_file() and not partials(out)
 

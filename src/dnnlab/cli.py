@@ -196,10 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _study_arguments(worker, defaults=False)
     worker.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="run this worker with XLA single-threaded, free on every core (how --workers "
+        "starts its workers: one process's numbers, BN nets' included)",
+    )
+    worker.add_argument(
         "--cpu",
         type=int,
-        help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
-        "starts its workers)",
+        help="run this worker on this CPU alone, with XLA single-threaded (a BN net's numbers "
+        "are then a one-core process's, not those of a process with every core)",
     )
     worker.add_argument(WAIT_FOR_GO, action="store_true", help=argparse.SUPPRESS)
     _data_arguments(worker)
@@ -242,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _workers_argument(questions, default=default_workers("questions"))
     # How --workers starts its workers (lab.work_on_questions): not for users.
     questions.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    questions.add_argument("--one-thread", action="store_true", help=argparse.SUPPRESS)
     questions.add_argument("--claims", type=Path, help=argparse.SUPPRESS)
     questions.add_argument(WAIT_FOR_GO, action="store_true", help=argparse.SUPPRESS)
     _data_arguments(questions)
@@ -408,7 +415,7 @@ def _early_workers(args: argparse.Namespace):
     options = data.worker_options(args.data_dir, not args.no_md5)
     started = pinned.beside(pinned.study_worker_argv(args.out, options, args.storage), args.workers)
     if started.starter_works:
-        _log(f"pinned to cpu {pinned.cores()[0]}, XLA single-threaded")
+        _log(_set_up(pinned.cores()[0] if pinned.PIN else None))
     return started
 
 
@@ -448,13 +455,25 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
     _print_report(workplace(args.out, quick=args.quick))
 
 
-def _pin(cpu: int | None) -> None:
-    """A worker started by ``--workers``: this process on ``cpu`` alone, XLA single-threaded."""
+def _set_up(cpu: int | None) -> str:
+    """What a single-threaded worker process says it is (pinned to ``cpu``, if one)."""
     if cpu is not None:
-        from dnnlab.pinned import pin
+        return f"pinned to cpu {cpu}, XLA single-threaded"
+    return "XLA single-threaded, on every core"
 
-        pin(cpu)
-        _log(f"pinned to cpu {cpu}, XLA single-threaded")
+
+def _pin(args: argparse.Namespace) -> None:
+    """A worker started by ``--workers``: XLA single-threaded (``--one-thread``), on
+    ``--cpu`` alone if given; before JAX is imported."""
+    from dnnlab import pinned
+
+    if args.cpu is not None:
+        pinned.pin(args.cpu)
+    elif args.one_thread:
+        pinned.one_thread()
+    else:
+        return
+    _log(_set_up(args.cpu))
 
 
 def _told_to_go(args: argparse.Namespace) -> bool:
@@ -465,7 +484,7 @@ def _told_to_go(args: argparse.Namespace) -> bool:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    _pin(args.cpu)  # before the library below imports JAX
+    _pin(args)  # before the library below imports JAX
     from dnnlab.data import SplitCache
     from dnnlab.experiments import exercise8_worker
 
@@ -543,7 +562,7 @@ def cmd_questions(args: argparse.Namespace) -> None:
 
 def _questions_worker(args: argparse.Namespace) -> None:
     """One of the workers ``dnnlab questions --workers N`` starts (``--claims``, ``--cpu``)."""
-    _pin(args.cpu)  # before the library below imports JAX
+    _pin(args)  # before the library below imports JAX
     from dnnlab.lab import work_on_questions
 
     if not _told_to_go(args):

@@ -1,12 +1,17 @@
-"""Processes pinned one per core, with XLA single-threaded: how a worker process is set up.
+"""Worker processes with XLA single-threaded, one per core: how a worker process is set up.
 
 The exercise's matmuls (batch 32 by 100 x 100) are too small for XLA's thread
-pool to split well across cores, so one process per core, each on its own
-core with XLA's CPU backend single-threaded, can train more runs per second
-than one process using every core (``benchmarks/pinned_workers.py`` measures
-it; ``docs/benchmarks.md`` has the table). XLA reads its flags once, when JAX
-starts its CPU client, so :func:`pin` must run before JAX is imported: in a
-fresh process, first thing.
+pool to split well across cores, so one process per core, each with XLA's CPU
+backend single-threaded, trains more runs per second than one process using
+every core (``benchmarks/pinned_workers.py`` and ``benchmarks/study_together.py``
+measure it; ``docs/benchmarks.md`` has the tables). A worker is left free to run
+on every core this process may use (:func:`one_thread`), not pinned to one: XLA
+splits a BN net's batch reductions by the cores a process may use, so a pinned
+worker computes a one-core process's numbers while an unpinned single-threaded
+one computes this process's, to the bit (docs/reproducibility.md), at the same
+speed. :func:`pin` (``dnnlab worker --cpu C``, ``DNNLAB_PIN_WORKERS=1``) pins
+anyway. XLA reads its flags once, when JAX starts its CPU client, so both must
+run before JAX is imported: in a fresh process, first thing.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ import threading
 SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+
+# Whether the workers Workers starts are pinned each to its own core (DNNLAB_PIN_WORKERS=1):
+# then a BN net's numbers are a one-core process's, not this process's (docs/reproducibility.md).
+PIN = os.environ.get("DNNLAB_PIN_WORKERS", "0") == "1"
 
 # Where pinned workers are the default, one per core (docs/benchmarks.md): where they pay
 # and give one process's numbers. Neither, as measured on 2 cores: exercise 8's pay, but a
@@ -49,6 +58,13 @@ def single_thread_env(env: dict[str, str] | None = None) -> dict[str, str]:
         env["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_FLAGS}".strip()
     env.update(SINGLE_THREAD_ENV)
     return env
+
+
+def one_thread() -> None:
+    """Run this process with XLA single-threaded, free on every core; call before JAX starts."""
+    if "jax" in sys.modules:
+        raise RuntimeError("one_thread() must run before JAX is imported: XLA reads its flags once")
+    os.environ.update(single_thread_env())
 
 
 def pin(cpu: int) -> None:
@@ -103,27 +119,31 @@ def wait_for_go() -> bool:
 
 
 class Workers:
-    """``dnnlab ARGV --cpu C --wait-for-go`` running on each of ``cpus``, waiting for :meth:`go`.
+    """``dnnlab ARGV --one-thread --wait-for-go``, one per core of ``cpus``, waiting for :meth:`go`.
 
     Started first so that each worker imports JAX, Keras and dnnlab (about 2 s on
     one core) while the starting process imports and plans; :meth:`go` lets them
     begin, :meth:`wait` waits for them all, :meth:`stop` sends them away unstarted.
     Each worker's output is printed as it comes, each line led by its core
-    (``[cpu 0] ...``). ``starter_works``: the starting process is pinned to a
-    core of its own and works as one of them (:func:`beside`), rather than
-    waiting.
+    (``[worker 2] ...``; ``[cpu 1] ...`` for a worker pinned to its core, :data:`PIN`,
+    run with ``--cpu C`` instead). ``starter_works``: the starting process is
+    single-threaded too and works as one of them (:func:`beside`, as worker 1),
+    rather than waiting.
     """
 
     def __init__(self, argv: list[str], cpus: list[int], *, starter_works: bool = False) -> None:
         self.cpus, self.starter_works = list(cpus), starter_works
+        first = 2 if starter_works else 1
+        self.names = [f"cpu {c}" if PIN else f"worker {i}" for i, c in enumerate(cpus, first)]
         self.procs: list[subprocess.Popen] = []
         self.relays: list[threading.Thread] = []
         self.lasts: list[list[str]] = []
         self._told = False
         try:
-            for cpu in self.cpus:
+            for cpu, name in zip(self.cpus, self.names, strict=True):
+                how = ["--cpu", str(cpu)] if PIN else ["--one-thread"]
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "dnnlab", *argv, "--cpu", str(cpu), WAIT_FOR_GO],
+                    [sys.executable, "-m", "dnnlab", *argv, *how, WAIT_FOR_GO],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
@@ -133,7 +153,7 @@ class Workers:
                 # A daemon: should this process end without go(), its exit closes the
                 # workers' input, they leave, and nothing waits on its relays.
                 relay = threading.Thread(
-                    target=_relay, args=(proc, f"[cpu {cpu}] ", last), daemon=True
+                    target=_relay, args=(proc, f"[{name}] ", last), daemon=True
                 )
                 relay.start()
                 self.procs.append(proc)
@@ -194,16 +214,17 @@ class Workers:
             for relay in self.relays:
                 relay.join()
         failed = [
-            (cpu, p.returncode, last)
-            for cpu, p, last in zip(self.cpus, self.procs, self.lasts, strict=True)
+            (name, p.returncode, last)
+            for name, p, last in zip(self.names, self.procs, self.lasts, strict=True)
             if p.returncode != 0
         ]
         if failed:
-            cpu, code, last = failed[0]
+            name, code, last = failed[0]
             said = last[0].removeprefix("dnnlab: error: ") if last else "no output"
             raise DnnlabError(
-                f"the worker on cpu {cpu} stopped (exit status {code}): {said}; finished work "
-                "is kept: run again to resume (--workers 1 works in this process alone)"
+                f"{'the worker on ' if PIN else ''}{name} stopped (exit status {code}): {said}; "
+                "finished work is kept: run again to resume (--workers 1 works in this process "
+                "alone)"
             )
 
 
@@ -219,13 +240,14 @@ def start(argv: list[str], workers: int) -> Workers:
 
 
 def beside(argv: list[str], workers: int) -> Workers:
-    """``workers`` in all, this process one of them: the others started on the next cores,
-    then this process pinned to the first (:func:`pin`: before JAX is imported).
+    """``workers`` in all, this process one of them: the others started, then this process
+    made single-threaded as they are (:func:`one_thread`; pinned to the first core, the
+    others on the next, where :data:`PIN`): before JAX is imported.
 
     One process fewer to import, read the data and trace its programs than
     :func:`start`'s, where this process only waits. The workers are started
-    before the pinning, which they would inherit. Where JAX is imported here
-    already (too late to pin), this is :func:`start`: ``workers`` workers, and
+    before that, which they would inherit. Where JAX is imported here already
+    (too late to set XLA's flags), this is :func:`start`: ``workers`` workers, and
     this process waits.
     """
     if "jax" in sys.modules:
@@ -233,7 +255,7 @@ def beside(argv: list[str], workers: int) -> Workers:
     first, *others = cores()[: check_count(workers)]
     started = Workers(argv, others, starter_works=True)
     try:
-        pin(first)
+        pin(first) if PIN else one_thread()
     except BaseException:
         started.stop()
         raise
@@ -241,7 +263,7 @@ def beside(argv: list[str], workers: int) -> Workers:
 
 
 def run(argv: list[str], workers: int) -> None:
-    """Run ``dnnlab ARGV --cpu C`` once per core C (``workers`` cores) and wait for them all.
+    """Run ``dnnlab ARGV`` once per core (``workers`` cores) and wait for them all.
 
     :class:`Workers` started and let go at once; raises as :meth:`Workers.wait`.
     """
