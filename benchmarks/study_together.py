@@ -11,12 +11,14 @@ DNNLAB_DEVICE_DATA=0 DNNLAB_DECODED_DATA=0``: CIFAR-10 decoded from its batch fi
 in every process); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
-processes, each pinned to its own core with XLA single-threaded), started as
+processes, each with XLA single-threaded, free on both cores), started as
 the command line starts them, before the arm's process imports the library (so
 they import while it does), and ``2 workers together`` both; ``2 workers,
 started late`` has ``run_exercise8`` start them once the library is imported
 (as in a notebook, where it is imported already; they still import while it
-plans); an arm ending in ``host data`` is that arm
+plans); ``2 pinned workers`` pins each to a core of its own
+(``DNNLAB_PIN_WORKERS=1``: a BN net's numbers are then a one-core process's); an arm
+ending in ``host data`` is that arm
 with the training set left on the host (``DNNLAB_DEVICE_DATA=0``). The
 table gives each arm's CPU seconds (the arm's process and every process it
 started, from ``resource.RUSAGE_CHILDREN`` in this one), wall seconds, the
@@ -48,6 +50,7 @@ ARMS = (
     "2 workers, started late",
     "one by one, host data",
     "2 workers, host data",
+    "2 pinned workers",
 )
 TODAY = {
     "DNNLAB_JAX_CACHE": "0",
@@ -57,6 +60,7 @@ TODAY = {
     "DNNLAB_DECODED_DATA": "0",
 }
 HOST_DATA = {"DNNLAB_DEVICE_DATA": "0"}
+PINNED = {"DNNLAB_PIN_WORKERS": "1"}
 
 
 def child(out: str, data_dir: str | None, settings: dict) -> None:
@@ -64,8 +68,8 @@ def child(out: str, data_dir: str | None, settings: dict) -> None:
     workers, late = settings.pop("workers", 1), settings.pop("started_late", False)
     if workers > 1 and not late:
         # As `dnnlab exercise8 --workers N` does: N - 1 workers start before this process
-        # imports the library, and import while it does; this process, pinned to a core
-        # of its own, works as the Nth.
+        # imports the library, and import while it does; this process, single-threaded
+        # as they are, works as the Nth.
         from dnnlab import data, pinned
 
         options = data.worker_options(data_dir, True)
@@ -101,7 +105,7 @@ def arm(name: str, folder: Path, args) -> dict:
         "seeds": args.seeds,
         "overrides": {"train_size": args.train_size, "epochs": args.epochs},
         "together": name.endswith("together"),
-        "workers": 2 if name.startswith("2 workers") else 1,
+        "workers": 2 if name.startswith("2 ") else 1,
         "started_late": name.endswith("started late"),
     }
     if args.trials:
@@ -113,6 +117,7 @@ def arm(name: str, folder: Path, args) -> dict:
             **os.environ,
             **(TODAY if name == "today" else {}),
             **(HOST_DATA if name.endswith("host data") else {}),
+            **(PINNED if name.startswith("2 pinned") else {}),
         },
     )
     done.check_returncode()

@@ -128,3 +128,15 @@ def test_the_command_line_starts_a_studys_workers_before_it_plans(fake_root, tmp
         ] * 2
     finally:
         started.stop()
+
+
+def test_default_workers_one_per_core_where_they_pay_as_memory_allows(monkeypatch):
+    assert pinned.available_memory() > 0  # this machine's /proc/meminfo
+    monkeypatch.setattr(pinned, "cores", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(pinned, "available_memory", lambda: 7 * 2**30)
+    assert pinned.default_workers("exercise8") == 2  # 3 GiB each
+    monkeypatch.setattr(pinned, "available_memory", lambda: None)
+    assert pinned.default_workers("exercise8") == 4
+    monkeypatch.setattr(pinned, "available_memory", lambda: 2**30)
+    assert pinned.default_workers("exercise8") == 1
+    assert pinned.default_workers("questions") == 1

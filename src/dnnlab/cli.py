@@ -11,7 +11,7 @@ from pathlib import Path
 import dnnlab  # noqa: F401  (sets the Keras backend before anything imports Keras)
 from dnnlab.config import NAMED_CONFIGS, positive_int
 from dnnlab.errors import EXIT_OK, ConfigError, DnnlabError, exit_status
-from dnnlab.pinned import WAIT_FOR_GO, default_workers
+from dnnlab.pinned import PAYS, WAIT_FOR_GO, WORKER_MEMORY, default_workers
 
 STUDY_VARIANTS = (*NAMED_CONFIGS, "mc-dropout")  # mc-dropout: the alpha-dropout runs, MC-predicted
 SEARCH_LR_GONE = (
@@ -120,16 +120,21 @@ def _study_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
     _search_arguments(p, defaults=defaults)
 
 
-def _workers_argument(p: argparse.ArgumentParser, default: int) -> None:
+def _workers_argument(p: argparse.ArgumentParser, command: str) -> None:
+    default = default_workers(command)
+    said = (
+        f"one per core, as many as the available memory holds at {WORKER_MEMORY // 2**30} GiB each"
+        if PAYS[command]
+        else str(default)
+    )
     p.add_argument(
         "--workers",
         type=int,
         default=default,
-        help="processes sharing the work, each pinned to its own core with XLA single-threaded "
-        f"(default here: {default}; 1: all in this process); the same to the bit but for BN "
-        "nets, whose numbers change with the cores a process has; on an idle 2-core machine "
-        "faster for exercise 8, not for the questions (docs/benchmarks.md, "
-        "docs/reproducibility.md)",
+        help="processes sharing the work, one per core at most, each with XLA single-threaded "
+        f"(default: {said}; 1: all in this process); one process's numbers to the bit; "
+        "on an idle 2-core machine faster for exercise 8, not for the questions "
+        "(docs/benchmarks.md, docs/reproducibility.md)",
     )
 
 
@@ -176,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole exercise 8 study (each variant's learning rate searched) and its report",
     )
     _study_arguments(study)
-    _workers_argument(study, default=default_workers("exercise8"))
+    _workers_argument(study, "exercise8")
     study.add_argument(
         "--rejudge",
         action="store_true",
@@ -245,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the timings of the stored measurements again, then judge (no training): "
         "for timings taken on a busy machine",
     )
-    _workers_argument(questions, default=default_workers("questions"))
+    _workers_argument(questions, "questions")
     # How --workers starts its workers (lab.work_on_questions): not for users.
     questions.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     questions.add_argument("--one-thread", action="store_true", help=argparse.SUPPRESS)
@@ -406,8 +411,8 @@ def _study_settings(args: argparse.Namespace) -> dict:
 
 def _early_workers(args: argparse.Namespace):
     """``--workers N`` of ``dnnlab exercise8``: N - 1 workers, started before this process
-    imports the library (they import while it does and plans), and this process pinned
-    to a core of its own, to work as the Nth (else the count, for the library to use)."""
+    imports the library (they import while it does and plans), and this process
+    single-threaded as they are, to work as the Nth (else the count, for the library)."""
     from dnnlab import data, pinned
 
     if args.rejudge or args.quick or pinned.check_count(args.workers) == 1:

@@ -355,14 +355,15 @@ def run_exercise8(
     ``quick``: the tour's small study (:data:`dnnlab.tour.STUDY` replaces the
     seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``. With
     ``workers`` above 1 the work is done by that many ``dnnlab worker``
-    processes, each pinned to its own core (:class:`dnnlab.pinned.Workers`),
+    processes, one per core with XLA single-threaded (:class:`dnnlab.pinned.Workers`),
     started first so that they import while this process plans, then let go;
     this process only waits for them. The results are the same (every run and
-    candidate is seeded by its config). ``workers`` may also be workers already
-    started for this study (:func:`dnnlab.pinned.start` or
+    candidate is seeded by its config, and a single-threaded worker free on every
+    core computes what this process does, BN nets included). ``workers`` may
+    also be workers already started for this study (:func:`dnnlab.pinned.start` or
     :func:`dnnlab.pinned.beside` with :func:`dnnlab.pinned.study_worker_argv`):
-    the command line starts them before it imports this module, and pins
-    itself to a core to work as one of them (``beside``), where this process
+    the command line starts them before it imports this module, and makes
+    itself single-threaded to work as one of them (``beside``), where this process
     then works alongside them rather than waiting.
     """
     if quick:
@@ -637,7 +638,7 @@ def run_questions(
 
     ``quick``: the tour's small settings and seeds (:mod:`dnnlab.tour`), in
     :func:`workplace` ``(out, quick=True)``. With ``workers`` above 1 the questions
-    are shared by that many processes, each pinned to its own core
+    are shared by that many processes, one per core with XLA single-threaded
     (:func:`dnnlab.pinned.run`, :func:`work_on_questions`), each question measured by
     one of them; this process waits, then controls false discoveries over them all.
     With ``rejudge`` nothing trains, and all is done here.
