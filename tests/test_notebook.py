@@ -16,7 +16,7 @@ from dnnlab.experiments.questions import same_init
 QUICK = False
 DATA_DIR = {data!r}
 OUT = Path({out!r})
-STUDY = {{"lr": "book", "check_md5": False,
+STUDY = {{"lr": "book", "check_md5": False, "workers": 2,  # as the notebook: workers
           "overrides": {{"validation_size": 24, "epochs": 2, "depth": 2, "width": 8}}}}
 QUESTIONS = {{"ids": ["same-init"], "seeds": 2, "check_md5": False, "settings": {{
     "same-init": same_init.Settings(
@@ -43,6 +43,7 @@ def test_the_notebook_runs_on_tiny_data_with_figures_and_tables_inline(fake_root
     nb = nbformat.read(NOTEBOOK, as_version=4)
     [params] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert "QUICK = True" in params.source  # the notebook's own default is the quick tour
+    assert '"workers": WORKERS' in params.source  # exercise 8 with the command's workers
     params.source = TINY.format(data=str(fake_root), out=str(tmp_path / "runs"))
     nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
