@@ -11,13 +11,18 @@ DNNLAB_DEVICE_DATA=0 DNNLAB_DECODED_DATA=0``: CIFAR-10 decoded from its batch fi
 in every process); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
-processes, each with XLA single-threaded, free on both cores), started as
+processes, each pinned to a core of its own since 2026-12-04; free on both
+cores with XLA's single-thread flags before), started as
 the command line starts them, before the arm's process imports the library (so
 they import while it does), and ``2 workers together`` both; ``2 workers,
 started late`` has ``run_exercise8`` start them once the library is imported
 (as in a notebook, where it is imported already; they still import while it
 plans); ``2 pinned workers`` pins each to a core of its own
-(``DNNLAB_PIN_WORKERS=1``: a BN net's numbers are then a one-core process's); an arm
+(``DNNLAB_PIN_WORKERS=1``, today's default: a BN net's numbers are then a one-core
+process's); ``2 unpinned workers`` leaves them free on both cores
+(``DNNLAB_PIN_WORKERS=0``: a BN net's numbers are this process's); ``one core`` is
+``one by one`` under ``taskset -c`` on the first core (the numbers pinned workers should
+match); an arm
 ending in ``host data`` is that arm
 with the training set left on the host (``DNNLAB_DEVICE_DATA=0``). The
 table gives each arm's CPU seconds (the arm's process and every process it
@@ -51,6 +56,8 @@ ARMS = (
     "one by one, host data",
     "2 workers, host data",
     "2 pinned workers",
+    "2 unpinned workers",
+    "one core",
 )
 TODAY = {
     "DNNLAB_JAX_CACHE": "0",
@@ -61,6 +68,7 @@ TODAY = {
 }
 HOST_DATA = {"DNNLAB_DEVICE_DATA": "0"}
 PINNED = {"DNNLAB_PIN_WORKERS": "1"}
+UNPINNED = {"DNNLAB_PIN_WORKERS": "0"}
 
 
 def child(out: str, data_dir: str | None, settings: dict) -> None:
@@ -110,14 +118,16 @@ def arm(name: str, folder: Path, args) -> dict:
     }
     if args.trials:
         settings["trials"] = args.trials
+    one_core = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if name == "one core" else []
     done, wall, cpu = timed_run(
-        [sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
+        [*one_core, sys.executable, __file__, "--child", str(folder), json.dumps(settings)]
         + (["--data-dir", args.data_dir] if args.data_dir else []),
         {
             **os.environ,
             **(TODAY if name == "today" else {}),
             **(HOST_DATA if name.endswith("host data") else {}),
             **(PINNED if name.startswith("2 pinned") else {}),
+            **(UNPINNED if name.startswith("2 unpinned") else {}),
         },
     )
     done.check_returncode()

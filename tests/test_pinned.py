@@ -1,4 +1,5 @@
-"""Workers: one process per core, XLA single-threaded (pinned only if asked), set up before JAX."""
+"""Workers: one process per core, each pinned to its own (free on every core if asked), set up
+before JAX."""
 
 from __future__ import annotations
 
@@ -70,22 +71,34 @@ def test_worker_counts_beyond_the_cores_are_one_line():
         pinned.check_count(0)
 
 
-def test_a_failing_worker_is_one_line_with_its_own_message(tmp_path, capsys):
-    with pytest.raises(DnnlabError) as info:
-        pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
-    message = str(info.value)
-    assert message.startswith("worker 1 stopped (exit status 2): no study in")
-    assert "finished work is kept" in message and "\n" not in message
-    assert "[worker 1] dnnlab: XLA single-threaded, on every core" in capsys.readouterr().out
+def test_workers_are_pinned_unless_told_not_to():
+    code = "from dnnlab import pinned; print(pinned.PIN)"
+    env = {k: v for k, v in os.environ.items() if k != "DNNLAB_PIN_WORKERS"}
+    for value, pinning in ((None, "True"), ("0", "False"), ("1", "True")):
+        extra = {} if value is None else {"DNNLAB_PIN_WORKERS": value}
+        shown = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        ).stdout.strip()
+        assert shown == pinning, value
 
 
-def test_workers_pinned_when_asked_name_their_cores(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(pinned, "PIN", True)
+def test_a_failing_worker_is_one_line_naming_its_core(tmp_path, capsys):
     with pytest.raises(DnnlabError) as info:
         pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
     cpu = pinned.cores()[0]
-    assert str(info.value).startswith(f"the worker on cpu {cpu} stopped (exit status 2)")
+    message = str(info.value)
+    assert message.startswith(f"the worker on cpu {cpu} stopped (exit status 2): no study in")
+    assert "finished work is kept" in message and "\n" not in message
     assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}" in capsys.readouterr().out
+
+
+def test_workers_left_free_when_asked_are_numbered(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pinned, "PIN", False)
+    with pytest.raises(DnnlabError) as info:
+        pinned.run(["worker", "--out", str(tmp_path / "empty")], 1)
+    assert str(info.value).startswith("worker 1 stopped (exit status 2): no study in")
+    shown = capsys.readouterr().out
+    assert "[worker 1] dnnlab: XLA's single-thread flags, free on every core" in shown
 
 
 def test_started_workers_wait_for_go_and_leave_quietly_without_it(tmp_path, capsys):
@@ -94,7 +107,8 @@ def test_started_workers_wait_for_go_and_leave_quietly_without_it(tmp_path, caps
     started.stop()
     assert [p.returncode for p in started.procs] == [0]
     shown = capsys.readouterr().out
-    assert "[worker 1] dnnlab: XLA single-threaded, on every core" in shown
+    cpu = pinned.cores()[0]
+    assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}" in shown
     assert "no study in" not in shown
     started.wait()  # nothing failed
 
@@ -122,10 +136,12 @@ def test_the_command_line_starts_a_studys_workers_before_it_plans(fake_root, tmp
                 "--no-md5",
                 "--storage",
                 "sqlite:///x.db",
-                "--one-thread",
+                "--cpu",
+                str(cpu),
                 pinned.WAIT_FOR_GO,
             ]
-        ] * 2
+            for cpu in pinned.cores()[:2]
+        ]
     finally:
         started.stop()
 

@@ -105,7 +105,7 @@ def _stored(out: Path) -> dict:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin two workers")
-def test_two_single_threaded_workers_store_what_one_process_stores(tmp_path, capsys):
+def test_two_pinned_workers_store_what_one_process_stores(tmp_path, capsys):
     write_fake_cifar(tmp_path / "data")
     options = {"ids": list(SETTINGS), "seeds": 2, "settings": SETTINGS, "check_md5": False}
     one, two = tmp_path / "one", tmp_path / "two"
@@ -113,8 +113,8 @@ def test_two_single_threaded_workers_store_what_one_process_stores(tmp_path, cap
     capsys.readouterr()
     run_questions(two, data_dir=tmp_path / "data", workers=2, **options)
     shown = capsys.readouterr().out
-    for name in ("worker 1", "worker 2"):
-        assert f"[{name}] dnnlab: XLA single-threaded, on every core" in shown
+    for cpu in sorted(os.sched_getaffinity(0))[:2]:
+        assert f"[cpu {cpu}] dnnlab: pinned to cpu {cpu}, XLA single-threaded" in shown
     assert shown.count("(measured in") == 2  # each question by one worker
     assert "false discoveries controlled" in shown.splitlines()[-1]  # by the starter, after
     assert _stored(two) == _stored(one)

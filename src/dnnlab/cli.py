@@ -131,10 +131,11 @@ def _workers_argument(p: argparse.ArgumentParser, command: str) -> None:
         "--workers",
         type=int,
         default=default,
-        help="processes sharing the work, one per core at most, each with XLA single-threaded "
-        f"(default: {said}; 1: all in this process); one process's numbers to the bit; "
-        "on an idle 2-core machine faster for exercise 8, not for the questions "
-        "(docs/benchmarks.md, docs/reproducibility.md)",
+        help="processes sharing the work, each pinned to a core of its own "
+        f"(default: {said}; 1: all in this process, on every core); a BN net's numbers are "
+        "then a one-core process's, whatever the count above 1 (DNNLAB_PIN_WORKERS=0: "
+        "this process's, slower); on an idle 2-core machine faster for exercise 8, not for "
+        "the questions (docs/benchmarks.md, docs/reproducibility.md)",
     )
 
 
@@ -203,14 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--one-thread",
         action="store_true",
-        help="run this worker with XLA single-threaded, free on every core (how --workers "
-        "starts its workers: one process's numbers, BN nets' included)",
+        help="run this worker with XLA's single-thread flags, free on every core (how "
+        "--workers starts its workers with DNNLAB_PIN_WORKERS=0: a process's numbers on "
+        "every core, BN nets' included; XLA's pool still has a thread per core)",
     )
     worker.add_argument(
         "--cpu",
         type=int,
-        help="run this worker on this CPU alone, with XLA single-threaded (a BN net's numbers "
-        "are then a one-core process's, not those of a process with every core)",
+        help="run this worker on this CPU alone, with XLA single-threaded (how --workers "
+        "starts its workers; a BN net's numbers are then a one-core process's, not those of "
+        "a process with every core)",
     )
     worker.add_argument(WAIT_FOR_GO, action="store_true", help=argparse.SUPPRESS)
     _data_arguments(worker)
@@ -412,7 +415,7 @@ def _study_settings(args: argparse.Namespace) -> dict:
 def _early_workers(args: argparse.Namespace):
     """``--workers N`` of ``dnnlab exercise8``: N - 1 workers, started before this process
     imports the library (they import while it does and plans), and this process
-    single-threaded as they are, to work as the Nth (else the count, for the library)."""
+    set up as they are, to work as the Nth (else the count, for the library)."""
     from dnnlab import data, pinned
 
     if args.rejudge or args.quick or pinned.check_count(args.workers) == 1:
@@ -461,15 +464,16 @@ def cmd_exercise8(args: argparse.Namespace) -> None:
 
 
 def _set_up(cpu: int | None) -> str:
-    """What a single-threaded worker process says it is (pinned to ``cpu``, if one)."""
+    """What a worker process says it is: pinned to ``cpu``, or free on every core."""
     if cpu is not None:
         return f"pinned to cpu {cpu}, XLA single-threaded"
-    return "XLA single-threaded, on every core"
+    return "XLA's single-thread flags, free on every core"
 
 
 def _pin(args: argparse.Namespace) -> None:
-    """A worker started by ``--workers``: XLA single-threaded (``--one-thread``), on
-    ``--cpu`` alone if given; before JAX is imported."""
+    """A worker started by ``--workers``: on ``--cpu`` alone, XLA single-threaded, or
+    free on every core with XLA's single-thread flags (``--one-thread``); before JAX is
+    imported."""
     from dnnlab import pinned
 
     if args.cpu is not None:

@@ -355,15 +355,17 @@ def run_exercise8(
     ``quick``: the tour's small study (:data:`dnnlab.tour.STUDY` replaces the
     seeds, budget and sizes) in :func:`workplace` ``(out, quick=True)``. With
     ``workers`` above 1 the work is done by that many ``dnnlab worker``
-    processes, one per core with XLA single-threaded (:class:`dnnlab.pinned.Workers`),
+    processes, each pinned to a core of its own (:class:`dnnlab.pinned.Workers`),
     started first so that they import while this process plans, then let go;
-    this process only waits for them. The results are the same (every run and
-    candidate is seeded by its config, and a single-threaded worker free on every
-    core computes what this process does, BN nets included). ``workers`` may
+    this process only waits for them. Every run and candidate is seeded by its
+    config, so the results do not depend on which worker trains what; a pinned
+    worker computes a one-core process's numbers, which for a BN net differ in the
+    last bits from this process's on every core (``DNNLAB_PIN_WORKERS=0``: workers
+    free on every core, computing this process's numbers, slower). ``workers`` may
     also be workers already started for this study (:func:`dnnlab.pinned.start` or
     :func:`dnnlab.pinned.beside` with :func:`dnnlab.pinned.study_worker_argv`):
     the command line starts them before it imports this module, and makes
-    itself single-threaded to work as one of them (``beside``), where this process
+    itself a worker as they are to work as one of them (``beside``), where this process
     then works alongside them rather than waiting.
     """
     if quick:
@@ -638,7 +640,7 @@ def run_questions(
 
     ``quick``: the tour's small settings and seeds (:mod:`dnnlab.tour`), in
     :func:`workplace` ``(out, quick=True)``. With ``workers`` above 1 the questions
-    are shared by that many processes, one per core with XLA single-threaded
+    are shared by that many processes, each pinned to a core of its own
     (:func:`dnnlab.pinned.run`, :func:`work_on_questions`), each question measured by
     one of them; this process waits, then controls false discoveries over them all.
     With ``rejudge`` nothing trains, and all is done here.

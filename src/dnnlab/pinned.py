@@ -1,17 +1,23 @@
-"""Worker processes with XLA single-threaded, one per core: how a worker process is set up.
+"""Worker processes, one per core, each pinned to its own: how a worker process is set up.
 
 The exercise's matmuls (batch 32 by 100 x 100) are too small for XLA's thread
-pool to split well across cores, so one process per core, each with XLA's CPU
-backend single-threaded, trains more runs per second than one process using
-every core (``benchmarks/pinned_workers.py`` and ``benchmarks/study_together.py``
-measure it; ``docs/benchmarks.md`` has the tables). A worker is left free to run
-on every core this process may use (:func:`one_thread`), not pinned to one: XLA
-splits a BN net's batch reductions by the cores a process may use, so a pinned
-worker computes a one-core process's numbers while an unpinned single-threaded
-one computes this process's, to the bit (docs/reproducibility.md), at the same
-speed. :func:`pin` (``dnnlab worker --cpu C``, ``DNNLAB_PIN_WORKERS=1``) pins
-anyway. XLA reads its flags once, when JAX starts its CPU client, so both must
-run before JAX is imported: in a fresh process, first thing.
+pool to split well across cores, so one process per core trains more runs per
+second than one process using every core (``benchmarks/pinned_workers.py`` and
+``benchmarks/study_together.py`` measure it; ``docs/benchmarks.md`` has the
+tables). A worker is pinned to its core (:func:`pin`) before JAX starts: XLA's
+CPU client gives its intra-op thread pool one thread per core the process may
+use, whatever the flags say (``--xla_cpu_multi_thread_eigen=false`` only keeps
+Eigen's matmuls on the calling thread), and splits its parallel loops into that
+many tasks. Pinned, a worker has one pool thread and one task per loop; left
+free on two cores with the single-thread flags (:func:`one_thread`), it still
+had two pool threads and kept 1.36 cores busy (2026-12-04), two such workers
+each trained ~10% slower than pinned ones, and on a machine of N cores each
+worker's pool would have N threads. The split decides the order of a BN net's
+batch reductions, so a pinned worker computes a one-core process's numbers
+(the same on any number of cores), and an unpinned one this process's
+(docs/reproducibility.md); ``DNNLAB_PIN_WORKERS=0`` starts unpinned workers.
+XLA reads its flags, and sizes its pool, once, when JAX starts its CPU client,
+so both must run before JAX is imported: in a fresh process, first thing.
 """
 
 from __future__ import annotations
@@ -23,20 +29,22 @@ import subprocess
 import sys
 import threading
 
-# XLA's CPU backend on one thread (the flag JAX's own docs give for single-threaded
-# CPU execution); BLAS and OpenMP too, for the NumPy work around training.
+# The flags JAX's docs give for single-threaded CPU execution: they keep Eigen's matmuls on
+# the calling thread, but XLA's intra-op pool still has a thread per core the process may
+# use, which only pinning (:func:`pin`) brings to one; BLAS and OpenMP on one thread too,
+# for the NumPy work around training.
 SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-# Whether the workers Workers starts are pinned each to its own core (DNNLAB_PIN_WORKERS=1):
-# then a BN net's numbers are a one-core process's, not this process's (docs/reproducibility.md).
-PIN = os.environ.get("DNNLAB_PIN_WORKERS", "0") == "1"
+# Whether the workers Workers starts are pinned each to its own core (the default;
+# DNNLAB_PIN_WORKERS=0 leaves them free on every core, ~10% slower on 2 cores): pinned, a BN
+# net's numbers are a one-core process's, not this process's (docs/reproducibility.md).
+PIN = os.environ.get("DNNLAB_PIN_WORKERS", "1") != "0"
 
-# Where workers are the default, one per core (docs/benchmarks.md): where they pay and give
-# one process's numbers. Exercise 8's do both on 2 cores (single-threaded, not pinned: BN
-# nets' numbers too, docs/reproducibility.md); the questions' give one process's numbers
-# but cost more wall time than one process, which keeps both cores busy on their nets.
+# Where workers are the default, one per core (docs/benchmarks.md): where they pay.
+# Exercise 8's do on 2 cores; the questions' cost more wall time than one process, which
+# keeps both cores busy on their nets.
 PAYS = {"exercise8": True, "questions": False}
 
 # What one worker may hold at its peak, for the default count: one full-data run stored
@@ -83,14 +91,21 @@ def single_thread_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def one_thread() -> None:
-    """Run this process with XLA single-threaded, free on every core; call before JAX starts."""
+    """Run this process with XLA's single-thread flags, free on every core; before JAX starts.
+
+    XLA's pool keeps one thread per core (module docstring): such a process computes this
+    process's numbers, BN nets' included, but is not single-threaded (1.36 cores busy on 2).
+    """
     if "jax" in sys.modules:
         raise RuntimeError("one_thread() must run before JAX is imported: XLA reads its flags once")
     os.environ.update(single_thread_env())
 
 
 def pin(cpu: int) -> None:
-    """Run this process on ``cpu`` alone, with XLA single-threaded; call before JAX starts."""
+    """Run this process on ``cpu`` alone, with XLA single-threaded; call before JAX starts.
+
+    XLA's pool then has one thread: a BN net's numbers are a one-core process's.
+    """
     from dnnlab.errors import ConfigError
 
     if "jax" in sys.modules:
@@ -141,16 +156,16 @@ def wait_for_go() -> bool:
 
 
 class Workers:
-    """``dnnlab ARGV --one-thread --wait-for-go``, one per core of ``cpus``, waiting for :meth:`go`.
+    """``dnnlab ARGV --cpu C --wait-for-go``, one per core ``C`` of ``cpus``, awaiting :meth:`go`.
 
     Started first so that each worker imports JAX, Keras and dnnlab (about 2 s on
     one core) while the starting process imports and plans; :meth:`go` lets them
     begin, :meth:`wait` waits for them all, :meth:`stop` sends them away unstarted.
     Each worker's output is printed as it comes, each line led by its core
-    (``[worker 2] ...``; ``[cpu 1] ...`` for a worker pinned to its core, :data:`PIN`,
-    run with ``--cpu C`` instead). ``starter_works``: the starting process is
-    single-threaded too and works as one of them (:func:`beside`, as worker 1),
-    rather than waiting.
+    (``[cpu 1] ...``; ``[worker 2] ...`` for a worker left free on every core,
+    ``--one-thread`` instead, where not :data:`PIN`). ``starter_works``: the starting
+    process is set up as they are and works as one of them (:func:`beside`, as
+    worker 1), rather than waiting.
     """
 
     def __init__(self, argv: list[str], cpus: list[int], *, starter_works: bool = False) -> None:
@@ -263,8 +278,8 @@ def start(argv: list[str], workers: int) -> Workers:
 
 def beside(argv: list[str], workers: int) -> Workers:
     """``workers`` in all, this process one of them: the others started, then this process
-    made single-threaded as they are (:func:`one_thread`; pinned to the first core, the
-    others on the next, where :data:`PIN`): before JAX is imported.
+    set up as they are (pinned to the first core, the others to the next ones; where not
+    :data:`PIN`, :func:`one_thread`): before JAX is imported.
 
     One process fewer to import, read the data and trace its programs than
     :func:`start`'s, where this process only waits. The workers are started
