@@ -11,8 +11,8 @@ DNNLAB_DEVICE_DATA=0 DNNLAB_DECODED_DATA=0``: CIFAR-10 decoded from its batch fi
 in every process); ``one by one`` is dnnlab's default (every lever
 on, the cache as earlier runs left it); ``together`` adds ``--together``;
 ``2 workers`` is the default with ``--workers 2`` (two ``dnnlab worker``
-processes, each pinned to a core of its own since 2026-12-04; free on both
-cores with XLA's single-thread flags before), started as
+processes, each pinned to a core of its own; from 48b4232 to 7e351a3, on
+2026-12-04, free on both cores with XLA's single-thread flags), started as
 the command line starts them, before the arm's process imports the library (so
 they import while it does), and ``2 workers together`` both; ``2 workers,
 started late`` has ``run_exercise8`` start them once the library is imported

@@ -14,7 +14,7 @@ had two pool threads and kept 1.36 cores busy (2026-12-04), two such workers
 each trained ~10% slower than pinned ones, and on a machine of N cores each
 worker's pool would have N threads. The split decides the order of a BN net's
 batch reductions, so a pinned worker computes a one-core process's numbers
-(the same on any number of cores), and an unpinned one this process's
+(one pool thread whatever the machine's cores), and an unpinned one this process's
 (docs/reproducibility.md); ``DNNLAB_PIN_WORKERS=0`` starts unpinned workers.
 XLA reads its flags, and sizes its pool, once, when JAX starts its CPU client,
 so both must run before JAX is imported: in a fresh process, first thing.
