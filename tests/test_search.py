@@ -248,6 +248,16 @@ def test_another_design_under_the_same_name_is_refused(tmp_path):
         search_record(storage, "other")
 
 
+def test_optunas_own_lines_are_silenced_where_a_search_joins_its_study(tmp_path, capfd):
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # as a fresh process starts, or a user
+    search_learning_rate(
+        toy_config(), curve_fit, default_storage(tmp_path), "s", Budget(trials=2), **FAST
+    )
+    err = capfd.readouterr().err
+    assert "A new study created" not in err and "Trial 0 finished" not in err
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
+
+
 # --- searches in one process ------------------------------------------------------------------
 
 

@@ -620,10 +620,7 @@ def list_runs(out: Path) -> RunsListing:
 
 
 def _say(log: Callable[[str], None] | None) -> Callable[[str], None]:
-    """``log``, with Optuna's own messages (a line per trial) silenced: ours say more."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """``log``, or nothing said (Optuna's own lines are silenced where a search joins its study)."""
     return log or (lambda _: None)
 
 

@@ -268,10 +268,7 @@ def join_and_work(
     log: Callable[[str], None] = _quiet,
     poll_seconds: float = POLL_SECONDS,
 ) -> list[StoredRun]:
-    """:func:`join_study`, then :func:`work` on it, Optuna's line per trial silenced."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """:func:`join_study`, then :func:`work` on it."""
     study, storage = join_study(out, settings, storage)
     return work(
         out, study, splits, storage=storage, verbose=verbose, log=log, poll_seconds=poll_seconds

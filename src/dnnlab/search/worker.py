@@ -422,7 +422,12 @@ class _Worker:
 
 
 def _join(storage: optuna.storages.RDBStorage, name: str, design: dict) -> optuna.Study:
-    """Create the study and queue its candidates, or load it and check it is the same search."""
+    """Create the study and queue its candidates, or load it and check it is the same search.
+
+    Optuna's own messages (a line per study and per trial) are silenced here, where every
+    search's study is joined: dnnlab's say more.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     kwargs = dict(
         storage=storage,
         study_name=name,
